@@ -1,0 +1,184 @@
+"""Authentication use cases: API key -> access token, token -> actor, token revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.auth.secrets import burn_equivalent_time, verify_secret
+from escrow.auth.tokens import TokenAuthority
+from escrow.clock import Clock
+from escrow.context import RequestContext
+from escrow.errors import AuthenticationError
+from escrow.orgs.queries import as_resource
+from escrow.policy.guard import Guard, Target
+from escrow.policy.resources import AccessTokenResource, Actor
+from storage.models import ApiKey, Organization, Principal, RevokedToken
+
+# Reasons a token holder may learn; the others would help probe the key space.
+_EXPLAINED = frozenset(
+    {"expired", "missing_token", "revoked_token", "suspended_org", "revoked_key", "expired_key"}
+)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+class AuthService:
+    def __init__(
+        self,
+        session: Session,
+        ctx: RequestContext,
+        tokens: TokenAuthority,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self.session = session
+        self.ctx = ctx
+        self.tokens = tokens
+        self.audit = audit
+        self.clock = clock
+
+    def exchange_key(self, key_id: str, secret: str) -> IssuedToken:
+        """Fails closed: unknown, wrong, revoked, expired keys and inactive owners all get 401."""
+        found = self._live_key(key_id)
+        if found is None:
+            burn_equivalent_time(secret)
+            self._deny("auth.token", "api_key", key_id, "unknown_key", ())
+        key, principal, org = found
+        if not verify_secret(secret, key.secret_hash):
+            self._deny("auth.token", "api_key", key_id, "bad_secret", (org.id,))
+        if reason := self._inactive_reason(key, principal, org):
+            self._deny("auth.token", "api_key", key_id, reason, (org.id,))
+        key.last_used_at = self.clock.now()
+        token = self.tokens.issue(
+            principal_id=principal.id,
+            org_id=org.id,
+            org_slug=org.slug,
+            roles=list(principal.roles),
+            key_id=key.id,
+        )
+        ctx = RequestContext(
+            self.ctx.request_id, _actor(principal, org, key.id), self.ctx.client_ip
+        )
+        self.audit.append(
+            self.session,
+            ctx,
+            AuditRecord("auth.token", "success", "api_key", key.id, org_ids=(org.id,)),
+        )
+        self.session.commit()
+        return IssuedToken(token, self.tokens.ttl_seconds)
+
+    def authenticate(self, token: str) -> Actor:
+        """Fails closed: signature, claims, revocation and the owner's current state all count."""
+        try:
+            claims = self.tokens.verify(token)
+        except AuthenticationError as exc:
+            self._deny("auth.authenticate", "access_token", None, exc.extra["reason"], ())
+        if self.session.get(RevokedToken, claims.jti) is not None:
+            self._deny("auth.authenticate", "access_token", claims.jti, "revoked_token", ())
+        found = self._live_key(claims.key_id) if claims.key_id else None
+        if found is None or found[1].id != claims.principal_id:
+            self._deny("auth.authenticate", "access_token", claims.jti, "unknown_key", ())
+        key, principal, org = found
+        if reason := self._inactive_reason(key, principal, org):
+            self._deny("auth.authenticate", "access_token", claims.jti, reason, (org.id,))
+        return _actor(principal, org, key.id, claims.jti)
+
+    def reject_missing_token(self) -> NoReturn:
+        self._deny("auth.authenticate", "access_token", None, "missing_token", ())
+
+    def revoke(self, guard: Guard, token: str) -> None:
+        """RFC 7009: revoking an invalid or unknown token succeeds and changes nothing."""
+        try:
+            claims = self.tokens.verify(token)
+        except AuthenticationError:
+            return
+        if self.session.get(RevokedToken, claims.jti) is not None:
+            return
+        owner = self.session.get(Principal, claims.principal_id)
+        org = self.session.get(Organization, claims.org_id)
+        if owner is None or org is None:
+            return
+        guard.require(
+            self.session,
+            self.ctx,
+            "revoke",
+            AccessTokenResource(owner.id, as_resource(self.session, org)),
+            Target("access_token", claims.jti, (org.id,)),
+        )
+        self.session.add(
+            RevokedToken(
+                jti=claims.jti,
+                principal_id=owner.id,
+                expires_at=claims.expires_at,
+                revoked_at=self.clock.now(),
+            )
+        )
+        self.audit.append(
+            self.session,
+            self.ctx,
+            AuditRecord("auth.revoke", "success", "access_token", claims.jti, org_ids=(org.id,)),
+        )
+        self.session.commit()
+
+    def _live_key(self, key_id: str) -> tuple[ApiKey, Principal, Organization] | None:
+        row = self.session.execute(
+            select(ApiKey, Principal, Organization)
+            .join(Principal, ApiKey.principal_id == Principal.id)
+            .join(Organization, Principal.org_id == Organization.id)
+            .where(ApiKey.id == key_id)
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def _inactive_reason(self, key: ApiKey, principal: Principal, org: Organization) -> str | None:
+        now = self.clock.now()
+        if key.revoked_at is not None:
+            return "revoked_key"
+        if key.expires_at is not None and key.expires_at <= now:
+            return "expired_key"
+        if principal.status != "active":
+            return "removed_principal"
+        if org.status != "active":
+            return "suspended_org"
+        return None
+
+    def _deny(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None,
+        reason: str,
+        org_ids: tuple[str, ...],
+    ) -> NoReturn:
+        self.session.rollback()
+        self.audit.append(
+            self.session,
+            self.ctx,
+            AuditRecord(action, "denied", resource_type, resource_id, reason, org_ids),
+        )
+        self.session.commit()
+        if action == "auth.token":  # say nothing that helps enumerate keys
+            raise AuthenticationError("invalid client credentials")
+        shown = reason if reason in _EXPLAINED else "invalid"
+        raise AuthenticationError(f"access token rejected: {shown}", reason=shown)
+
+
+def _actor(principal: Principal, org: Organization, key_id: str, jti: str | None = None) -> Actor:
+    return Actor(
+        id=principal.id,
+        org_id=org.id,
+        org_slug=org.slug,
+        roles=tuple(principal.roles),
+        org_active=org.status == "active",
+        kind=principal.kind,
+        key_id=key_id,
+        token_id=jti,
+    )

@@ -1,0 +1,99 @@
+"""The ``escrow`` command: serve, migrate, bootstrap (server-side administration)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from escrow.config import Settings, load_settings
+from escrow.errors import ConfigError
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.group()
+def cli() -> None:
+    """Partner Escrow: release escrowed datasets to partners under audited policy."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from storage.db import Database
+
+    database = Database(_settings().database_url)
+    database.upgrade()
+    click.echo(f"schema at {database.current_revision()}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision and whether it is up to date (exit 1 if not)."""
+    from storage.db import Database
+
+    database = Database(_settings().database_url)
+    current, head = database.current_revision(), database.head_revision()
+    click.echo(f"current={current} head={head}")
+    sys.exit(0 if current == head else 1)
+
+
+@cli.command()
+@click.option("--migrate", is_flag=True, help="Apply pending migrations before serving.")
+def serve(migrate: bool) -> None:
+    """Serve the API on ESCROW_BIND; refuses an out-of-date schema unless --migrate."""
+    import uvicorn
+
+    from escrow.app import build_components, create_app
+
+    settings = _settings()
+    components = build_components(settings)
+    if migrate:
+        components.db.upgrade()
+    elif not components.db.schema_is_current():
+        raise click.ClickException(
+            "the database schema is out of date: "
+            "run `escrow db upgrade` or `escrow serve --migrate`"
+        )
+    uvicorn.run(
+        create_app(components),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+        access_log=False,
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the credential as JSON.")
+def bootstrap(as_json: bool) -> None:
+    """Create the platform org if absent and print a NEW operator API key (shown once)."""
+    from escrow.app import build_components
+    from escrow.orgs.bootstrap import bootstrap as run_bootstrap
+
+    components = build_components(_settings())
+    if not components.db.schema_is_current():
+        raise click.ClickException("the database schema is out of date: run `escrow db upgrade`")
+    result = run_bootstrap(components)
+    if as_json:
+        click.echo(
+            json.dumps({"org": result.org, "key_id": result.key_id, "secret": result.secret})
+        )
+        return
+    click.echo(f"platform org: {result.org} ({'created' if result.created_org else 'exists'})")
+    click.echo(f"operator key_id: {result.key_id}")
+    click.echo(f"operator secret: {result.secret}")
+    click.echo("The secret is shown once; store it now.")

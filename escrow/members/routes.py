@@ -1,0 +1,100 @@
+"""HTTP for members (kind "user") and service accounts (kind "service").
+
+Both expose the same operations over the same service, so one factory builds both routers.
+"""
+
+from __future__ import annotations
+
+from litestar import Router, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
+
+from escrow.members.schemas import (
+    IssuedKeyOut,
+    KeyOut,
+    KeyRotate,
+    PrincipalCreate,
+    PrincipalOut,
+    RolesUpdate,
+)
+from escrow.members.service import MemberService
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+
+
+def principal_router(kind: str, segment: str, tag: str) -> Router:
+    item = "/{principal_id:str}"
+
+    @post("/", sync_to_thread=True, summary=f"Add a {tag} (org admins)")
+    def create(org: FromPath[str], data: JSONBody[PrincipalCreate], deps: Deps) -> PrincipalOut:
+        service = MemberService(deps)
+        principal = service.create(org, kind, data.name, list(data.roles), data.email)
+        return PrincipalOut.of(principal, org)
+
+    @get("/", sync_to_thread=True, summary=f"List {tag}s")
+    def list_principals(
+        org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> PageOut[PrincipalOut]:
+        page = MemberService(deps).list_in_org(org, kind, cursor, limit)
+        return PageOut([PrincipalOut.of(p, org) for p in page.items], page.next_cursor)
+
+    @get(item, sync_to_thread=True, summary=f"Read a {tag}")
+    def read(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
+        return PrincipalOut.of(MemberService(deps).get(org, kind, principal_id), org)
+
+    @patch(item, sync_to_thread=True, summary=f"Change a {tag}'s roles")
+    def set_roles(
+        org: FromPath[str], principal_id: FromPath[str], data: JSONBody[RolesUpdate], deps: Deps
+    ) -> PrincipalOut:
+        principal = MemberService(deps).set_roles(org, kind, principal_id, list(data.roles))
+        return PrincipalOut.of(principal, org)
+
+    @delete(item, sync_to_thread=True, summary=f"Remove a {tag} and revoke its keys")
+    def remove(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> None:
+        MemberService(deps).remove(org, kind, principal_id)
+
+    @post(item + "/keys", sync_to_thread=True, summary="Issue an API key (secret shown once)")
+    def issue_key(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> IssuedKeyOut:
+        return IssuedKeyOut.of(MemberService(deps).issue_key(org, kind, principal_id))
+
+    @get(item + "/keys", sync_to_thread=True, summary="List API keys (never their secrets)")
+    def list_keys(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> list[KeyOut]:
+        return [KeyOut.of(k) for k in MemberService(deps).list_keys(org, kind, principal_id)]
+
+    @post(item + "/keys/{key_id:str}/rotate", sync_to_thread=True, summary="Rotate an API key")
+    def rotate_key(
+        org: FromPath[str],
+        principal_id: FromPath[str],
+        key_id: FromPath[str],
+        deps: Deps,
+        data: JSONBody[KeyRotate | None] = None,
+    ) -> IssuedKeyOut:
+        grace = (data or KeyRotate()).grace_seconds
+        return IssuedKeyOut.of(
+            MemberService(deps).rotate_key(org, kind, principal_id, key_id, grace)
+        )
+
+    @delete(item + "/keys/{key_id:str}", sync_to_thread=True, summary="Revoke an API key")
+    def revoke_key(
+        org: FromPath[str], principal_id: FromPath[str], key_id: FromPath[str], deps: Deps
+    ) -> None:
+        MemberService(deps).revoke_key(org, kind, principal_id, key_id)
+
+    return Router(
+        path=f"/v1/orgs/{{org:str}}/{segment}",
+        route_handlers=[
+            create,
+            list_principals,
+            read,
+            set_roles,
+            remove,
+            issue_key,
+            list_keys,
+            rotate_key,
+            revoke_key,
+        ],
+        tags=[tag + "s"],
+    )
+
+
+members_router = principal_router("user", "members", "member")
+service_accounts_router = principal_router("service", "service-accounts", "service account")

@@ -1,0 +1,78 @@
+"""Member, service account and API key bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from escrow.members.service import IssuedKey
+from escrow.schemas import Input, Name
+from storage.models import ApiKey, Principal
+
+Role = Literal["admin", "steward", "member", "auditor", "operator"]
+Roles = Annotated[list[Role], msgspec.Meta(min_length=1, max_length=5)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class PrincipalCreate(Input):
+    name: Name
+    roles: Roles
+    email: Email | None = None  # members only
+
+
+class RolesUpdate(Input):
+    roles: Roles
+
+
+class KeyRotate(Input):
+    grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=2_592_000)] = 3600
+
+
+class PrincipalOut(msgspec.Struct):
+    id: str
+    org: str
+    kind: str
+    name: str
+    roles: list[str]
+    status: str
+    created_at: datetime
+    email: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal, org_slug: str) -> PrincipalOut:
+        return cls(
+            id=principal.id,
+            org=org_slug,
+            kind=principal.kind,
+            name=principal.name,
+            roles=list(principal.roles),
+            status=principal.status,
+            created_at=principal.created_at,
+            email=principal.email,
+        )
+
+
+class KeyOut(msgspec.Struct):
+    key_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyOut:
+        return cls(key.id, key.created_at, key.expires_at, key.revoked_at, key.last_used_at)
+
+
+class IssuedKeyOut(msgspec.Struct):
+    """The secret appears here once and is never retrievable again."""
+
+    key_id: str
+    secret: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, issued: IssuedKey) -> IssuedKeyOut:
+        return cls(issued.key.id, issued.secret, issued.key.created_at)

@@ -1,0 +1,240 @@
+"""People and machines of an organization: members, service accounts and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from escrow.audit.log import AuditRecord
+from escrow.auth.secrets import hash_secret, new_key_id, new_secret
+from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.orgs.queries import as_resource, find_org
+from escrow.policy.guard import Target
+from escrow.policy.resources import ORG_ROLES, PLATFORM_ROLES, PLATFORM_SLUG
+from escrow.service import Page, Service, decode_cursor, paginate
+from storage.models import ApiKey, Organization, Principal
+
+KINDS = {"user": "member", "service": "service account"}
+MAX_KEYS_PER_PRINCIPAL = 10
+MAX_GRACE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly issued API key: the only moment its secret exists outside its holder."""
+
+    key: ApiKey
+    secret: str
+
+
+class MemberService(Service):
+    """Users (kind "user") and service accounts (kind "service") share one model and rules."""
+
+    def create(
+        self, slug: str, kind: str, name: str, roles: list[str], email: str | None = None
+    ) -> Principal:
+        org = self._org_for(slug, "manage_members")
+        if kind == "service" and email is not None:
+            raise ValidationError("service accounts have no email", field="email")
+        now = self.deps.clock.now()
+        principal = Principal(
+            id=self.deps.new_id(),
+            org_id=org.id,
+            kind=kind,
+            name=name,
+            email=email,
+            roles=self._valid_roles(org, roles),
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(principal)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise ConflictError(f"a {KINDS[kind]} named {name!r} already exists") from None
+        self.commit_with_event(
+            AuditRecord(
+                f"{kind}.create",
+                "success",
+                "principal",
+                principal.id,
+                org_ids=(org.id,),
+                details={"roles": principal.roles},
+            )
+        )
+        return principal
+
+    def list_in_org(self, slug: str, kind: str, cursor: str | None, limit: int) -> Page:
+        org = self._org_for(slug, "read_members")
+        query = (
+            select(Principal)
+            .where(Principal.org_id == org.id, Principal.kind == kind)
+            .order_by(Principal.id)
+            .limit(limit + 1)
+        )
+        if after := decode_cursor(cursor):
+            query = query.where(Principal.id > after)
+        return paginate(list(self.session.scalars(query)), limit)
+
+    def get(self, slug: str, kind: str, principal_id: str) -> Principal:
+        org = self._org_for(slug, "read_members")
+        return self._principal(org, kind, principal_id)
+
+    def set_roles(self, slug: str, kind: str, principal_id: str, roles: list[str]) -> Principal:
+        org = self._org_for(slug, "manage_members")
+        principal = self._principal(org, kind, principal_id, active=True)
+        before = principal.roles
+        principal.roles = self._valid_roles(org, roles)
+        principal.updated_at = self.deps.clock.now()
+        self.commit_with_event(
+            AuditRecord(
+                f"{kind}.roles",
+                "success",
+                "principal",
+                principal.id,
+                org_ids=(org.id,),
+                details={"before": before, "after": principal.roles},
+            )
+        )
+        return principal
+
+    def remove(self, slug: str, kind: str, principal_id: str) -> None:
+        """Removal is immediate: every key is revoked and tokens stop verifying."""
+        org = self._org_for(slug, "manage_members")
+        principal = self._principal(org, kind, principal_id, active=True)
+        now = self.deps.clock.now()
+        principal.status = "removed"
+        principal.updated_at = now
+        self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.principal_id == principal.id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        self.commit_with_event(
+            AuditRecord(f"{kind}.remove", "success", "principal", principal.id, org_ids=(org.id,))
+        )
+
+    def issue_key(self, slug: str, kind: str, principal_id: str) -> IssuedKey:
+        org = self._org_for(slug, "manage_keys")
+        principal = self._principal(org, kind, principal_id, active=True)
+        issued = self._new_key(principal)
+        self.commit_with_event(
+            AuditRecord("key.issue", "success", "api_key", issued.key.id, org_ids=(org.id,))
+        )
+        return issued
+
+    def list_keys(self, slug: str, kind: str, principal_id: str) -> list[ApiKey]:
+        org = self._org_for(slug, "manage_keys")
+        principal = self._principal(org, kind, principal_id)
+        return list(
+            self.session.scalars(
+                select(ApiKey).where(ApiKey.principal_id == principal.id).order_by(ApiKey.id)
+            )
+        )
+
+    def rotate_key(
+        self, slug: str, kind: str, principal_id: str, key_id: str, grace_seconds: int
+    ) -> IssuedKey:
+        """A new key now; the old one keeps working for the grace period, then expires."""
+        if not 0 <= grace_seconds <= MAX_GRACE.total_seconds():
+            raise ValidationError("grace_seconds must be between 0 and 2592000", field="grace")
+        org = self._org_for(slug, "manage_keys")
+        principal = self._principal(org, kind, principal_id, active=True)
+        old = self._key(principal, key_id)
+        now = self.deps.clock.now()
+        grace_end = now + timedelta(seconds=grace_seconds)
+        old.expires_at = min(old.expires_at or grace_end, grace_end)
+        issued = self._new_key(principal)
+        self.commit_with_event(
+            AuditRecord(
+                "key.rotate",
+                "success",
+                "api_key",
+                issued.key.id,
+                org_ids=(org.id,),
+                details={"replaces": old.id, "old_expires_at": old.expires_at.isoformat()},
+            )
+        )
+        return issued
+
+    def revoke_key(self, slug: str, kind: str, principal_id: str, key_id: str) -> None:
+        org = self._org_for(slug, "manage_keys")
+        key = self._key(self._principal(org, kind, principal_id), key_id)
+        key.revoked_at = self.deps.clock.now()
+        self.commit_with_event(
+            AuditRecord("key.revoke", "success", "api_key", key.id, org_ids=(org.id,))
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _org_for(self, slug: str, action: str) -> Organization:
+        org = find_org(self.session, slug)
+        resource = as_resource(self.session, org)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            action,
+            resource,
+            Target("organization", org.id, (org.id,)),
+            conceal=not self.guard.allows(self.ctx, "read", resource),
+        )
+        return org
+
+    def _principal(
+        self, org: Organization, kind: str, principal_id: str, *, active: bool = False
+    ) -> Principal:
+        principal = self.session.get(Principal, principal_id)
+        if principal is None or principal.org_id != org.id or principal.kind != kind:
+            raise NotFoundError(f"no {KINDS[kind]} {principal_id!r} in {org.slug!r}")
+        if active and principal.status != "active":
+            raise InvalidStateError(f"{KINDS[kind]} {principal_id!r} has been removed")
+        return principal
+
+    def _key(self, principal: Principal, key_id: str) -> ApiKey:
+        key = self.session.get(ApiKey, key_id)
+        if key is None or key.principal_id != principal.id:
+            raise NotFoundError(f"no API key {key_id!r}")
+        if key.revoked_at is not None or _expired(key.expires_at, self.deps.clock.now()):
+            raise InvalidStateError(f"API key {key_id!r} is already revoked or expired")
+        return key
+
+    def _new_key(self, principal: Principal) -> IssuedKey:
+        live = self.session.scalars(
+            select(ApiKey.expires_at).where(
+                ApiKey.principal_id == principal.id, ApiKey.revoked_at.is_(None)
+            )
+        ).all()
+        now = self.deps.clock.now()
+        if sum(1 for expires in live if not _expired(expires, now)) >= MAX_KEYS_PER_PRINCIPAL:
+            raise ConflictError(f"at most {MAX_KEYS_PER_PRINCIPAL} live keys per principal")
+        secret = new_secret()
+        key = ApiKey(
+            id=new_key_id(),
+            principal_id=principal.id,
+            secret_hash=hash_secret(secret),
+            created_at=now,
+        )
+        self.session.add(key)
+        self.session.flush()
+        return IssuedKey(key, secret)
+
+    @staticmethod
+    def _valid_roles(org: Organization, roles: list[str]) -> list[str]:
+        allowed = PLATFORM_ROLES if org.slug == PLATFORM_SLUG else ORG_ROLES
+        unknown = sorted(set(roles) - allowed)
+        if not roles or unknown:
+            raise ValidationError(
+                f"roles must be a non-empty subset of {sorted(allowed)}",
+                field="roles",
+                unknown=unknown,
+            )
+        return sorted(set(roles))
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now

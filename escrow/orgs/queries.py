@@ -1,0 +1,51 @@
+"""Loading organizations and their partner relations as policy resources."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from escrow.errors import NotFoundError
+from escrow.policy.resources import OrgResource
+from storage.models import Organization, Partnership
+
+
+def partner_org_ids(session: Session, org_id: str) -> tuple[str, ...]:
+    """Organizations with an active partnership with ``org_id``."""
+    rows = session.execute(
+        select(Partnership.org_a_id, Partnership.org_b_id).where(
+            Partnership.status == "active",
+            or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id),
+        )
+    ).all()
+    return tuple(sorted({b if a == org_id else a for a, b in rows}))
+
+
+def active_partnership_exists(session: Session, org_x: str, org_y: str) -> bool:
+    a, b = sorted((org_x, org_y))
+    return (
+        session.scalar(
+            select(Partnership.id).where(
+                and_(Partnership.org_a_id == a, Partnership.org_b_id == b),
+                Partnership.status == "active",
+            )
+        )
+        is not None
+    )
+
+
+def find_org(session: Session, slug: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFoundError(f"no organization {slug!r}")
+    return org
+
+
+def as_resource(session: Session, org: Organization) -> OrgResource:
+    return OrgResource(
+        id=org.id,
+        slug=org.slug,
+        status=org.status,
+        tier=org.tier,
+        partner_org_ids=partner_org_ids(session, org.id),
+    )

@@ -1,0 +1,36 @@
+"""Partnership request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from escrow.schemas import Input, Slug
+from storage.models import Partnership
+
+
+class PartnershipCreate(Input):
+    orgs: Annotated[list[Slug], msgspec.Meta(min_length=2, max_length=2)]
+    kind: Annotated[str, msgspec.Meta(min_length=2, max_length=40)]
+
+
+class PartnershipOut(msgspec.Struct):
+    id: str
+    orgs: list[str]
+    kind: str
+    status: str
+    created_at: datetime
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, partnership: Partnership, slugs: dict[str, str]) -> PartnershipOut:
+        return cls(
+            id=partnership.id,
+            orgs=sorted([slugs[partnership.org_a_id], slugs[partnership.org_b_id]]),
+            kind=partnership.kind,
+            status=partnership.status,
+            created_at=partnership.created_at,
+            ended_at=partnership.ended_at,
+        )

@@ -1,0 +1,138 @@
+"""Partnership use cases: operators link and unlink organizations; members see their own."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from escrow.audit.log import AuditRecord
+from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.orgs.queries import find_org
+from escrow.policy.guard import Target
+from escrow.policy.resources import PLATFORM, PartnershipResource
+from escrow.service import Page, Service, decode_cursor, paginate
+from storage.models import Organization, Partnership
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def as_resource(partnership: Partnership) -> PartnershipResource:
+    return PartnershipResource(partnership.id, (partnership.org_a_id, partnership.org_b_id))
+
+
+class PartnershipService(Service):
+    def create(self, slugs: list[str], kind: str) -> Partnership:
+        self.guard.require(
+            self.session, self.ctx, "manage_partnerships", PLATFORM, Target("partnership", None)
+        )
+        if len(slugs) != 2 or slugs[0] == slugs[1]:
+            raise ValidationError("orgs must name two different organizations", field="orgs")
+        if not KIND_PATTERN.match(kind):
+            raise ValidationError(
+                "kind must be 2-40 characters of a-z, 0-9, '_' and '-'", field="kind"
+            )
+        org_x, org_y = (find_org(self.session, slug) for slug in slugs)
+        a, b = sorted((org_x.id, org_y.id))
+        existing = self.session.scalar(
+            select(Partnership).where(
+                Partnership.org_a_id == a, Partnership.org_b_id == b, Partnership.kind == kind
+            )
+        )
+        if existing is not None and existing.status == "active":
+            raise ConflictError("these organizations already have this partnership")
+        if existing is not None:  # an ended partnership is renewed under its old id
+            partnership = existing
+            partnership.status, partnership.ended_at = "active", None
+        else:
+            partnership = Partnership(
+                id=self.deps.new_id(),
+                org_a_id=a,
+                org_b_id=b,
+                kind=kind,
+                status="active",
+                created_at=self.deps.clock.now(),
+            )
+            self.session.add(partnership)
+        try:
+            self.session.flush()
+        except IntegrityError:  # a concurrent request created it first
+            self.session.rollback()
+            raise ConflictError("these organizations already have this partnership") from None
+        self.commit_with_event(
+            AuditRecord(
+                "partnership.create",
+                "success",
+                "partnership",
+                partnership.id,
+                org_ids=(a, b),
+                details={"kind": kind},
+            )
+        )
+        return partnership
+
+    def list_visible(self, cursor: str | None, limit: int) -> Page:
+        """Operators see every partnership, others those of their organization (in SQL)."""
+        query = select(Partnership).order_by(Partnership.id).limit(limit + 1)
+        if after := decode_cursor(cursor):
+            query = query.where(Partnership.id > after)
+        if not self.guard.allows(self.ctx, "manage_partnerships", PLATFORM):
+            org_id = self.ctx.principal.org_id
+            query = query.where(or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id))
+        return paginate(list(self.session.scalars(query)), limit)
+
+    def get(self, partnership_id: str) -> Partnership:
+        partnership = self._load(partnership_id)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "read",
+            as_resource(partnership),
+            self._target(partnership),
+            conceal=True,
+        )
+        return partnership
+
+    def end(self, partnership_id: str) -> Partnership:
+        partnership = self._load(partnership_id)
+        resource = as_resource(partnership)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "end",
+            resource,
+            self._target(partnership),
+            conceal=not self.guard.allows(self.ctx, "read", resource),
+        )
+        if partnership.status != "active":
+            raise InvalidStateError("this partnership has already ended")
+        partnership.status = "ended"
+        partnership.ended_at = self.deps.clock.now()
+        self.commit_with_event(
+            AuditRecord(
+                "partnership.end",
+                "success",
+                "partnership",
+                partnership.id,
+                org_ids=resource.org_ids,
+            )
+        )
+        return partnership
+
+    def org_slugs(self, partnerships: list[Partnership]) -> dict[str, str]:
+        ids = {org_id for p in partnerships for org_id in (p.org_a_id, p.org_b_id)}
+        rows = self.session.execute(
+            select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
+        ).all()
+        return {org_id: slug for org_id, slug in rows}
+
+    def _load(self, partnership_id: str) -> Partnership:
+        partnership = self.session.get(Partnership, partnership_id)
+        if partnership is None:
+            raise NotFoundError(f"no partnership {partnership_id!r}")
+        return partnership
+
+    @staticmethod
+    def _target(partnership: Partnership) -> Target:
+        return Target("partnership", partnership.id, (partnership.org_a_id, partnership.org_b_id))

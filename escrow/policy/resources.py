@@ -1,0 +1,56 @@
+"""The plain objects the Polar policy reasons about (registered with Oso under these names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PLATFORM_SLUG = "platform"
+ORG_ROLES = frozenset({"admin", "steward", "member", "auditor"})
+PLATFORM_ROLES = ORG_ROLES | {"operator"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated principal, as its access token and the database describe it now."""
+
+    id: str
+    org_id: str
+    org_slug: str
+    roles: tuple[str, ...]
+    org_active: bool = True
+    kind: str = "service"
+    key_id: str | None = None
+    token_id: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.org_slug == PLATFORM_SLUG and "operator" in self.roles
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The ecosystem itself: the resource of operator-only actions."""
+
+
+@dataclass(frozen=True)
+class OrgResource:
+    id: str
+    slug: str
+    status: str
+    tier: str
+    partner_org_ids: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PartnershipResource:
+    id: str
+    org_ids: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class AccessTokenResource:
+    principal_id: str
+    org: OrgResource
+
+
+PLATFORM = Platform()

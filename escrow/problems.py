@@ -1,0 +1,101 @@
+"""Every error leaves as RFC 9457 problem+json with a stable ``type`` and the request id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from escrow.errors import PROBLEM_BASE, AuthenticationError, EscrowError
+
+log = logging.getLogger("escrow")
+
+_HTTP_SLUGS = {
+    400: ("malformed-request", "Malformed request"),
+    401: ("unauthenticated", "Authentication required or failed"),
+    403: ("forbidden", "Not allowed by policy"),
+    404: ("not-found", "No such resource"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+    503: ("unavailable", "A dependency is unavailable"),
+}
+_RESERVED = {"type", "title", "status", "detail", "instance", "request_id"}
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    problem = to_problem(exc)
+    problem.extra = {
+        **{k: v for k, v in dict(problem.extra or {}).items() if k not in _RESERVED},
+        "request_id": request.scope.get("state", {}).get("request_id", "-"),
+    }
+    headers = {**(problem.headers or {}), "X-Request-ID": problem.extra["request_id"]}
+    if problem.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="partner-escrow"'
+    problem.headers = headers
+    return problem.to_response(request)
+
+
+def to_problem(exc: Exception) -> ProblemDetailsException:
+    if isinstance(exc, EscrowError):
+        return _problem(exc.status, exc.slug, exc.title, exc.detail, exc.extra)
+    if isinstance(exc, ValidationException):
+        return _problem(
+            400,
+            "malformed-request",
+            "Malformed request",
+            exc.detail,
+            {"errors": exc.extra} if exc.extra else None,
+        )
+    if isinstance(exc, NotAuthorizedException):
+        return to_problem(AuthenticationError(exc.detail))
+    if isinstance(exc, ProblemDetailsException):
+        return exc
+    if isinstance(exc, HTTPException):
+        slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+        return _problem(exc.status_code, slug, title, exc.detail, None, exc.headers)
+    if isinstance(exc, OperationalError | DBAPIError) and _is_connection_error(exc):
+        log.warning("database unavailable: %s", exc)
+        return _problem(
+            503,
+            "unavailable",
+            "A dependency is unavailable",
+            "the database is unavailable; retry shortly",
+            None,
+            {"Retry-After": "5"},
+        )
+    log.exception("unhandled error", exc_info=exc)
+    return _problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "the server failed to handle this request; it has been logged",
+        None,
+    )
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+
+
+def _problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None,
+    headers: dict[str, str] | None = None,
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status,
+        type_=PROBLEM_BASE + slug,
+        title=title,
+        detail=detail,
+        extra=dict(extra or {}),
+        headers=headers,
+    )

@@ -1,0 +1,3 @@
+"""Shared fixtures: real PostgreSQL, a real S3-protocol server, the real HTTP stack."""
+
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.s3", "tests.fixtures.api"]
