@@ -1,5 +1,8 @@
 # Partner Escrow: `make run` serves on the embedded defaults; `make test` runs the whole suite.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that actually runs and is 3.11 or 3.12 (pyenv shims may exist but fail).
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+  $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+  && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -9,7 +12,7 @@ PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 .PHONY: run test lint typecheck check postgres clean
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Python 3.11 or 3.12 is required (oso has no newer wheels)"'
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (oso has no newer wheels)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
