@@ -1,0 +1,231 @@
+"""Audit trail costs on PostgreSQL, each printed next to a same-run baseline.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/audit.py [--events 1000000] [--requests 4000]
+
+1. A log of ``--events`` events is bulk-loaded into a throwaway database (entries shaped as
+   the service writes them, leaves and subtree roots as AuditLog.append stores them).
+2. Checkpoint: issuing one over the last 1000 appends (consistency proof from the previous
+   checkpoint, root, signature, insert) vs. inserting and committing one row.
+3. Inclusion proofs at that size, in process and through HTTP, vs. reading one event by its
+   primary key and vs. an authenticated read of an org card.
+4. Audited requests/s through a real `escrow serve` on that database (each a denied probe
+   of another org: one audit append) vs. unaudited reads of the caller's own org.
+5. `escrow audit verify` (the same function) over a full export vs. only parsing its lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from live_server import LiveServer, live_server, partner_steward
+from sqlalchemy import select, text
+
+from crypto import CompactRange, ServiceSigner, leaf_hash
+from escrow.audit.bundle import verify_bundle
+from escrow.audit.checkpoints import CheckpointIssuer
+from escrow.audit.export import ExportPlan, bundle_chunks
+from escrow.audit.tree import MerkleTree
+from escrow.clock import SystemClock
+from storage.db import Database
+from storage.models import AuditEvent
+
+ADMIN_URL = os.environ.get(
+    "ESCROW_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+ORIGIN = "partner-escrow.dev/audit/bench"
+TIME = "2026-01-01T00:00:00.000000+00:00"
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    name = f"escrow_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def entry(seq: int) -> bytes:
+    """RFC 8785 bytes, members already in canonical order."""
+    return (
+        '{"action":"bench.event","actor":null,"details":{},"orgs":[],"outcome":"success",'
+        f'"policy":null,"reason":null,"request_id":"bench-{seq}",'
+        f'"resource":{{"id":null,"type":"bench"}},"sensitive":{{}},"seq":{seq},'
+        f'"time":"{TIME}","v":2}}'
+    ).encode()
+
+
+def bulk_load(url: str, tree: CompactRange, count: int) -> None:
+    """Appends ``count`` events and their tree nodes with COPY, as one transaction."""
+    start = tree.size
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        with cursor.copy(
+            "COPY audit_events (seq, occurred_at, request_id, action, resource_type, outcome,"
+            " entry) FROM STDIN"
+        ) as copy:
+            for seq in range(start, start + count):
+                copy.write_row(
+                    (
+                        seq,
+                        TIME,
+                        f"bench-{seq}",
+                        "bench.event",
+                        "bench",
+                        "success",
+                        entry(seq).decode(),
+                    )
+                )
+        with cursor.copy("COPY audit_nodes (level, idx, hash) FROM STDIN") as copy:
+            for seq in range(start, start + count):
+                for node, digest in tree.append(leaf_hash(entry(seq))):
+                    copy.write_row((node.level, node.index, digest))
+        cursor.execute(
+            "UPDATE audit_head SET size = %s, compact = %s WHERE id = 1",
+            (tree.size, b"".join(tree.roots)),
+        )
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def latencies(action: Callable[[int], object], indexes: list[int]) -> tuple[float, float]:
+    samples = sorted(timed(lambda i=i: action(i)) for i in indexes)
+    return statistics.median(samples) * 1e3, samples[int(len(samples) * 0.99)] * 1e3
+
+
+def checkpoint_cost(db: Database, issuer: CheckpointIssuer, url: str, tree: CompactRange) -> None:
+    with db.session() as session:
+        issuer.issue(session)
+    bulk_load(url, tree, 1000)
+    with db.session() as session:
+        issue = timed(lambda: issuer.issue(session))
+        session.execute(text("CREATE TABLE bench_rows (id int primary key, note text)"))
+        session.commit()
+        note = issuer.latest(session).note  # type: ignore[union-attr]
+        row = timed(
+            lambda: (
+                session.execute(text("INSERT INTO bench_rows VALUES (1, :n)"), {"n": note}),
+                session.commit(),
+            )
+        )
+    print(
+        f"checkpoint  issue {issue * 1e3:8.2f} ms   one-row insert {row * 1e3:6.2f} ms"
+        f"   ratio {issue / row:6.1f}x"
+    )
+
+
+def proof_latency(db: Database, size: int, server: LiveServer, token: str) -> None:
+    indexes = random.sample(range(size), min(size, 1000))
+    with db.session() as session:
+        tree = MerkleTree(session)
+        proof = latencies(lambda i: tree.inclusion_proof(i, size), indexes)
+        read = latencies(
+            lambda i: session.scalar(select(AuditEvent.entry).where(AuditEvent.seq == i)), indexes
+        )
+    with server.client(token) as http:
+        api = latencies(
+            lambda i: http.get(f"/v1/audit/proofs/inclusion?index={i}&size={size}"), indexes[:300]
+        )
+        card = latencies(lambda _i: http.get("/v1/orgs/acme"), indexes[:300])
+    print(
+        f"inclusion   proof median {proof[0]:6.2f} ms p99 {proof[1]:6.2f}"
+        f"   PK read median {read[0]:6.2f} ms   ratio {proof[0] / read[0]:5.1f}x"
+    )
+    print(
+        f"  via HTTP  proof median {api[0]:6.2f} ms p99 {api[1]:6.2f}"
+        f"   org card median {card[0]:6.2f} ms   ratio {api[0] / card[0]:5.1f}x"
+    )
+
+
+def requests_per_second(
+    server: LiveServer, token: str, path: str, total: int, workers: int
+) -> float:
+    def worker() -> None:
+        with server.client(token) as http:
+            for _ in range(total // workers):
+                http.get(path)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (total // workers * workers) / (time.perf_counter() - started)
+
+
+def verify_time(db: Database, issuer: CheckpointIssuer) -> None:
+    with db.session() as session:
+        signed = issuer.current(session)
+    with tempfile.TemporaryDirectory(prefix="escrow-bench-audit-") as folder:
+        path = Path(folder) / "audit.jsonl"
+        with path.open("wb") as out:
+            export = timed(
+                lambda: [
+                    out.write(c)
+                    for c in bundle_chunks(db, ExportPlan(issuer.origin, signed), batch=5000)
+                ]
+            )
+        with path.open("rb") as bundle:
+            verify = timed(lambda: verify_bundle(bundle, issuer.verifier))
+        with path.open("rb") as bundle:
+            parse = timed(lambda: [json.loads(line) for line in bundle])
+        mib = path.stat().st_size / (1 << 20)
+    print(
+        f"full export of {signed.size} events ({mib:.0f} MiB): export {export:6.1f} s"
+        f"   verify {verify:6.1f} s   parse only {parse:6.1f} s   ratio {verify / parse:4.1f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    with throwaway_database() as url:
+        db = Database(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        db.upgrade()
+        tree = CompactRange()
+        load = timed(lambda: bulk_load(url, tree, args.events - 1000))
+        print(f"loaded {args.events - 1000} events in {load:.1f} s")
+        issuer = CheckpointIssuer(ServiceSigner.generate(), ORIGIN, SystemClock())
+        checkpoint_cost(db, issuer, url, tree)
+        with live_server({"ESCROW_DATABASE_URL": url}) as server:
+            with server.client(server.operator_token) as operator:
+                operator.post("/v1/orgs", json={"slug": "globex", "name": "G", "tier": "core"})
+            with partner_steward(server, "acme") as steward:
+                token = steward.headers["Authorization"].split(" ", 1)[1]
+            proof_latency(db, args.events, server, token)
+            plain = requests_per_second(server, token, "/v1/orgs/acme", args.requests, args.workers)
+            audited = requests_per_second(
+                server, token, "/v1/orgs/globex", args.requests, args.workers
+            )
+            print(
+                f"requests/s  audited (denied probe) {audited:8.0f}   unaudited read"
+                f" {plain:8.0f}   ratio {audited / plain:5.2f}x   ({args.workers} clients)"
+            )
+        verify_time(db, issuer)
+        db.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""HTTP for the audit trail: translate, call the service, translate back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from litestar import Controller, MediaType, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+
+from escrow.audit.events import EventFilter
+from escrow.audit.schemas import AuditEventOut, ConsistencyProofOut, InclusionProofOut
+from escrow.audit.service import AuditService
+from escrow.audit.trail import AuditTrail
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+
+Trail = NamedDependency[AuditTrail]
+BUNDLE_MEDIA_TYPE = "application/x-ndjson"
+Org = Annotated[
+    str | None,
+    QueryParameter(description="Organization slug (default: all for operators, else your own)."),
+]
+Since = Annotated[datetime | None, QueryParameter(description="From this time (inclusive).")]
+Until = Annotated[datetime | None, QueryParameter(description="Before this time (exclusive).")]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+class AuditController(Controller):
+    path = "/v1/audit"
+    tags = ("audit",)
+
+    @get("/events", sync_to_thread=True, summary="Audit events you may read, in index order")
+    def events(
+        self,
+        deps: Deps,
+        trail: Trail,
+        org: Org = None,
+        since: Since = None,
+        until: Until = None,
+        actor: FromQuery[str | None] = None,
+        action: FromQuery[str | None] = None,
+        resource_type: FromQuery[str | None] = None,
+        resource_id: FromQuery[str | None] = None,
+        outcome: FromQuery[Literal["success", "denied", "failed"] | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> PageOut[AuditEventOut]:
+        where = EventFilter(
+            _utc(since), _utc(until), actor, action, resource_type, resource_id, outcome
+        )
+        page = AuditService(deps, trail).list_events(where, org, cursor, limit)
+        return PageOut([AuditEventOut.of(found) for found in page.items], page.next_cursor)
+
+    @get(
+        "/checkpoint",
+        sync_to_thread=True,
+        media_type=MediaType.TEXT,
+        summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
+    )
+    def checkpoint(self, deps: Deps, trail: Trail) -> str:
+        return AuditService(deps, trail).checkpoint().note
+
+    @get(
+        "/public-key",
+        media_type=MediaType.TEXT,
+        opt={"exclude_from_auth": True},
+        security=[{}],  # OpenAPI for: no authentication
+        summary="The C2SP verifier key that checks checkpoints (public)",
+    )
+    async def public_key(self, trail: Trail) -> str:
+        return trail.checkpoints.public_key + "\n"
+
+    @get("/proofs/inclusion", sync_to_thread=True, summary="RFC 9162 inclusion proof")
+    def inclusion(
+        self, deps: Deps, trail: Trail, index: FromQuery[int], size: FromQuery[int | None] = None
+    ) -> InclusionProofOut:
+        return InclusionProofOut.of(AuditService(deps, trail).inclusion(index, size))
+
+    @get("/proofs/consistency", sync_to_thread=True, summary="RFC 9162 consistency proof")
+    def consistency(
+        self,
+        deps: Deps,
+        trail: Trail,
+        from_size: Annotated[int, QueryParameter(name="from")],
+        to_size: Annotated[int, QueryParameter(name="to")],
+    ) -> ConsistencyProofOut:
+        proof = AuditService(deps, trail).consistency(from_size, to_size)
+        return ConsistencyProofOut.of(from_size, to_size, proof)
+
+    @get(
+        "/export",
+        sync_to_thread=True,
+        media_type=BUNDLE_MEDIA_TYPE,
+        summary="A bundle that `escrow audit verify` checks offline (JSON Lines, streamed)",
+    )
+    def export(self, deps: Deps, trail: Trail, org: Org = None) -> Stream:
+        plan = AuditService(deps, trail).plan_export(org)
+        name = f"audit-{plan.scope}-{plan.checkpoint.size}.jsonl"
+        return Stream(
+            trail.bundle(plan),
+            media_type=BUNDLE_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
