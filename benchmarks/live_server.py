@@ -1,0 +1,104 @@
+"""A real `escrow serve` process on a free port with a fresh data dir, for benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ESCROW = str(Path(sys.executable).with_name("escrow"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    operator_token: str
+
+    def peak_rss_mib(self) -> float:
+        """The server's high-water resident set size (VmHWM), in MiB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def token_for(self, key_id: str, secret: str) -> str:
+        response = httpx.post(
+            f"{self.url}/v1/auth/token", json={"key_id": key_id, "secret": secret}
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        )
+
+
+@contextmanager
+def live_server(extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    with tempfile.TemporaryDirectory(prefix="escrow-bench-") as data_dir:
+        port = free_port()
+        env = {
+            **os.environ,
+            "ESCROW_DATA_DIR": data_dir,
+            "ESCROW_BIND": f"127.0.0.1:{port}",
+            **(extra_env or {}),
+        }
+        subprocess.run([ESCROW, "db", "upgrade"], env=env, check=True, capture_output=True)
+        boot = subprocess.run(
+            [ESCROW, "bootstrap", "--json"], env=env, check=True, capture_output=True
+        )
+        credential = json.loads(boot.stdout)
+        process = subprocess.Popen(
+            [ESCROW, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url)
+            server = LiveServer(url, env, process, "")
+            server.operator_token = server.token_for(credential["key_id"], credential["secret"])
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+def partner_steward(server: LiveServer, slug: str = "bench") -> httpx.Client:
+    """An org with a steward service account; returns a client authenticated as it."""
+    with server.client(server.operator_token) as operator:
+        operator.post("/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"})
+        account = operator.post(
+            f"/v1/orgs/{slug}/service-accounts", json={"name": "bench", "roles": ["steward"]}
+        ).json()
+        key = operator.post(f"/v1/orgs/{slug}/service-accounts/{account['id']}/keys").json()
+    return server.client(server.token_for(key["key_id"], key["secret"]))

@@ -1,0 +1,296 @@
+"""Deposits: stream, hash, attest and encrypt a body into the blob store, then record it.
+
+The body never exists in plaintext outside the current chunk: each chunk is hashed,
+attested and encrypted as it arrives, and ciphertext goes straight to the blob writer.
+A version row exists only for a blob that was committed whole; a blob whose row never
+commits is deleted here or reclaimed by `escrow storage gc`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crypto import StreamEncryptor, WrappedDataKey, sign_document
+from escrow.audit.log import AuditRecord
+from escrow.context import RequestContext
+from escrow.datasets.attestation import TabularAttestor, attestor_for
+from escrow.datasets.queries import find_dataset
+from escrow.datasets.service import DatasetService
+from escrow.errors import InvalidStateError, PayloadTooLargeError, ValidationError
+from escrow.wiring import Components, service_deps
+from storage.blobs import BlobStoreError, BlobWriter
+from storage.models import Dataset, DatasetVersion
+
+log = logging.getLogger("escrow.datasets")
+
+RECEIPT_TYPE = "partner-escrow/deposit-receipt/v1"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+def blob_key_for(dataset_id: str, version_id: str) -> str:
+    return f"datasets/{dataset_id}/{version_id}.bin"
+
+
+@dataclass(frozen=True)
+class DepositRequest:
+    dataset_id: str
+    media_type: str | None
+    idempotency_key: str | None
+    expected_sha256: str | None
+    declared_length: int | None
+
+    def validated(self) -> DepositRequest:
+        media_type = (self.media_type or "").split(";", 1)[0].strip().lower() or None
+        if media_type is not None and not _MEDIA_TYPE.match(media_type):
+            raise ValidationError("Content-Type is not a media type", field="content-type")
+        if self.idempotency_key is not None and not _IDEMPOTENCY_KEY.match(self.idempotency_key):
+            raise ValidationError("Idempotency-Key must be 1-255 visible ASCII characters")
+        expected = self.expected_sha256.lower() if self.expected_sha256 else None
+        if expected is not None and not _SHA256_HEX.match(expected):
+            raise ValidationError(
+                "X-Content-SHA256 must be 64 hex digits", field="x-content-sha256"
+            )
+        return DepositRequest(
+            self.dataset_id, media_type, self.idempotency_key, expected, self.declared_length
+        )
+
+
+@dataclass
+class Upload:
+    """One deposit in flight: fed in order from one task at a time, never in parallel."""
+
+    request: DepositRequest
+    dataset_id: str
+    owner_org_id: str
+    version_id: str
+    media_type: str
+    blob_key: str
+    max_bytes: int
+    wrapped: WrappedDataKey
+    encryptor: StreamEncryptor
+    writer: BlobWriter
+    segment_size: int
+    attestor: TabularAttestor | None
+    size: int = 0
+    ciphertext_size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def absorb(self, data: bytes | bytearray) -> None:
+        """Hash, attest, encrypt and write one chunk (runs off the event loop)."""
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise PayloadTooLargeError(f"deposits are limited to {self.max_bytes} bytes")
+        self.digest.update(data)
+        if self.attestor is not None:
+            self.attestor.update(bytes(data))
+        sealed = self.encryptor.update(data)
+        if sealed:
+            self.writer.write(sealed)
+
+    def seal(self) -> None:
+        self.writer.write(self.encryptor.finalize())
+        self.ciphertext_size = self.writer.commit()
+
+
+@dataclass(frozen=True)
+class Deposited:
+    version: DatasetVersion
+    replayed: bool
+
+
+class Depositor:
+    """Runs a deposit over three short transactions: check, (stream), record."""
+
+    def __init__(self, components: Components, ctx: RequestContext) -> None:
+        self.components = components
+        self.ctx = ctx
+
+    def begin(self, request: DepositRequest) -> Upload | Deposited:
+        request = request.validated()
+        limit = self.components.settings.max_deposit_bytes
+        with self.components.db.session() as session:
+            datasets = DatasetService(service_deps(self.components, session, self.ctx))
+            dataset = find_dataset(session, request.dataset_id)
+            datasets.authorize(dataset, "deposit")
+            if dataset.status != "active":
+                raise InvalidStateError(f"dataset is {dataset.status}: no new versions")
+            if request.idempotency_key is not None:
+                earlier = _by_idempotency_key(session, dataset.id, request.idempotency_key)
+                if earlier is not None:
+                    return Deposited(earlier, replayed=True)
+            owner_org_id = dataset.owner_org_id
+            media_type = request.media_type or dataset.media_type
+        if request.declared_length is not None and request.declared_length > limit:
+            self._record_failure(request.dataset_id, owner_org_id, "too_large", None)
+            raise PayloadTooLargeError(f"deposits are limited to {limit} bytes")
+        version_id = self.components.new_id()
+        wrapped, aead = self.components.keyring.new_data_key(version_id.encode())
+        blob_key = blob_key_for(request.dataset_id, version_id)
+        writer = self.components.blobs.open_writer(blob_key)
+        return Upload(
+            request=request,
+            dataset_id=request.dataset_id,
+            owner_org_id=owner_org_id,
+            version_id=version_id,
+            media_type=media_type,
+            blob_key=blob_key,
+            max_bytes=limit,
+            wrapped=wrapped,
+            encryptor=aead.new_encryptor(version_id.encode()),
+            writer=writer,
+            segment_size=aead.layout.segment_size,
+            attestor=attestor_for(media_type),
+        )
+
+    def finish(self, upload: Upload) -> Deposited:
+        """Seal the blob, then record the version, its audit event and signed receipt."""
+        upload.seal()
+        sha256 = upload.digest.hexdigest()
+        expected = upload.request.expected_sha256
+        if expected is not None and expected != sha256:
+            self._discard_blob(upload)
+            self._record_failure(
+                upload.dataset_id, upload.owner_org_id, "sha256_mismatch", upload.size
+            )
+            raise ValidationError(
+                "the body's SHA-256 does not match X-Content-SHA256; nothing was kept",
+                expected=expected,
+                actual=sha256,
+            )
+        try:
+            return self._record(upload, sha256)
+        except BaseException:
+            self._discard_blob(upload)
+            raise
+
+    def abandon(self, upload: Upload, reason: str) -> None:
+        """The body did not arrive whole: nothing is kept, and the attempt is audited."""
+        upload.writer.abort()
+        self._record_failure(upload.dataset_id, upload.owner_org_id, reason, upload.size)
+
+    def _record(self, upload: Upload, sha256: str) -> Deposited:
+        components, actor = self.components, self.ctx.principal
+        with components.db.session() as session:
+            number = session.execute(
+                update(Dataset)
+                .where(Dataset.id == upload.dataset_id, Dataset.status == "active")
+                .values(version_count=Dataset.version_count + 1)
+                .returning(Dataset.version_count)
+            ).scalar_one_or_none()
+            if number is None:
+                raise InvalidStateError("the dataset stopped accepting versions during upload")
+            attestation = upload.attestor.finalize() if upload.attestor else None
+            now = components.clock.now()
+            seq = components.audit.append(
+                session,
+                self.ctx,
+                AuditRecord(
+                    "dataset.deposit",
+                    "success",
+                    "dataset",
+                    upload.dataset_id,
+                    org_ids=(upload.owner_org_id,),
+                    details={
+                        "version": number,
+                        "size": upload.size,
+                        "sha256": sha256,
+                        "kek": upload.wrapped.kek_id,
+                    },
+                ),
+            )
+            receipt = sign_document(
+                {
+                    "type": RECEIPT_TYPE,
+                    "dataset_id": upload.dataset_id,
+                    "version": number,
+                    "version_id": upload.version_id,
+                    "size": upload.size,
+                    "sha256": sha256,
+                    "media_type": upload.media_type,
+                    "depositor": {"id": actor.id, "org": actor.org_slug, "org_id": actor.org_id},
+                    "time": now.isoformat(timespec="microseconds"),
+                    "kek_id": upload.wrapped.kek_id,
+                    "attestation": attestation,
+                    "audit_index": seq,
+                },
+                components.keyring.service_signer,
+            )
+            version = DatasetVersion(
+                id=upload.version_id,
+                dataset_id=upload.dataset_id,
+                number=number,
+                size=upload.size,
+                sha256=sha256,
+                media_type=upload.media_type,
+                blob_key=upload.blob_key,
+                ciphertext_size=upload.ciphertext_size,
+                segment_size=upload.segment_size,
+                stream_header=_b64(upload.encryptor.header),
+                wrapped_dek=upload.wrapped.to_text(),
+                kek_id=upload.wrapped.kek_id,
+                depositor_id=actor.id,
+                idempotency_key=upload.request.idempotency_key,
+                attestation=attestation,
+                receipt=receipt,
+                audit_seq=seq,
+                created_at=now,
+            )
+            session.add(version)
+            try:
+                session.commit()
+            except IntegrityError:
+                # A concurrent retry with the same Idempotency-Key won: answer with its result.
+                session.rollback()
+                key = upload.request.idempotency_key
+                earlier = _by_idempotency_key(session, upload.dataset_id, key) if key else None
+                if earlier is None:
+                    raise
+                self._discard_blob(upload)
+                return Deposited(earlier, replayed=True)
+            return Deposited(version, replayed=False)
+
+    def _discard_blob(self, upload: Upload) -> None:
+        try:
+            self.components.blobs.delete(upload.blob_key)
+        except BlobStoreError:
+            log.warning("orphan blob %s left for `escrow storage gc`", upload.blob_key)
+
+    def _record_failure(self, dataset_id: str, org_id: str, reason: str, size: int | None) -> None:
+        with self.components.db.session() as session:
+            self.components.audit.append(
+                session,
+                self.ctx,
+                AuditRecord(
+                    "dataset.deposit",
+                    "failed",
+                    "dataset",
+                    dataset_id,
+                    reason,
+                    (org_id,),
+                    details={"bytes_received": size} if size is not None else {},
+                ),
+            )
+            session.commit()
+
+
+def _by_idempotency_key(session: Session, dataset_id: str, key: str) -> DatasetVersion | None:
+    return session.scalar(
+        select(DatasetVersion).where(
+            DatasetVersion.dataset_id == dataset_id, DatasetVersion.idempotency_key == key
+        )
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

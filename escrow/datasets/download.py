@@ -1,0 +1,244 @@
+"""Downloads: authorize, audit, then decrypt the stored stream segment by segment.
+
+Plaintext leaves only after its segment authenticated. HTTP Range is served from the
+segments that cover it, so a range costs what it covers, not the whole blob.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crypto import StreamDecryptor, WrappedDataKey
+from escrow.audit.log import AuditRecord
+from escrow.context import RequestContext
+from escrow.datasets.disclosure import (
+    WHOLE,
+    Grant,
+    RowCounter,
+    ViewError,
+    grant_for,
+    require_viewable,
+    viewed,
+)
+from escrow.datasets.queries import find_dataset, find_version
+from escrow.datasets.service import DatasetService
+from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
+from escrow.wiring import Components
+from storage.blobs import BlobStore
+from storage.models import DatasetVersion
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # exclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """One byte range per RFC 9110; anything we do not serve as a range is served whole."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # multiple ranges or another unit: ignoring Range is allowed
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiableError("empty suffix range", size=size)
+        return ByteRange(max(0, size - suffix), size)
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if last and int(last) < start:
+        return None  # syntactically invalid: ignore
+    if start >= size:
+        raise RangeNotSatisfiableError(f"range starts beyond the {size} bytes", size=size)
+    return ByteRange(start, end)
+
+
+def etag_of(version: DatasetVersion, grant: Grant = WHOLE) -> str:
+    """The representation's validator: the plaintext digest, and the view when one applies."""
+    if grant.view_sha256 is None:
+        return f'"sha256-{version.sha256}"'
+    # Derived, not quoted: the original's digest is not part of what the view discloses.
+    derived = hashlib.sha256(f"{version.sha256}:{grant.view_sha256}".encode()).hexdigest()
+    return f'"view-{derived}"'
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the HTTP layer streams: the plaintext of ``byte_range`` (or all) of a version,
+    or the view of it that the caller's agreement grants (length unknown in advance)."""
+
+    version: DatasetVersion
+    byte_range: ByteRange | None
+    chunks: Iterator[bytes]
+    grant: Grant = WHOLE
+
+    @property
+    def length(self) -> int | None:
+        if self.grant.view is not None:
+            return None
+        return self.byte_range.length if self.byte_range else self.version.size
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version, self.grant)
+
+
+class ContentReader:
+    def __init__(self, components: Components) -> None:
+        self.components = components
+
+    def open(
+        self,
+        datasets: DatasetService,
+        dataset_id: str,
+        number: int,
+        range_header: str | None,
+        if_range: str | None = None,
+    ) -> Content:
+        """Fails closed: authorize, refuse shredded data, audit the access, then decrypt."""
+        session = datasets.session
+        dataset = find_dataset(session, dataset_id)
+        datasets.authorize(dataset, "download")
+        if dataset.status == "shredded":
+            raise GoneError("this dataset was shredded: its keys and content are destroyed")
+        version = find_version(session, dataset, number)
+        wrapped = version.wrapped_dek
+        if wrapped is None:
+            raise GoneError("this version was shredded: its keys and content are destroyed")
+        actor = datasets.ctx.principal
+        grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
+        # If-Range names the representation the client holds; a stale one gets it all.
+        stale = if_range is not None and if_range != etag_of(version, grant)
+        byte_range = None if stale else parse_range(range_header, version.size)
+        if grant.view is not None:
+            require_viewable(version.media_type)
+            if byte_range is not None:
+                raise RangeNotSatisfiableError(
+                    "ranges are not served over a disclosure view: download the view whole"
+                )
+        org_ids = (dataset.owner_org_id, actor.org_id)
+        datasets.commit_with_event(
+            AuditRecord(
+                "dataset.download",
+                "success",
+                "dataset",
+                dataset.id,
+                org_ids=org_ids,
+                details={
+                    "version": version.number,
+                    "sha256": version.sha256,
+                    "range": [byte_range.start, byte_range.end] if byte_range else None,
+                    "agreement_id": grant.agreement_id,
+                    "view_sha256": grant.view_sha256,
+                },
+            )
+        )
+        plaintext = self.plaintext(version, wrapped, byte_range)
+        if grant.view is None:
+            return Content(version, byte_range, plaintext)
+        counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant)
+        chunks = viewed(
+            version.media_type,
+            grant.view,
+            dataset.schema,
+            plaintext,
+            lambda start, end: (
+                b"".join(self.plaintext(version, wrapped, ByteRange(start, min(end, version.size))))
+                if start < min(end, version.size)
+                else b""
+            ),
+            version.size,
+            counted,
+        )
+        return Content(version, None, _started(chunks), grant)
+
+    def _row_counter(
+        self, ctx: RequestContext, dataset_id: str, org_ids: tuple[str, ...], grant: Grant
+    ) -> RowCounter:
+        """Audits what a view let through, once the download has streamed to its end."""
+
+        def counted(scanned: int, returned: int, malformed: int) -> None:
+            with self.components.db.session() as session:
+                self.components.audit.append(
+                    session,
+                    ctx,
+                    AuditRecord(
+                        "dataset.download.view",
+                        "success",
+                        "dataset",
+                        dataset_id,
+                        org_ids=org_ids,
+                        details={
+                            "agreement_id": grant.agreement_id,
+                            "view_sha256": grant.view_sha256,
+                            "rows_scanned": scanned,
+                            "rows_returned": returned,
+                            "malformed_rows": malformed,
+                        },
+                    ),
+                )
+                session.commit()
+
+        return counted
+
+    def plaintext(
+        self, version: DatasetVersion, wrapped: str, byte_range: ByteRange | None
+    ) -> Iterator[bytes]:
+        aad = version.id.encode()
+        aead = self.components.keyring.open_data_key(
+            WrappedDataKey.parse(wrapped), aad, segment_size=version.segment_size
+        )
+        if byte_range is None:
+            return _decrypt(
+                self.components.blobs, version.blob_key, 0, None, aead.new_decryptor(aad)
+            )
+        segments = aead.layout.segment_range(byte_range.start, byte_range.end, version.size)
+        header = base64.b64decode(version.stream_header)
+        return _decrypt(
+            self.components.blobs,
+            version.blob_key,
+            segments.ciphertext_offset,
+            segments.ciphertext_length,
+            aead.new_range_decryptor(aad, header, segments),
+        )
+
+
+def _decrypt(
+    blobs: BlobStore, key: str, offset: int, length: int | None, decryptor: StreamDecryptor
+) -> Iterator[bytes]:
+    with blobs.read(key, offset, length) as ciphertext:
+        for chunk in ciphertext:
+            plaintext = decryptor.update(chunk)
+            if plaintext:
+                yield plaintext
+    tail = decryptor.finalize()
+    if tail:
+        yield tail
+
+
+def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Pulls the first output before any header is sent, so that a version the view cannot
+    be applied to (a missing column, not UTF-8) is answered as a problem, not a cut stream."""
+    try:
+        first = next(chunks, b"")
+    except ViewError:
+        raise InvalidStateError(
+            "this version does not have the columns or encoding the view needs"
+        ) from None
+    return itertools.chain([first], chunks)

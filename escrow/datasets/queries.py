@@ -1,0 +1,62 @@
+"""Loading datasets and versions as policy resources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from escrow.errors import NotFoundError
+from escrow.orgs.queries import as_resource as org_resource
+from escrow.orgs.queries import org_by_id
+from escrow.policy.resources import DatasetResource
+from storage.models import Agreement, Dataset, DatasetVersion
+
+
+def find_dataset(session: Session, dataset_id: str) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFoundError(f"no dataset {dataset_id!r}")
+    return dataset
+
+
+def find_version(session: Session, dataset: Dataset, number: int) -> DatasetVersion:
+    version = session.scalar(
+        select(DatasetVersion).where(
+            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number
+        )
+    )
+    if version is None:
+        raise NotFoundError(f"dataset {dataset.id!r} has no version {number}")
+    return version
+
+
+def released_to(dataset_id: str, now: datetime) -> Select[tuple[str]]:
+    """Organizations holding a released agreement for the dataset that has not expired."""
+    return select(Agreement.beneficiary_org_id).where(
+        Agreement.dataset_id == dataset_id,
+        Agreement.state == "released",
+        or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
+    )
+
+
+def datasets_released_to(org_id: str, now: datetime) -> Select[tuple[str]]:
+    return select(Agreement.dataset_id).where(
+        Agreement.beneficiary_org_id == org_id,
+        Agreement.state == "released",
+        or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
+    )
+
+
+def as_resource(session: Session, dataset: Dataset, now: datetime | None = None) -> DatasetResource:
+    """The dataset for the policy; with ``now``, also who holds a release at that instant."""
+    owner = org_by_id(session, dataset.owner_org_id)
+    grantees = tuple(session.scalars(released_to(dataset.id, now))) if now else ()
+    return DatasetResource(
+        id=dataset.id,
+        owner=org_resource(session, owner),
+        labels=tuple(dataset.labels),
+        status=dataset.status,
+        released_to=grantees,
+    )

@@ -1,0 +1,232 @@
+"""HTTP for datasets: metadata, streamed deposits and streamed (ranged) downloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import msgspec
+from anyio import to_thread
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import InternalServerException
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream
+
+from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
+from escrow.datasets.download import Content, ContentReader
+from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
+from escrow.datasets.service import DatasetService
+from escrow.errors import BadRequestError, PayloadTooLargeError
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+from escrow.wiring import Components, request_context, service_deps
+from storage.blobs import BlobStoreUnavailableError
+
+FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
+VERSION = "/{dataset_id:str}/versions/{number:int}"
+
+
+class DatasetController(Controller):
+    path = "/v1/datasets"
+    tags = ("datasets",)
+
+    @post("/", sync_to_thread=True, summary="Create a dataset owned by your organization")
+    def create(self, data: JSONBody[DatasetCreate], deps: Deps) -> DatasetOut:
+        schema = msgspec.to_builtins(data.schema) if data.schema else None
+        service = DatasetService(deps)
+        dataset = service.create(
+            data.name, data.description, data.media_type, list(data.labels), schema
+        )
+        return DatasetOut.of(dataset, deps.ctx.principal.org_slug)
+
+    @get("/", sync_to_thread=True, summary="List the datasets you may see")
+    def list_datasets(
+        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> PageOut[DatasetOut]:
+        service = DatasetService(deps)
+        page = service.list_visible(cursor, limit)
+        slugs = service.owner_slugs(page.items)
+        return PageOut(
+            [DatasetOut.of(d, slugs[d.owner_org_id]) for d in page.items], page.next_cursor
+        )
+
+    @get("/{dataset_id:str}", sync_to_thread=True, summary="Read a dataset's metadata")
+    def read(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
+        service = DatasetService(deps)
+        dataset = service.get(dataset_id)
+        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+
+    @post(
+        "/{dataset_id:str}/withdraw",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Withdraw: no new versions, agreements or partner access",
+    )
+    def withdraw(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
+        service = DatasetService(deps)
+        dataset = service.withdraw(dataset_id)
+        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+
+    @delete(
+        "/{dataset_id:str}",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Shred: destroy every version's key and blob (irreversible)",
+    )
+    def shred(
+        self, dataset_id: FromPath[str], deps: Deps, request: Request[Any, Any, State]
+    ) -> DatasetOut:
+        service = DatasetService(deps)
+        dataset = service.shred(dataset_id, _components(request).blobs)
+        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+
+    @get("/{dataset_id:str}/versions", sync_to_thread=True, summary="List versions")
+    def list_versions(
+        self,
+        dataset_id: FromPath[str],
+        deps: Deps,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> PageOut[VersionOut]:
+        page = DatasetService(deps).versions(dataset_id, cursor, limit)
+        return PageOut([VersionOut.of(v) for v in page.items], page.next_cursor)
+
+    @get(VERSION, sync_to_thread=True, summary="A version's metadata and signed receipt")
+    def read_version(
+        self, dataset_id: FromPath[str], number: FromPath[int], deps: Deps
+    ) -> VersionOut:
+        return VersionOut.of(DatasetService(deps).version(dataset_id, number))
+
+    @post(
+        "/{dataset_id:str}/versions",
+        request_max_body_size=None,
+        status_code=201,
+        summary="Deposit a new version (streamed body)",
+        description="Headers: Content-Type, Idempotency-Key (optional), X-Content-SHA256 "
+        "(optional, hex). Answers the signed deposit receipt.",
+    )
+    async def deposit(
+        self, request: Request[Any, Any, State], dataset_id: FromPath[str]
+    ) -> Response[VersionOut]:
+        return await _deposit(request, dataset_id)
+
+    @put(
+        "/{dataset_id:str}/versions/new",
+        request_max_body_size=None,
+        status_code=201,
+        summary="Deposit a new version (streamed body; same as POST .../versions)",
+    )
+    async def deposit_put(
+        self, request: Request[Any, Any, State], dataset_id: FromPath[str]
+    ) -> Response[VersionOut]:
+        return await _deposit(request, dataset_id)
+
+    @get(VERSION + "/content", summary="Download a version (streamed; Range supported)")
+    async def content(
+        self, request: Request[Any, Any, State], dataset_id: FromPath[str], number: FromPath[int]
+    ) -> Stream:
+        components, ctx = _components(request), request_context(request)
+        range_header = request.headers.get("range")
+        if_range = request.headers.get("if-range")
+
+        def open_content() -> Content:
+            with components.db.session() as session:
+                datasets = DatasetService(service_deps(components, session, ctx))
+                return ContentReader(components).open(
+                    datasets, dataset_id, number, range_header, if_range
+                )
+
+        content = await to_thread.run_sync(open_content)
+        return _stream(content)
+
+
+def _components(request: Request[Any, Any, State]) -> Components:
+    components: Components = request.app.state.components
+    return components
+
+
+def _stream(content: Content) -> Stream:
+    version = content.version
+    viewed = content.grant.view is not None
+    headers = {"ETag": content.etag, "Accept-Ranges": "none" if viewed else "bytes"}
+    if content.length is not None:  # a view's length is known only once it is streamed
+        headers["Content-Length"] = str(content.length)
+        headers["X-Content-SHA256"] = version.sha256
+    status = 200
+    if content.byte_range is not None:
+        status = 206
+        last = content.byte_range.end - 1
+        headers["Content-Range"] = f"bytes {content.byte_range.start}-{last}/{version.size}"
+    return Stream(
+        _in_threads(content.chunks),
+        status_code=status,
+        headers=headers,
+        media_type=version.media_type,
+    )
+
+
+async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Pull a blocking iterator from worker threads, one chunk per hop."""
+    try:
+        while (chunk := await to_thread.run_sync(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(close)
+
+
+async def _deposit(request: Request[Any, Any, State], dataset_id: str) -> Response[VersionOut]:
+    depositor = Depositor(_components(request), request_context(request))
+    length = request.headers.get("content-length")
+    started = await to_thread.run_sync(
+        depositor.begin,
+        DepositRequest(
+            dataset_id=dataset_id,
+            media_type=request.headers.get("content-type"),
+            idempotency_key=request.headers.get("idempotency-key"),
+            expected_sha256=request.headers.get("x-content-sha256"),
+            declared_length=int(length) if length and length.isdigit() else None,
+        ),
+    )
+    if isinstance(started, Upload):
+        await _receive(request, depositor, started)
+        started = await to_thread.run_sync(depositor.finish, started)
+    return _deposited(started)
+
+
+async def _receive(request: Request[Any, Any, State], depositor: Depositor, upload: Upload) -> None:
+    """Feed the body to the upload in about-one-segment pieces; abandon it on any failure."""
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= FEED_SIZE:
+                piece, pending = pending, bytearray()
+                await to_thread.run_sync(upload.absorb, piece)
+        if pending:
+            await to_thread.run_sync(upload.absorb, pending)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await to_thread.run_sync(depositor.abandon, upload, _failure_reason(exc))
+        if isinstance(exc, InternalServerException):
+            raise BadRequestError("the client disconnected before the body was complete") from exc
+        raise
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, PayloadTooLargeError):
+        return "too_large"
+    if isinstance(exc, BlobStoreUnavailableError):
+        return "blob_store_unavailable"
+    if isinstance(exc, InternalServerException):
+        return "client_disconnected"
+    return "aborted"
+
+
+def _deposited(result: Deposited) -> Response[VersionOut]:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return Response(VersionOut.of(result.version), status_code=201, headers=headers)

@@ -1,0 +1,252 @@
+"""Dataset use cases: create, list, read, versions, withdraw and shred."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from escrow.agreements.lifecycle import Lifecycle
+from escrow.audit.log import AuditRecord
+from escrow.datasets.queries import (
+    as_resource,
+    datasets_released_to,
+    find_dataset,
+    find_version,
+)
+from escrow.errors import ConflictError, InvalidStateError, ValidationError
+from escrow.orgs.queries import as_resource as org_resource
+from escrow.orgs.queries import org_by_id, slugs_of
+from escrow.policy.guard import Target
+from escrow.policy.resources import DatasetResource, OrgResource
+from escrow.service import Page, Service, decode_cursor, paginate
+from storage.blobs import BlobStore, BlobStoreError
+from storage.models import Dataset, DatasetVersion
+
+log = logging.getLogger("escrow.datasets")
+
+LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
+FIELD_TYPES = frozenset({"string", "integer", "number", "boolean", "date", "timestamp"})
+MAX_LABELS, MAX_FIELDS = 32, 1024
+_NOBODY = OrgResource("-", "-", "active", "core")  # an owner no actor belongs to
+
+
+def validate_labels(labels: list[str]) -> list[str]:
+    bad = [label for label in labels if not LABEL_PATTERN.match(label)]
+    if bad or len(labels) > MAX_LABELS:
+        raise ValidationError(
+            f"at most {MAX_LABELS} labels of 1-63 characters a-z 0-9 _ . : -",
+            field="labels",
+            invalid=bad,
+        )
+    return sorted(set(labels))
+
+
+def validate_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A tabular schema: {"fields": [{"name": str, "type": one of FIELD_TYPES}, ...]}."""
+    if schema is None:
+        return None
+    fields = schema.get("fields")
+    if set(schema) != {"fields"} or not isinstance(fields, list) or not fields:
+        raise ValidationError('schema must be {"fields": [...]} with at least one field')
+    names: list[str] = []
+    for field in fields[: MAX_FIELDS + 1]:
+        name, kind = (field.get("name"), field.get("type")) if isinstance(field, dict) else (0, 0)
+        if not isinstance(name, str) or not 0 < len(name) <= 200 or kind not in FIELD_TYPES:
+            raise ValidationError(
+                f"each schema field needs a name and a type in {sorted(FIELD_TYPES)}",
+                field="schema",
+            )
+        names.append(name)
+    if len(names) > MAX_FIELDS or len(set(names)) != len(names):
+        raise ValidationError(f"schema fields must be unique, at most {MAX_FIELDS}")
+    return {"fields": [{"name": f["name"], "type": f["type"]} for f in fields]}
+
+
+class DatasetService(Service):
+    def create(
+        self,
+        name: str,
+        description: str,
+        media_type: str,
+        labels: list[str],
+        schema: dict[str, Any] | None,
+    ) -> Dataset:
+        actor = self.ctx.principal
+        org = org_by_id(self.session, actor.org_id)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "create_dataset",
+            org_resource(self.session, org),
+            Target("dataset", None, (org.id,)),
+        )
+        now = self.deps.clock.now()
+        dataset = Dataset(
+            id=self.deps.new_id(),
+            owner_org_id=org.id,
+            name=name,
+            description=description,
+            labels=validate_labels(labels),
+            media_type=media_type,
+            schema=validate_schema(schema),
+            status="active",
+            version_count=0,
+            created_by=actor.id,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(dataset)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise ConflictError(f"your organization already has a dataset named {name!r}") from None
+        self.commit_with_event(
+            AuditRecord(
+                "dataset.create",
+                "success",
+                "dataset",
+                dataset.id,
+                org_ids=(org.id,),
+                details={"labels": dataset.labels, "media_type": media_type},
+            )
+        )
+        return dataset
+
+    def list_visible(self, cursor: str | None, limit: int) -> Page:
+        """The datasets the policy lets the caller read, filtered in SQL."""
+        actor = self.ctx.principal
+        query = select(Dataset).order_by(Dataset.id).limit(limit + 1)
+        if after := decode_cursor(cursor):
+            query = query.where(Dataset.id > after)
+        own = org_by_id(self.session, actor.org_id)
+        Lifecycle(self.deps.components, self.ctx).refresh_for_org(self.session, actor.org_id)
+        self.session.commit()
+        # Probes stand for "a dataset my org owns" and "a dataset released to my org".
+        own_probe = DatasetResource("*", org_resource(self.session, own), (), "active")
+        released_probe = DatasetResource("*", _NOBODY, (), "active", (actor.org_id,))
+        visible = []
+        if self.guard.allows(self.ctx, "read", own_probe):
+            visible.append(Dataset.owner_org_id == actor.org_id)
+        if self.guard.allows(self.ctx, "read", released_probe):
+            # Few datasets are released to one org: fetching their ids first keeps the page
+            # query a keyset scan of one index per branch.
+            now = self.deps.clock.now()
+            released = list(self.session.scalars(datasets_released_to(actor.org_id, now)))
+            if released:
+                visible.append(Dataset.id.in_(released) & (Dataset.status == "active"))
+        if not visible:
+            return Page([], None)
+        query = query.where(or_(*visible))
+        return paginate(list(self.session.scalars(query)), limit)
+
+    def owner_slugs(self, datasets: list[Dataset]) -> dict[str, str]:
+        return slugs_of(self.session, {d.owner_org_id for d in datasets})
+
+    def get(self, dataset_id: str) -> Dataset:
+        dataset = find_dataset(self.session, dataset_id)
+        self.authorize(dataset, "read")
+        return dataset
+
+    def versions(self, dataset_id: str, cursor: str | None, limit: int) -> Page:
+        dataset = self.get(dataset_id)
+        query = (
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset.id)
+            .order_by(DatasetVersion.number)
+            .limit(limit + 1)
+        )
+        if after := decode_cursor(cursor):
+            if not after.isdigit():
+                raise ValidationError("cursor is not one this API issued", field="cursor")
+            query = query.where(DatasetVersion.number > int(after))
+        return paginate(list(self.session.scalars(query)), limit, key="number")
+
+    def version(self, dataset_id: str, number: int) -> DatasetVersion:
+        return find_version(self.session, self.get(dataset_id), number)
+
+    def withdraw(self, dataset_id: str) -> Dataset:
+        """No new deposits, agreements or partner access; the owner keeps its own copy."""
+        dataset = find_dataset(self.session, dataset_id)
+        self.authorize(dataset, "withdraw")
+        if dataset.status != "active":
+            raise InvalidStateError(f"dataset is {dataset.status}, not active")
+        dataset.status = "withdrawn"
+        dataset.updated_at = self.deps.clock.now()
+        self.commit_with_event(
+            AuditRecord(
+                "dataset.withdraw",
+                "success",
+                "dataset",
+                dataset.id,
+                org_ids=(dataset.owner_org_id,),
+            )
+        )
+        return dataset
+
+    def shred(self, dataset_id: str, blobs: BlobStore) -> Dataset:
+        """Destroys every wrapped DEK in one transaction, then deletes the blobs.
+
+        Once the transaction commits the data is unrecoverable, whatever happens to the
+        blobs; blobs that could not be deleted now are reclaimed by `escrow storage gc`.
+        """
+        dataset = find_dataset(self.session, dataset_id)
+        self.authorize(dataset, "shred")
+        if dataset.status == "shredded":
+            raise InvalidStateError("dataset is already shredded")
+        now = self.deps.clock.now()
+        blob_keys = list(
+            self.session.scalars(
+                select(DatasetVersion.blob_key).where(DatasetVersion.dataset_id == dataset.id)
+            )
+        )
+        self.session.execute(
+            update(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset.id)
+            .values(wrapped_dek=None, kek_id=None, shredded_at=now)
+        )
+        dataset.status = "shredded"
+        dataset.updated_at = now
+        self.commit_with_event(
+            AuditRecord(
+                "dataset.shred",
+                "success",
+                "dataset",
+                dataset.id,
+                org_ids=(dataset.owner_org_id,),
+                details={"versions": len(blob_keys)},
+            )
+        )
+        for key in blob_keys:
+            try:
+                blobs.delete(key)
+            except BlobStoreError:
+                log.warning("shredded dataset %s: blob %s left for gc", dataset.id, key)
+        return dataset
+
+    def authorize(self, dataset: Dataset, action: str) -> DatasetResource:
+        """Check ``action``; callers who may not even read the dataset get 404.
+
+        A partner's agreements for the dataset are brought up to date first, so a release
+        that became due (or an expiry) counts at the second of access.
+        """
+        actor = self.ctx.principal
+        if actor.org_id != dataset.owner_org_id:
+            Lifecycle(self.deps.components, self.ctx).refresh_for_dataset(
+                self.session, dataset.id, actor.org_id
+            )
+            self.session.commit()
+        resource = as_resource(self.session, dataset, self.deps.clock.now())
+        self.guard.require(
+            self.session,
+            self.ctx,
+            action,
+            resource,
+            Target("dataset", dataset.id, (dataset.owner_org_id,)),
+            conceal=action == "read" or not self.guard.allows(self.ctx, "read", resource),
+        )
+        return resource

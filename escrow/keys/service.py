@@ -1,0 +1,97 @@
+"""Key-encryption-key rotation: re-wrap every DEK without touching the encrypted data."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from crypto import WrappedDataKey
+from escrow.audit.log import AuditRecord
+from escrow.context import RequestContext
+from escrow.errors import ConflictError
+from escrow.wiring import Components
+from storage.models import DatasetVersion
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Rotation:
+    new_kek_id: str
+    rewrapped: int
+
+
+def _system_context(action: str) -> RequestContext:
+    return RequestContext(request_id=f"{action}-{uuid.uuid4().hex[:12]}")
+
+
+def rotate_kek(components: Components) -> Rotation:
+    """New active KEK, then every live DEK re-wrapped under it in audited batches."""
+    keyring = components.keyring
+    new_kek_id = keyring.rotate()
+    ctx = _system_context("keys-rotate")
+    rewrapped = 0
+    while True:
+        with components.db.session() as session:
+            versions = list(
+                session.scalars(
+                    select(DatasetVersion)
+                    .where(DatasetVersion.kek_id.is_not(None), DatasetVersion.kek_id != new_kek_id)
+                    .order_by(DatasetVersion.id)
+                    .limit(BATCH)
+                    .with_for_update()
+                )
+            )
+            if not versions:
+                break
+            for version in versions:
+                wrapped = keyring.rewrap(
+                    WrappedDataKey.parse(version.wrapped_dek or ""), version.id.encode()
+                )
+                version.wrapped_dek, version.kek_id = wrapped.to_text(), wrapped.kek_id
+            rewrapped += len(versions)
+            components.audit.append(
+                session,
+                ctx,
+                AuditRecord(
+                    "keys.rewrap", "success", "kek", new_kek_id, details={"versions": len(versions)}
+                ),
+            )
+            session.commit()
+    with components.db.session() as session:
+        components.audit.append(
+            session,
+            ctx,
+            AuditRecord(
+                "keys.rotate", "success", "kek", new_kek_id, details={"rewrapped": rewrapped}
+            ),
+        )
+        session.commit()
+    return Rotation(new_kek_id, rewrapped)
+
+
+def kek_usage(components: Components) -> dict[str, int]:
+    with components.db.session() as session:
+        rows = session.execute(
+            select(DatasetVersion.kek_id, func.count())
+            .where(DatasetVersion.kek_id.is_not(None))
+            .group_by(DatasetVersion.kek_id)
+        ).all()
+    return {str(kek_id): int(count) for kek_id, count in rows}
+
+
+def retire_kek(components: Components, kek_id: str) -> None:
+    """Erases a KEK; refuses while any DEK is still wrapped under it (it would be lost)."""
+    in_use = kek_usage(components).get(kek_id, 0)
+    if in_use:
+        raise ConflictError(f"{in_use} versions are still wrapped under {kek_id}: rotate first")
+    components.keyring.retire(kek_id)
+    with components.db.session() as session:
+        components.audit.append(
+            session,
+            _system_context("keys-retire"),
+            AuditRecord("keys.retire", "success", "kek", kek_id),
+        )
+        session.commit()
