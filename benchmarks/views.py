@@ -1,0 +1,222 @@
+"""Disclosure-view throughput against plain streaming decryption of the same bytes.
+
+    .venv/bin/python benchmarks/views.py [--mib 1024] [--parquet-mib N]
+
+Same run, same machine, same ciphertext: a CSV of ``--mib`` MiB (quoted fields, some with
+embedded commas, quotes and newlines) and a Parquet file of ``--parquet-mib`` MiB (default:
+the same) are generated in a temp dir and encrypted with ``crypto.StreamingAead`` (1 MiB
+segments). Then, each in a fresh process so that its peak RSS (``getrusage``) is its own:
+
+- decrypt: plain streaming decryption, 1 MiB reads (the baseline);
+- CSV view: the same decryption feeding a ``ViewTransform`` (4 of 6 columns granted, rows
+  kept by ``region in [EU, US] and amount >= 100``, about a third);
+- Parquet view: ``parquet_view`` over a ``RangeReader`` that decrypts the segments each read
+  covers (Parquet needs random access), same view.
+
+Throughput is plaintext MiB in per second; the ratio is against the decrypt baseline of the
+same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from crypto import DataKey, StreamingAead
+
+MiB = 1 << 20
+AAD = b"benchmark-version"
+SCHEMA = {
+    "fields": [
+        {"name": "id", "type": "integer"},
+        {"name": "region", "type": "string"},
+        {"name": "amount", "type": "number"},
+        {"name": "ts", "type": "timestamp"},
+        {"name": "note", "type": "string"},
+        {"name": "secret", "type": "string"},
+    ]
+}
+VIEW = {
+    "fields": ["id", "region", "amount", "note"],
+    "where": {
+        "all": [
+            {"field": "region", "op": "in", "value": ["EU", "US"]},
+            {"field": "amount", "op": "ge", "value": 100},
+        ]
+    },
+}
+REGIONS = ["EU", "US", "APAC", "LATAM", "MEA", "EU-West"]
+WORDS = ["alpha", "beta, gamma", 'say "hi"', "delta", "line\nbreak", "epsilon", "zeta"]
+AEAD = StreamingAead(DataKey.generate())  # made before any fork: every process shares it
+
+
+def csv_block(rng: random.Random, start: int) -> tuple[bytes, int]:
+    """About 1 MiB of whole CSV records, and how many."""
+    rows = []
+    size = count = 0
+    while size < MiB:
+        note = " ".join(rng.choices(WORDS, k=rng.randint(1, 5))).replace('"', '""')
+        row = (
+            f"{start + count},{rng.choice(REGIONS)},{rng.uniform(0, 300):.2f},"
+            f'2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T12:00:00Z,"{note}",'
+            f"s{rng.getrandbits(64):x}\r\n"
+        )
+        rows.append(row)
+        size += len(row)
+        count += 1
+    return "".join(rows).encode(), count
+
+
+def write_csv(path: Path, mib: int) -> int:
+    rng = random.Random(7)
+    block, per_block = csv_block(rng, 0)
+    with path.open("wb") as out:
+        out.write(b"id,region,amount,ts,note,secret\r\n")
+        for _ in range(mib):
+            out.write(block)  # the same records again: generation costs nothing
+    return per_block * mib
+
+
+def write_parquet(path: Path, mib: int) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(7)
+    rows = 1 << 18
+    table = pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "region": [rng.choice(REGIONS) for _ in range(rows)],
+            "amount": [rng.uniform(0, 300) for _ in range(rows)],
+            "ts": pa.array([1_700_000_000_000_000 + i for i in range(rows)], pa.timestamp("us")),
+            "note": [" ".join(rng.choices(WORDS, k=rng.randint(1, 5))) for _ in range(rows)],
+            "secret": [f"s{rng.getrandbits(64):x}" for _ in range(rows)],
+        }
+    )
+    written = 0
+    with pq.ParquetWriter(path, table.schema) as writer:
+        while path.stat().st_size < mib * MiB:
+            writer.write_table(table)  # one row group each
+            written += rows
+    return written
+
+
+def encrypt(plain: Path, sealed: Path) -> None:
+    encryptor = AEAD.new_encryptor(AAD)
+    with plain.open("rb") as source, sealed.open("wb") as out:
+        while chunk := source.read(MiB):
+            out.write(encryptor.update(chunk))
+        out.write(encryptor.finalize())
+
+
+def decrypt_only(sealed: Path) -> tuple[int, int]:
+    decryptor = AEAD.new_decryptor(AAD)
+    total = 0
+    with sealed.open("rb") as source:
+        while chunk := source.read(MiB):
+            total += len(decryptor.update(chunk))
+    total += len(decryptor.finalize())
+    return total, total
+
+
+def csv_view(sealed: Path) -> tuple[int, int]:
+    from escrow.datasets.views import view_transform
+
+    decryptor = AEAD.new_decryptor(AAD)
+    transform = view_transform("text/csv", VIEW, SCHEMA)
+    total = sent = 0
+    with sealed.open("rb") as source:
+        while chunk := source.read(MiB):
+            plaintext = decryptor.update(chunk)
+            total += len(plaintext)
+            sent += len(transform.feed(plaintext))
+    tail = decryptor.finalize()
+    sent += len(transform.feed(tail)) + len(transform.finish())
+    assert transform.rows_returned < transform.rows_scanned
+    return total + len(tail), sent
+
+
+def parquet_view_run(sealed: Path) -> tuple[int, int]:
+    from escrow.datasets.parquet_view import RangeReader, parquet_view
+
+    layout = AEAD.layout
+    size = layout.plaintext_size(sealed.stat().st_size)
+    with sealed.open("rb") as source:
+        header = source.read(layout.header_size)
+
+        def read_range(start: int, end: int) -> bytes:
+            segments = layout.segment_range(start, end, size)
+            source.seek(segments.ciphertext_offset)
+            decryptor = AEAD.new_range_decryptor(AAD, header, segments)
+            plaintext = decryptor.update(source.read(segments.ciphertext_length))
+            return plaintext + decryptor.finalize()
+
+        stream = parquet_view(RangeReader(size, read_range), VIEW, SCHEMA)
+        sent = sum(map(len, stream))
+    assert 0 < stream.rows_returned < stream.rows_scanned
+    return size, sent
+
+
+def measured(run: Callable[[Path], tuple[int, int]], path: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    read, sent = run(path)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"mib_s": read / MiB / seconds, "sent_mib": sent / MiB, "rss_mib": peak}
+
+
+def in_child(function: Callable[..., Any], *args: Any) -> Any:
+    """Runs in a fresh forked process: its peak RSS is its own, not the generator's."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def prepare(root: Path, mib: int, parquet_mib: int) -> dict[str, int]:
+    rows = in_child(write_csv, root / "data.csv", mib)
+    in_child(encrypt, root / "data.csv", root / "csv.sealed")
+    (root / "data.csv").unlink()
+    parquet_rows = in_child(write_parquet, root / "data.parquet", parquet_mib)
+    in_child(encrypt, root / "data.parquet", root / "parquet.sealed")
+    parquet_size = (root / "data.parquet").stat().st_size
+    (root / "data.parquet").unlink()
+    return {"csv_rows": rows, "parquet_rows": parquet_rows, "parquet_mib": parquet_size // MiB}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--mib", type=int, default=1024, help="CSV size in MiB")
+    parser.add_argument("--parquet-mib", type=int, help="Parquet size in MiB (default: --mib)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="escrow-bench-views-") as directory:
+        root = Path(directory)
+        sizes = prepare(root, args.mib, args.parquet_mib or args.mib)
+        csv_sealed, parquet_sealed = root / "csv.sealed", root / "parquet.sealed"
+        results = {
+            "CSV decrypt": in_child(measured, decrypt_only, csv_sealed),
+            "CSV view": in_child(measured, csv_view, csv_sealed),
+            "Parquet decrypt": in_child(measured, decrypt_only, parquet_sealed),
+            "Parquet view": in_child(measured, parquet_view_run, parquet_sealed),
+        }
+    print(
+        f"CSV {args.mib} MiB ({sizes['csv_rows']} rows), "
+        f"Parquet {sizes['parquet_mib']} MiB ({sizes['parquet_rows']} rows), cpu {os.cpu_count()}"
+    )
+    print(f"{'':16} {'MiB/s in':>9} {'ratio':>6} {'MiB out':>8} {'peak RSS':>9}")
+    for name, result in results.items():
+        baseline = results[name.split()[0] + " decrypt"]["mib_s"]
+        print(
+            f"{name:16} {result['mib_s']:9.1f} {result['mib_s'] / baseline:6.2f} "
+            f"{result['sent_mib']:8.1f} {result['rss_mib']:7.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

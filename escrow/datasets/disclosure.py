@@ -1,0 +1,129 @@
+"""What a partner receives: the whole dataset, or the view its released agreement grants.
+
+The view is applied on the server while decrypting, segment by segment, so the bytes a
+beneficiary receives never contain a field or row outside its grant.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from escrow.agreements.terms import view_hash
+from escrow.datasets.parquet_view import RangeReader, parquet_view
+from escrow.datasets.views import ViewError, table_format, view_transform
+from escrow.errors import InvalidStateError
+from storage.models import Agreement, Dataset
+
+RowCounter = Callable[[int, int, int], None]  # rows scanned, returned, malformed
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The disclosure a caller is entitled to: everything (view None) or one view."""
+
+    agreement_id: str | None
+    view: dict[str, Any] | None
+
+    @property
+    def view_sha256(self) -> str | None:
+        return view_hash(self.view)
+
+
+WHOLE = Grant(None, None)
+
+
+def grant_for(session: Session, dataset: Dataset, org_id: str, now: datetime) -> Grant:
+    """The owner gets everything; a beneficiary gets its released agreement's view.
+
+    With several released agreements, one that grants the dataset whole wins; otherwise
+    the most recently released view applies (views are never merged).
+    """
+    if org_id == dataset.owner_org_id:
+        return WHOLE
+    agreements = list(
+        session.scalars(
+            select(Agreement)
+            .where(
+                Agreement.dataset_id == dataset.id,
+                Agreement.beneficiary_org_id == org_id,
+                Agreement.state == "released",
+                or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
+            )
+            .order_by(Agreement.released_at.desc(), Agreement.id.desc())
+        )
+    )
+    for agreement in agreements:
+        if agreement.view is None:
+            return Grant(agreement.id, None)
+    return Grant(agreements[0].id, agreements[0].view) if agreements else WHOLE
+
+
+def require_viewable(media_type: str) -> None:
+    if table_format(media_type) is None:
+        raise InvalidStateError(
+            "this version is not tabular, so the view granted to you cannot be applied"
+        )
+
+
+def viewed(
+    media_type: str,
+    view: dict[str, Any],
+    schema: dict[str, Any] | None,
+    plaintext: Iterator[bytes],
+    read_range: Callable[[int, int], bytes],
+    size: int,
+    counted: RowCounter,
+) -> Iterator[bytes]:
+    """The view applied to a version's plaintext; reports the row counts when done."""
+    if table_format(media_type) == "parquet":
+        source = io.BufferedReader(RangeReader(size, read_range), buffer_size=1 << 20)
+        output = parquet_view(source, view, schema)
+        yield from output
+        counted(output.rows_scanned, output.rows_returned, 0)
+        return
+    transform = view_transform(media_type, view, schema)
+    for chunk in plaintext:
+        if out := transform.feed(chunk):
+            yield out
+    if tail := transform.finish():
+        yield tail
+    counted(transform.rows_scanned, transform.rows_returned, transform.malformed_rows)
+
+
+def preview_rows(media_type: str, output: Iterator[bytes], limit: int) -> list[Any]:
+    """The first ``limit`` rows of a view's CSV (header first) or JSON Lines output, parsed.
+
+    Reads only as far as it needs: a row counts once the row after it has begun.
+    """
+    kind = table_format(media_type)
+    if kind == "parquet":
+        raise InvalidStateError("previews cover CSV and JSON Lines; download Parquet views")
+    wanted = limit + 1 if kind == "csv" else limit
+    decoder, text, rows = codecs.getincrementaldecoder("utf-8")(), "", []
+    for chunk in output:
+        text += decoder.decode(chunk)
+        rows = _parse(kind, text)
+        if len(rows) > wanted:
+            return rows[:wanted]
+    return _parse(kind, text + decoder.decode(b"", final=True), final=True)[:wanted]
+
+
+def _parse(kind: str | None, text: str, *, final: bool = False) -> list[Any]:
+    if kind == "csv":
+        return list(csv.reader(io.StringIO(text)))
+    lines = text.split("\n")
+    complete = lines if final else lines[:-1]  # the last line may still be arriving
+    return [json.loads(line) for line in complete if line.strip()]
+
+
+__all__ = ["WHOLE", "Grant", "ViewError", "grant_for", "preview_rows", "require_viewable", "viewed"]
