@@ -1,0 +1,237 @@
+"""Agreement state over time: building the release inputs and applying the release rule.
+
+Evaluation is lazy (on every access) and also swept on a schedule; both use the injected
+clock and date each transition at the instant it became true (an objection window that
+ended at 10:00:00 releases at 10:00:00, whoever looks at 10:05), so the outcome does not
+depend on when somebody looked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crypto import sign_document
+from escrow.agreements.terms import resolve_grants, view_hash
+from escrow.audit.log import AuditRecord
+from escrow.context import RequestContext
+from escrow.datasets.queries import as_resource as dataset_resource
+from escrow.datasets.queries import find_dataset
+from escrow.orgs.queries import active_partnership_exists, org_by_id
+from escrow.orgs.queries import as_resource as org_resource
+from escrow.policy.engine import ReleaseDecision
+from escrow.policy.resources import AgreementResource
+from escrow.wiring import Components
+from storage.models import (
+    Agreement,
+    AgreementAttestation,
+    AgreementDecision,
+)
+
+RELEASE_RECEIPT_TYPE = "partner-escrow/release-receipt/v1"
+
+
+def agreement_resource(session: Session, agreement: Agreement, now: datetime) -> AgreementResource:
+    dataset = find_dataset(session, agreement.dataset_id)
+    owner = org_by_id(session, agreement.owner_org_id)
+    beneficiary = org_by_id(session, agreement.beneficiary_org_id)
+    decisions = list(
+        session.scalars(
+            select(AgreementDecision).where(AgreementDecision.agreement_id == agreement.id)
+        )
+    )
+    approvals = [d for d in decisions if d.decision == "approve"]
+    attested = (
+        agreement.attestation_event is None
+        or session.scalar(
+            select(AgreementAttestation.id).where(
+                AgreementAttestation.agreement_id == agreement.id,
+                AgreementAttestation.event == agreement.attestation_event,
+                AgreementAttestation.org_id == agreement.attestation_org_id,
+            )
+        )
+        is not None
+    )
+    return AgreementResource(
+        id=agreement.id,
+        state=agreement.state,
+        dataset=dataset_resource(session, dataset),
+        owner=org_resource(session, owner),
+        beneficiary=org_resource(session, beneficiary),
+        approver_grants=resolve_grants(session, agreement),
+        required_approvals=agreement.required_approvals,
+        approvals=len(approvals),
+        steward_approvals=sum(1 for d in approvals if d.approver == "owner:steward"),
+        rejected=any(d.decision in ("reject", "object") for d in decisions),
+        partnership_active=active_partnership_exists(session, owner.id, beneficiary.id),
+        embargo_over=agreement.not_before is None or now >= agreement.not_before,
+        expired=agreement.expires_at is not None and now >= agreement.expires_at,
+        attestation_required=agreement.attestation_event is not None,
+        attested=attested,
+        attestation_org_id=agreement.attestation_org_id,
+        purpose=agreement.purpose,
+    )
+
+
+class Lifecycle:
+    """Applies time and the release rule to agreements, inside the caller's transaction."""
+
+    def __init__(self, components: Components, ctx: RequestContext) -> None:
+        self.components = components
+        self.ctx = ctx
+
+    def refresh(self, session: Session, agreement: Agreement) -> ReleaseDecision | None:
+        """Bring ``agreement`` up to date; returns the release decision if it was pending."""
+        now = self.components.clock.now()
+        if agreement.state == "released":
+            if agreement.expires_at is not None and now >= agreement.expires_at:
+                self._end(session, agreement, "expired", agreement.expires_at, "expired")
+            return None
+        if agreement.state != "pending":
+            return None
+        decision = self.components.policy.release(agreement_resource(session, agreement, now))
+        if not decision.allowed:
+            agreement.conditions_met_at = None
+            return decision
+        window = agreement.objection_seconds
+        if window:
+            if agreement.conditions_met_at is None:
+                agreement.conditions_met_at = now
+                self._event(
+                    session,
+                    agreement,
+                    "agreement.conditions_met",
+                    decision,
+                    {"objection_ends": (now + timedelta(seconds=window)).isoformat()},
+                )
+            effective = agreement.conditions_met_at + timedelta(seconds=window)
+            if now < effective:
+                return decision
+        else:
+            effective = now
+        self._release(session, agreement, decision, effective)
+        return decision
+
+    def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> None:
+        """Lazy evaluation before an access: the org's agreements for this dataset."""
+        for agreement in session.scalars(
+            select(Agreement).where(
+                Agreement.dataset_id == dataset_id,
+                Agreement.beneficiary_org_id == org_id,
+                Agreement.state.in_(("pending", "released")),
+            )
+        ):
+            self.refresh(session, agreement)
+
+    def refresh_for_org(self, session: Session, org_id: str) -> None:
+        """Lazy evaluation before listing: every open agreement in favour of the org."""
+        for agreement in session.scalars(
+            select(Agreement).where(
+                Agreement.beneficiary_org_id == org_id,
+                Agreement.state.in_(("pending", "released")),
+            )
+        ):
+            self.refresh(session, agreement)
+
+    def _release(
+        self, session: Session, agreement: Agreement, decision: ReleaseDecision, at: datetime
+    ) -> None:
+        approvers = [
+            {"principal": d.principal_id, "org_id": d.org_id, "as": d.approver}
+            for d in session.scalars(
+                select(AgreementDecision)
+                .where(
+                    AgreementDecision.agreement_id == agreement.id,
+                    AgreementDecision.decision == "approve",
+                )
+                .order_by(AgreementDecision.created_at, AgreementDecision.id)
+            )
+        ]
+        beneficiary = org_by_id(session, agreement.beneficiary_org_id)
+        agreement.state, agreement.released_at = "released", at
+        agreement.updated_at = self.components.clock.now()
+        seq = self._event(
+            session,
+            agreement,
+            "agreement.release",
+            decision,
+            {"approvals": len(approvers), "view_sha256": view_hash(agreement.view)},
+        )
+        agreement.release_receipt = sign_document(
+            {
+                "type": RELEASE_RECEIPT_TYPE,
+                "agreement_id": agreement.id,
+                "dataset_id": agreement.dataset_id,
+                "owner_org_id": agreement.owner_org_id,
+                "beneficiary": {"org_id": beneficiary.id, "org": beneficiary.slug},
+                "approvers": approvers,
+                "view_sha256": view_hash(agreement.view),
+                "not_before": _iso(agreement.not_before),
+                "expires_at": _iso(agreement.expires_at),
+                "policy_version": decision.policy_version,
+                "time": at.isoformat(timespec="microseconds"),
+                "audit_index": seq,
+            },
+            self.components.keyring.service_signer,
+        )
+
+    def _end(
+        self, session: Session, agreement: Agreement, state: str, at: datetime, reason: str
+    ) -> None:
+        agreement.state, agreement.ended_at, agreement.end_reason = state, at, reason
+        agreement.updated_at = self.components.clock.now()
+        self._event(session, agreement, f"agreement.{state}", None, {"reason": reason})
+
+    def _event(
+        self,
+        session: Session,
+        agreement: Agreement,
+        action: str,
+        decision: ReleaseDecision | None,
+        details: dict[str, Any],
+    ) -> int:
+        return self.components.audit.append(
+            session,
+            self.ctx,
+            AuditRecord(
+                action,
+                "success",
+                "agreement",
+                agreement.id,
+                org_ids=(agreement.owner_org_id, agreement.beneficiary_org_id),
+                details={"dataset_id": agreement.dataset_id, **details},
+                policy_version=decision.policy_version if decision else None,
+            ),
+        )
+
+
+def sweep(components: Components) -> int:
+    """Scheduled evaluation of agreements whose state may have changed with time."""
+    ctx = RequestContext(request_id="agreement-sweep")
+    lifecycle = Lifecycle(components, ctx)
+    now = components.clock.now()
+    changed = 0
+    with components.db.session() as session:
+        due = list(
+            session.scalars(
+                select(Agreement).where(
+                    or_(
+                        Agreement.state == "pending",
+                        (Agreement.state == "released") & (Agreement.expires_at <= now),
+                    )
+                )
+            )
+        )
+        for agreement in due:
+            before = agreement.state
+            lifecycle.refresh(session, agreement)
+            changed += agreement.state != before
+        session.commit()
+    return changed
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

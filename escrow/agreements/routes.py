@@ -1,0 +1,157 @@
+"""HTTP for agreements: terms, decisions, attestations, release, objection, revocation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from escrow.agreements.schemas import (
+    AgreementCreate,
+    AgreementOut,
+    AttestationIn,
+    DecisionIn,
+    PreviewOut,
+    ReasonIn,
+)
+from escrow.agreements.service import AgreementService, Terms
+from escrow.policy.engine import ReleaseDecision
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+from storage.models import Agreement
+
+ITEM = "/v1/agreements/{agreement_id:str}"
+
+
+def _out(
+    service: AgreementService, agreement: Agreement, decision: ReleaseDecision | None = None
+) -> AgreementOut:
+    blockers = decision.blockers if decision is not None else None
+    return AgreementOut.of(
+        agreement, service.org_slugs([agreement]), service.decisions(agreement), blockers
+    )
+
+
+class AgreementController(Controller):
+    path = ""
+    tags = ("agreements",)
+
+    @post(
+        "/v1/datasets/{dataset_id:str}/agreements",
+        sync_to_thread=True,
+        summary="Set escrow terms for one beneficiary (owner stewards)",
+    )
+    def create(
+        self, dataset_id: FromPath[str], data: JSONBody[AgreementCreate], deps: Deps
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        attestation = data.attestation
+        agreement = service.create(
+            dataset_id,
+            Terms(
+                beneficiary=data.beneficiary,
+                purpose=data.purpose,
+                required_approvals=data.approvals.required,
+                approvers=list(data.approvals.from_),
+                not_before=data.not_before,
+                expires_at=data.expires_at,
+                objection_hours=data.objection_window_hours,
+                attestation_event=attestation.event if attestation else None,
+                attestation_by=attestation.by if attestation else None,
+                view=data.view,
+            ),
+        )
+        return _out(service, agreement, service.lifecycle_preview(agreement))
+
+    @get("/v1/agreements", sync_to_thread=True, summary="Agreements your organization is party to")
+    def list_agreements(
+        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> PageOut[AgreementOut]:
+        service = AgreementService(deps)
+        page = service.list_visible(cursor, limit)
+        return PageOut([_out(service, a) for a in page.items], page.next_cursor)
+
+    @get(ITEM, sync_to_thread=True, summary="Read an agreement, with what still blocks release")
+    def read(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:
+        service = AgreementService(deps)
+        agreement, decision = service.get(agreement_id)
+        return _out(service, agreement, decision)
+
+    @get(
+        ITEM + "/preview",
+        sync_to_thread=True,
+        summary="The first rows the beneficiary would receive (owner stewards)",
+    )
+    def preview(
+        self,
+        agreement_id: FromPath[str],
+        deps: Deps,
+        rows: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> PreviewOut:
+        result = AgreementService(deps).preview(agreement_id, rows, version)
+        return PreviewOut(result.version, result.view_sha256, result.rows)
+
+    @post(ITEM + "/approvals", sync_to_thread=True, summary="Approve or reject (named approvers)")
+    def decide(
+        self, agreement_id: FromPath[str], data: JSONBody[DecisionIn], deps: Deps
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.decide(agreement_id, data.decision, data.reason))
+
+    @post(
+        ITEM + "/attestations",
+        sync_to_thread=True,
+        summary="Attest the trigger event (the designated organization)",
+    )
+    def attest(
+        self, agreement_id: FromPath[str], data: JSONBody[AttestationIn], deps: Deps
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.attest(agreement_id, data.event, data.statement))
+
+    @post(
+        ITEM + "/release",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Release now if the release rule holds (409 with the blockers otherwise)",
+    )
+    def release(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.release(agreement_id))
+
+    @post(
+        ITEM + "/objections",
+        sync_to_thread=True,
+        summary="Object during the objection window (owner): the agreement is rejected",
+    )
+    def object(
+        self, agreement_id: FromPath[str], data: JSONBody[ReasonIn], deps: Deps
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.object(agreement_id, data.reason))
+
+    @post(
+        ITEM + "/revoke",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Revoke (owner): takes effect at once",
+    )
+    def revoke(
+        self, agreement_id: FromPath[str], deps: Deps, data: JSONBody[ReasonIn | None] = None
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.revoke(agreement_id, data.reason if data else ""))
+
+    @post(
+        ITEM + "/terminate",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Terminate early (beneficiary admins)",
+    )
+    def terminate(
+        self, agreement_id: FromPath[str], deps: Deps, data: JSONBody[ReasonIn | None] = None
+    ) -> AgreementOut:
+        service = AgreementService(deps)
+        return _out(service, service.terminate(agreement_id, data.reason if data else ""))

@@ -1,0 +1,139 @@
+"""Agreement bodies (DESIGN section 10 shapes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from escrow.schemas import Input, Slug
+from storage.models import Agreement, AgreementDecision
+
+Text = Annotated[str, msgspec.Meta(max_length=4000)]
+Event = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+
+
+class Approvals(Input):
+    required: Annotated[int, msgspec.Meta(ge=0, le=20)]
+    from_: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
+        name="from"
+    )
+
+
+class Attestation(Input):
+    event: Event
+    by: Slug
+
+
+class AgreementCreate(Input):
+    beneficiary: Slug
+    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    approvals: Approvals
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    objection_window_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] | None = None
+    attestation: Attestation | None = None
+    view: dict[str, Any] | None = None
+
+
+class DecisionIn(Input):
+    decision: Literal["approve", "reject"]
+    reason: Text = ""
+
+
+class AttestationIn(Input):
+    event: Event
+    statement: Text = ""
+
+
+class ReasonIn(Input):
+    reason: Text = ""
+
+
+class DecisionOut(msgspec.Struct):
+    principal: str
+    org_id: str
+    approver: str
+    decision: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, decision: AgreementDecision) -> DecisionOut:
+        return cls(
+            decision.principal_id,
+            decision.org_id,
+            decision.approver,
+            decision.decision,
+            decision.created_at,
+        )
+
+
+class AgreementOut(msgspec.Struct):
+    id: str
+    dataset_id: str
+    owner: str
+    beneficiary: str
+    purpose: str
+    state: str
+    approvals: dict[str, Any]
+    not_before: datetime | None
+    expires_at: datetime | None
+    objection_window_hours: int | None
+    attestation: dict[str, Any] | None
+    view: dict[str, Any] | None
+    decisions: list[DecisionOut]
+    blockers: list[str] | None
+    conditions_met_at: datetime | None
+    released_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    release_receipt: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        agreement: Agreement,
+        slugs: dict[str, str],
+        decisions: list[AgreementDecision],
+        blockers: tuple[str, ...] | None,
+    ) -> AgreementOut:
+        attestation = None
+        if agreement.attestation_event:
+            attestation = {
+                "event": agreement.attestation_event,
+                "by": slugs.get(agreement.attestation_org_id or "", "?"),
+            }
+        return cls(
+            id=agreement.id,
+            dataset_id=agreement.dataset_id,
+            owner=slugs[agreement.owner_org_id],
+            beneficiary=slugs[agreement.beneficiary_org_id],
+            purpose=agreement.purpose,
+            state=agreement.state,
+            approvals={"required": agreement.required_approvals, "from": agreement.approvers},
+            not_before=agreement.not_before,
+            expires_at=agreement.expires_at,
+            objection_window_hours=(
+                agreement.objection_seconds // 3600 if agreement.objection_seconds else None
+            ),
+            attestation=attestation,
+            view=agreement.view,
+            decisions=[DecisionOut.of(d) for d in decisions],
+            blockers=list(blockers) if blockers is not None else None,
+            conditions_met_at=agreement.conditions_met_at,
+            released_at=agreement.released_at,
+            ended_at=agreement.ended_at,
+            end_reason=agreement.end_reason,
+            release_receipt=agreement.release_receipt,
+            created_at=agreement.created_at,
+        )
+
+
+class PreviewOut(msgspec.Struct):
+    """CSV rows are lists (the header first); JSON Lines rows are objects."""
+
+    version: int
+    view_sha256: str | None
+    rows: list[Any]

@@ -1,0 +1,404 @@
+"""Agreement use cases: set terms, decide, attest, object, release, revoke, terminate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from escrow.agreements.lifecycle import Lifecycle, agreement_resource
+from escrow.agreements.terms import (
+    check_named_orgs,
+    parties_of,
+    party_roles,
+    validate_approvers,
+    validate_view,
+    view_hash,
+)
+from escrow.audit.log import AuditRecord
+from escrow.datasets.disclosure import preview_rows, require_viewable, viewed
+from escrow.datasets.download import ContentReader
+from escrow.datasets.queries import find_dataset
+from escrow.datasets.service import DatasetService
+from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.orgs.queries import find_org, slugs_of
+from escrow.policy.engine import ReleaseDecision
+from escrow.policy.guard import Target
+from escrow.policy.resources import AgreementResource
+from escrow.service import Page, Service, decode_cursor, paginate
+from storage.models import (
+    Agreement,
+    AgreementAttestation,
+    AgreementDecision,
+    AgreementParty,
+    DatasetVersion,
+)
+
+
+@dataclass(frozen=True)
+class Preview:
+    version: int
+    view_sha256: str | None
+    rows: list[Any]
+
+
+@dataclass(frozen=True)
+class Terms:
+    beneficiary: str
+    purpose: str
+    required_approvals: int
+    approvers: list[str]
+    not_before: datetime | None
+    expires_at: datetime | None
+    objection_hours: int | None
+    attestation_event: str | None
+    attestation_by: str | None
+    view: dict[str, Any] | None
+
+
+class AgreementService(Service):
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.deps.components, self.ctx)
+
+    def create(self, dataset_id: str, terms: Terms) -> Agreement:
+        dataset = find_dataset(self.session, dataset_id)
+        DatasetService(self.deps).authorize(dataset, "create_agreement")
+        if dataset.status != "active":
+            raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
+        beneficiary = find_org(self.session, terms.beneficiary)
+        if beneficiary.id == dataset.owner_org_id:
+            raise ValidationError(
+                "the beneficiary must be another organization", field="beneficiary"
+            )
+        now = self.deps.clock.now()
+        _check_times(terms, now)
+        attester = find_org(self.session, terms.attestation_by) if terms.attestation_by else None
+        agreement = Agreement(
+            id=self.deps.new_id(),
+            dataset_id=dataset.id,
+            owner_org_id=dataset.owner_org_id,
+            beneficiary_org_id=beneficiary.id,
+            purpose=terms.purpose,
+            required_approvals=terms.required_approvals,
+            approvers=validate_approvers(terms.approvers),
+            not_before=terms.not_before,
+            expires_at=terms.expires_at,
+            objection_seconds=terms.objection_hours * 3600 if terms.objection_hours else None,
+            attestation_event=terms.attestation_event,
+            attestation_org_id=attester.id if attester else None,
+            view=validate_view(terms.view, dataset.schema),
+            state="pending",
+            created_by=self.ctx.principal.id,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(agreement)
+        self.session.flush()
+        blockers = self.lifecycle_preview(agreement).blockers
+        if "no_active_partnership" in blockers:
+            raise ConflictError(
+                f"{self.ctx.principal.org_slug} and {beneficiary.slug} have no active "
+                "partnership, which the policy requires for release"
+            )
+        check_named_orgs(self.session, agreement.approvers)
+        self.session.add_all(parties_of(self.session, agreement))
+        self.commit_with_event(
+            AuditRecord(
+                "agreement.create",
+                "success",
+                "agreement",
+                agreement.id,
+                org_ids=(agreement.owner_org_id, beneficiary.id),
+                details={
+                    "dataset_id": dataset.id,
+                    "required_approvals": terms.required_approvals,
+                    "approvers": agreement.approvers,
+                },
+                sensitive={"purpose": terms.purpose},
+            )
+        )
+        return agreement
+
+    def lifecycle_preview(self, agreement: Agreement) -> ReleaseDecision:
+        resource = agreement_resource(self.session, agreement, self.deps.clock.now())
+        decision: ReleaseDecision = self.deps.components.policy.release(resource)
+        return decision
+
+    def get(self, agreement_id: str) -> tuple[Agreement, ReleaseDecision | None]:
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "read")
+        decision = self.lifecycle.refresh(self.session, agreement)
+        self.session.commit()
+        return agreement, decision
+
+    def list_visible(self, cursor: str | None, limit: int) -> Page:
+        """The agreements the policy lets the caller read, filtered in SQL by party rows."""
+        actor = self.ctx.principal
+        self.lifecycle.refresh_for_org(self.session, actor.org_id)
+        self.session.commit()
+        parties = select(AgreementParty.agreement_id).where(
+            AgreementParty.org_id == actor.org_id,
+            AgreementParty.role.in_(party_roles(actor.roles)),
+        )
+        query = select(Agreement).where(Agreement.id.in_(parties))
+        if after := decode_cursor(cursor):
+            query = query.where(Agreement.id > after)
+        rows = self.session.scalars(query.order_by(Agreement.id).limit(limit + 1))
+        return paginate(list(rows), limit)
+
+    def decide(self, agreement_id: str, decision: str, reason: str) -> Agreement:
+        agreement = self._load(agreement_id)
+        resource = self._authorize(agreement, "approve")
+        self._require_state(agreement, "pending")
+        actor = self.ctx.principal
+        spec = next(
+            grant.spec
+            for grant in resource.approver_grants
+            if self.guard.allows(self.ctx, "approve", replace(resource, approver_grants=(grant,)))
+        )
+        self.session.add(
+            AgreementDecision(
+                id=self.deps.new_id(),
+                agreement_id=agreement.id,
+                principal_id=actor.id,
+                org_id=actor.org_id,
+                approver=spec,
+                decision=decision,
+                reason=reason,
+                created_at=self.deps.clock.now(),
+            )
+        )
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise ConflictError("you have already decided on this agreement") from None
+        if decision == "reject":
+            self._end(agreement, "rejected", "rejected_by_approver")
+        self.deps.audit.append(
+            self.session,
+            self.ctx,
+            AuditRecord(
+                f"agreement.{decision}",
+                "success",
+                "agreement",
+                agreement.id,
+                org_ids=self._org_ids(agreement),
+                details={"as": spec},
+                sensitive={"reason": reason or None},
+            ),
+        )
+        self.lifecycle.refresh(self.session, agreement)
+        self.session.commit()
+        return agreement
+
+    def attest(self, agreement_id: str, event: str, statement: str) -> Agreement:
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "attest")
+        self._require_state(agreement, "pending")
+        if event != agreement.attestation_event:
+            raise ValidationError(
+                f"this agreement waits for the event {agreement.attestation_event!r}",
+                field="event",
+            )
+        actor = self.ctx.principal
+        self.session.add(
+            AgreementAttestation(
+                id=self.deps.new_id(),
+                agreement_id=agreement.id,
+                event=event,
+                org_id=actor.org_id,
+                principal_id=actor.id,
+                statement=statement,
+                created_at=self.deps.clock.now(),
+            )
+        )
+        self.deps.audit.append(
+            self.session,
+            self.ctx,
+            AuditRecord(
+                "agreement.attest",
+                "success",
+                "agreement",
+                agreement.id,
+                org_ids=self._org_ids(agreement),
+                details={"event": event},
+                sensitive={"statement": statement or None},
+            ),
+        )
+        self.lifecycle.refresh(self.session, agreement)
+        self.session.commit()
+        return agreement
+
+    def release(self, agreement_id: str) -> Agreement:
+        """Asks the release rule now; refused with the unmet conditions if it does not hold."""
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "release")
+        decision = self.lifecycle.refresh(self.session, agreement)
+        self.session.commit()
+        if agreement.state != "released":
+            blockers = list(decision.blockers) if decision else []
+            if decision is not None and decision.allowed:
+                blockers = ["objection_window"]
+            raise InvalidStateError(
+                f"the release rule does not hold (agreement is {agreement.state})",
+                blockers=blockers,
+            )
+        return agreement
+
+    def object(self, agreement_id: str, reason: str) -> Agreement:
+        """The owner stops a release during its objection window."""
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "object")
+        self.lifecycle.refresh(self.session, agreement)
+        if agreement.state != "pending" or agreement.conditions_met_at is None:
+            self.session.commit()
+            raise InvalidStateError("there is no objection window open for this agreement")
+        return self._finish(agreement, "rejected", "objection", "agreement.object", reason)
+
+    def revoke(self, agreement_id: str, reason: str) -> Agreement:
+        """The owner ends it at once: released -> revoked, pending -> rejected."""
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "revoke")
+        self.lifecycle.refresh(self.session, agreement)
+        target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
+        if target is None:
+            self.session.commit()
+            raise InvalidStateError(f"agreement is {agreement.state}: nothing to revoke")
+        return self._finish(agreement, target, "revoked_by_owner", "agreement.revoke", reason)
+
+    def terminate(self, agreement_id: str, reason: str) -> Agreement:
+        """The beneficiary ends it early: released -> revoked, pending -> rejected."""
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "terminate")
+        self.lifecycle.refresh(self.session, agreement)
+        target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
+        if target is None:
+            self.session.commit()
+            raise InvalidStateError(f"agreement is {agreement.state}: nothing to terminate")
+        return self._finish(
+            agreement, target, "terminated_by_beneficiary", "agreement.terminate", reason
+        )
+
+    def preview(self, agreement_id: str, rows: int, number: int | None) -> Preview:
+        """The first rows the beneficiary would receive, for the owner to check before approving."""
+        agreement = self._load(agreement_id)
+        self._authorize(agreement, "preview")
+        dataset = find_dataset(self.session, agreement.dataset_id)
+        versions = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+        if number is not None:
+            versions = versions.where(DatasetVersion.number == number)
+        version = self.session.scalar(versions.order_by(DatasetVersion.number.desc()).limit(1))
+        if version is None or version.wrapped_dek is None:
+            raise NotFoundError("no readable version to preview")
+        require_viewable(version.media_type)
+        plaintext = ContentReader(self.deps.components).plaintext(
+            version, version.wrapped_dek, None
+        )
+        output = (
+            plaintext
+            if agreement.view is None
+            else viewed(
+                version.media_type,
+                agreement.view,
+                dataset.schema,
+                plaintext,
+                lambda start, end: b"",
+                version.size,
+                lambda *_: None,
+            )
+        )
+        try:
+            sample = preview_rows(version.media_type, output, rows)
+        finally:
+            close = getattr(output, "close", None)
+            if close is not None:
+                close()
+        return Preview(version.number, view_hash(agreement.view), sample)
+
+    def org_slugs(self, agreements: list[Agreement]) -> dict[str, str]:
+        ids = {a.owner_org_id for a in agreements} | {a.beneficiary_org_id for a in agreements}
+        ids |= {a.attestation_org_id for a in agreements if a.attestation_org_id}
+        return slugs_of(self.session, ids)
+
+    def decisions(self, agreement: Agreement) -> list[AgreementDecision]:
+        return list(
+            self.session.scalars(
+                select(AgreementDecision)
+                .where(AgreementDecision.agreement_id == agreement.id)
+                .order_by(AgreementDecision.created_at, AgreementDecision.id)
+            )
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _finish(
+        self, agreement: Agreement, state: str, end_reason: str, action: str, reason: str
+    ) -> Agreement:
+        self._end(agreement, state, end_reason)
+        self.commit_with_event(
+            AuditRecord(
+                action,
+                "success",
+                "agreement",
+                agreement.id,
+                org_ids=self._org_ids(agreement),
+                details={"state": state},
+                sensitive={"reason": reason or None},
+            )
+        )
+        return agreement
+
+    def _end(self, agreement: Agreement, state: str, end_reason: str) -> None:
+        now = self.deps.clock.now()
+        agreement.state, agreement.ended_at, agreement.end_reason = state, now, end_reason
+        agreement.updated_at = now
+
+    def _load(self, agreement_id: str) -> Agreement:
+        agreement = self.session.get(Agreement, agreement_id)
+        if agreement is None:
+            raise NotFoundError(f"no agreement {agreement_id!r}")
+        return agreement
+
+    def _resource(self, agreement: Agreement) -> AgreementResource:
+        return agreement_resource(self.session, agreement, self.deps.clock.now())
+
+    def _authorize(self, agreement: Agreement, action: str) -> AgreementResource:
+        resource = self._resource(agreement)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            action,
+            resource,
+            Target("agreement", agreement.id, self._org_ids(agreement)),
+            conceal=action == "read" or not self.guard.allows(self.ctx, "read", resource),
+        )
+        return resource
+
+    def _require_state(self, agreement: Agreement, state: str) -> None:
+        self.lifecycle.refresh(self.session, agreement)
+        if agreement.state != state:
+            self.session.commit()
+            raise InvalidStateError(f"agreement is {agreement.state}, not {state}")
+
+    @staticmethod
+    def _org_ids(agreement: Agreement) -> tuple[str, ...]:
+        ids = [agreement.owner_org_id, agreement.beneficiary_org_id]
+        if agreement.attestation_org_id:
+            ids.append(agreement.attestation_org_id)
+        return tuple(ids)
+
+
+def _check_times(terms: Terms, now: datetime) -> None:
+    if terms.expires_at is not None and terms.expires_at <= now:
+        raise ValidationError("expires_at must be in the future", field="expires_at")
+    if terms.not_before and terms.expires_at and terms.not_before >= terms.expires_at:
+        raise ValidationError("not_before must come before expires_at", field="not_before")
+    if (terms.attestation_event is None) != (terms.attestation_by is None):
+        raise ValidationError(
+            "an attestation names both its event and the attesting org", field="attestation"
+        )

@@ -1,0 +1,193 @@
+"""Validating escrow terms: approver specs and disclosure views."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto import canonical_json
+from escrow.errors import NotFoundError, ValidationError
+from escrow.policy.resources import PLATFORM_SLUG, ApproverGrant
+from storage.models import Agreement, AgreementParty, Organization
+
+ROLES = ("admin", "steward", "member", "auditor")
+OPS = ("eq", "ne", "in", "lt", "le", "gt", "ge")
+MAX_PREDICATES, MAX_DEPTH = 64, 8
+_SPEC = re.compile(
+    r"^(owner|beneficiary):(admin|steward|member)$|^operator$|"
+    r"^org:([a-z][a-z0-9-]{1,61}[a-z0-9]):(admin|steward|member)$"
+)
+
+
+@dataclass(frozen=True)
+class Parties:
+    owner: Organization
+    beneficiary: Organization
+
+
+def validate_approvers(specs: list[str]) -> list[str]:
+    bad = [spec for spec in specs if not _SPEC.match(spec)]
+    if not specs or bad:
+        raise ValidationError(
+            'approvals.from must name approvers like "owner:steward", "beneficiary:admin", '
+            '"operator" or "org:<slug>:<role>"',
+            field="approvals.from",
+            invalid=bad,
+        )
+    return sorted(set(specs))
+
+
+def resolve_grants(session: Session, agreement: Agreement) -> tuple[ApproverGrant, ...]:
+    """Each approver spec as the (organization, role) it names; unknown orgs grant nothing."""
+    grants = []
+    for spec in agreement.approvers:
+        parts = spec.split(":")
+        if parts[0] == "owner":
+            grants.append(ApproverGrant(spec, agreement.owner_org_id, parts[1]))
+        elif parts[0] == "beneficiary":
+            grants.append(ApproverGrant(spec, agreement.beneficiary_org_id, parts[1]))
+        elif parts[0] == "operator":
+            platform = _org_id(session, PLATFORM_SLUG)
+            if platform:
+                grants.append(ApproverGrant(spec, platform, "operator"))
+        elif (org_id := _org_id(session, parts[1])) is not None:
+            grants.append(ApproverGrant(spec, org_id, parts[2]))
+    return tuple(grants)
+
+
+def check_named_orgs(session: Session, specs: list[str]) -> None:
+    """Every organization an "org:<slug>:<role>" approver names exists (404 otherwise)."""
+    for spec in specs:
+        if spec.startswith("org:"):
+            slug = spec.split(":")[1]
+            if _org_id(session, slug) is None:
+                raise NotFoundError(f"no organization {slug!r} (named by approver {spec!r})")
+
+
+def parties_of(session: Session, agreement: Agreement) -> list[AgreementParty]:
+    """Who may read the agreement: each organization with the role it takes there."""
+    parties = {(agreement.owner_org_id, "owner"), (agreement.beneficiary_org_id, "beneficiary")}
+    grants = resolve_grants(session, agreement)
+    parties |= {(grant.org_id, f"approver:{grant.role}") for grant in grants}
+    if agreement.attestation_org_id:
+        parties.add((agreement.attestation_org_id, "attester:steward"))
+    return [
+        AgreementParty(agreement_id=agreement.id, org_id=org_id, role=role)
+        for org_id, role in sorted(parties)
+    ]
+
+
+def party_roles(roles: tuple[str, ...]) -> list[str]:
+    """The agreement_parties roles whose agreements a principal with ``roles`` may read.
+
+    Owner and beneficiary members read theirs whatever their role (every principal holds
+    one); named approvers and attesters only with the role they were named by. The role
+    hierarchy mirrors holds_role in main.polar; the list-filter test proves them equal.
+    """
+    held = set(roles)
+    if "admin" in held:
+        held |= {"steward", "member"}
+    if "steward" in held:
+        held.add("member")
+    named = [f"approver:{role}" for role in sorted(held)]
+    return ["owner", "beneficiary", *named, *(["attester:steward"] if "steward" in held else [])]
+
+
+def _org_id(session: Session, slug: str) -> str | None:
+    return session.scalar(select(Organization.id).where(Organization.slug == slug))
+
+
+def validate_view(
+    view: dict[str, Any] | None, schema: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A view names fields and row predicates of a tabular dataset's recorded schema.
+
+    No view (or ``None``) grants the dataset whole; only tabular datasets take a view.
+    """
+    if view is None:
+        return None
+    if schema is None:
+        raise ValidationError(
+            "this dataset has no tabular schema: it can only be granted whole (no view)",
+            field="view",
+        )
+    known = {field["name"]: field["type"] for field in schema["fields"]}
+    fields = view.get("fields")
+    if fields is not None:
+        unknown = sorted(set(fields) - set(known))
+        if unknown or not fields or len(set(fields)) != len(fields):
+            raise ValidationError(
+                "view.fields must be distinct fields of the dataset's schema",
+                field="view.fields",
+                unknown=unknown,
+            )
+    if view.get("where") is not None:
+        count = _check_predicate(view["where"], known, depth=0)
+        if count > MAX_PREDICATES:
+            raise ValidationError(f"a view has at most {MAX_PREDICATES} predicates")
+    return {"fields": fields, "where": view.get("where")}
+
+
+def _check_predicate(node: Any, known: dict[str, str], depth: int) -> int:
+    if (
+        depth > MAX_DEPTH
+        or not isinstance(node, dict)
+        or len(node) != (1 if _combinator(node) else 3)
+    ):
+        raise ValidationError(
+            'view.where is {"all"|"any": [...]} or {"field", "op", "value"}, '
+            f"nested at most {MAX_DEPTH} deep",
+            field="view.where",
+        )
+    if (combinator := _combinator(node)) is not None:
+        children = node[combinator]
+        if not isinstance(children, list) or not children:
+            raise ValidationError(f"view.where.{combinator} needs a non-empty list")
+        return sum(_check_predicate(child, known, depth + 1) for child in children)
+    name, op, value = node.get("field"), node.get("op"), node.get("value")
+    if name not in known:
+        raise ValidationError(
+            f"view.where names unknown field {name!r}", field="view.where", unknown=[name]
+        )
+    if op not in OPS:
+        raise ValidationError(f"view.where op must be one of {', '.join(OPS)}")
+    if op == "in" and (not isinstance(value, list) or not value):
+        raise ValidationError("the 'in' op takes a non-empty list of values")
+    values = value if isinstance(value, list) and op == "in" else [value]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if op in ("lt", "le", "gt", "ge") and known[name] in ("integer", "number") and not numeric:
+        raise ValidationError(f"{op} on numeric field {name!r} needs a number")
+    if not all(isinstance(v, str | int | float | bool) or v is None for v in values):
+        raise ValidationError("predicate values are strings, numbers, booleans or null")
+    return 1
+
+
+def _combinator(node: dict[str, Any]) -> str | None:
+    keys = set(node)
+    if keys == {"all"}:
+        return "all"
+    if keys == {"any"}:
+        return "any"
+    return None
+
+
+def view_hash(view: dict[str, Any] | None) -> str | None:
+    """SHA-256 of the view's canonical JSON (floats written as strings keep it canonical)."""
+    if view is None:
+        return None
+    return hashlib.sha256(canonical_json(_floats_as_strings(view))).hexdigest()
+
+
+def _floats_as_strings(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_as_strings(v) for v in value]
+    return value
