@@ -15,12 +15,16 @@ allow(actor: Principal, action, resource) if
 # ---------------------------------------------------------------- platform
 
 resource Platform {
-    permissions = ["create_org", "list_all_orgs", "manage_partnerships"];
+    permissions = [
+        "create_org", "list_all_orgs", "manage_partnerships", "manage_policies", "explain"
+    ];
     roles = ["operator"];
 
     "create_org" if "operator";
     "list_all_orgs" if "operator";
     "manage_partnerships" if "operator";
+    "manage_policies" if "operator";
+    "explain" if "operator";
 }
 
 has_role(actor: Principal, "operator", _platform: Platform) if
@@ -31,20 +35,23 @@ has_role(actor: Principal, "operator", _platform: Platform) if
 resource Organization {
     permissions = [
         "read", "update", "change_status",
-        "read_members", "manage_members", "manage_keys"
+        "read_members", "manage_members", "manage_keys", "create_dataset", "explain"
     ];
     roles = ["admin", "steward", "member", "auditor"];
     relations = { platform: Platform };
 
     "read" if "member";
+    "read" if "auditor";
     "member" if "steward";
-    "member" if "auditor";
     "steward" if "admin";
+    "create_dataset" if "steward";
 
     "read_members" if "admin";
     "read_members" if "auditor";
     "manage_members" if "admin";
     "manage_keys" if "admin";
+    # Explaining decisions taken for a member (any principal may explain its own).
+    "explain" if "admin";
 
     "read" if "operator" on "platform";
     "update" if "operator" on "platform";
@@ -52,6 +59,7 @@ resource Organization {
     "read_members" if "operator" on "platform";
     "manage_members" if "operator" on "platform";
     "manage_keys" if "operator" on "platform";
+    "explain" if "operator" on "platform";
 }
 
 has_relation(platform: Platform, "platform", _org: Organization) if
@@ -82,6 +90,109 @@ has_relation(platform: Platform, "platform", _partnership: Partnership) if
 has_permission(actor: Principal, "read", partnership: Partnership) if
     actor.org_id in partnership.org_ids;
 
+# ---------------------------------------------------------------- datasets
+# Escrowed data belongs to its owner organization. Operators and auditors get no content
+# access from their roles: releasing data to anyone else is the agreements' business.
+
+resource Dataset {
+    permissions = ["read", "download", "deposit", "withdraw", "shred", "create_agreement"];
+    relations = { owner: Organization };
+
+    "read" if "member" on "owner";
+    "download" if "member" on "owner";
+    "deposit" if "steward" on "owner";
+    "withdraw" if "steward" on "owner";
+    "shred" if "admin" on "owner";
+    "create_agreement" if "steward" on "owner";
+}
+
+has_relation(org: Organization, "owner", dataset: Dataset) if
+    org = dataset.owner;
+
+# A beneficiary's members read and download a dataset while an agreement for their
+# organization is released and unexpired (released_to is computed at the moment of access).
+has_permission(actor: Principal, action: String, dataset: Dataset) if
+    action in ["read", "download"] and
+    dataset.status = "active" and
+    actor.org_id in dataset.released_to and
+    holds_role(actor, "member");
+
+holds_role(actor: Principal, role: String) if role in actor.roles;
+holds_role(actor: Principal, "member") if "steward" in actor.roles;
+holds_role(actor: Principal, "member") if "admin" in actor.roles;
+holds_role(actor: Principal, "steward") if "admin" in actor.roles;
+
+# ---------------------------------------------------------------- agreements
+
+resource Agreement {
+    permissions = [
+        "read", "preview", "release", "revoke", "object", "terminate", "approve", "attest"
+    ];
+    relations = { owner: Organization, beneficiary: Organization };
+
+    "read" if "member" on "owner";
+    "read" if "auditor" on "owner";
+    "read" if "member" on "beneficiary";
+    "read" if "auditor" on "beneficiary";
+    "release" if "steward" on "owner";
+    "release" if "admin" on "beneficiary";
+    "revoke" if "steward" on "owner";
+    "object" if "steward" on "owner";
+    "preview" if "steward" on "owner";
+    "terminate" if "admin" on "beneficiary";
+}
+
+has_relation(org: Organization, "owner", agreement: Agreement) if
+    org = agreement.owner;
+
+has_relation(org: Organization, "beneficiary", agreement: Agreement) if
+    org = agreement.beneficiary;
+
+# Approvers are named by the agreement ("owner:steward", "beneficiary:admin", "operator",
+# "org:<slug>:<role>"); each spec is resolved to an (organization, role) grant.
+has_permission(actor: Principal, "approve", agreement: Agreement) if
+    grant in agreement.approver_grants and
+    actor.org_id = grant.org_id and
+    holds_role(actor, grant.role);
+
+has_permission(actor: Principal, "read", agreement: Agreement) if
+    grant in agreement.approver_grants and
+    actor.org_id = grant.org_id and
+    holds_role(actor, grant.role);
+
+has_permission(actor: Principal, action: String, agreement: Agreement) if
+    action in ["attest", "read"] and
+    actor.org_id = agreement.attestation_org_id and
+    holds_role(actor, "steward");
+
+# ---------------------------------------------------------------- the release rule
+# An agreement is released when no release_blocker holds. Each blocker names the condition
+# it stands for, which is what `POST /v1/authz/explain` and a refused release report.
+# Organization files (policies/orgs/<slug>.polar) are loaded into a knowledge base of
+# their own and may only add release_blocker rules for that organization's datasets: they
+# can narrow release, never widen it, and nothing else they define has any effect.
+
+release_blocker(agreement: Agreement, "not_pending") if
+    agreement.state != "pending";
+release_blocker(agreement: Agreement, "dataset_not_active") if
+    agreement.dataset.status != "active";
+release_blocker(agreement: Agreement, "no_active_partnership") if
+    not agreement.partnership_active and
+    agreement.beneficiary.slug != "platform";
+release_blocker(agreement: Agreement, "beneficiary_suspended") if
+    agreement.beneficiary.status != "active";
+release_blocker(agreement: Agreement, "rejected") if
+    agreement.rejected;
+release_blocker(agreement: Agreement, "approvals") if
+    agreement.approvals < agreement.required_approvals;
+release_blocker(agreement: Agreement, "embargo") if
+    not agreement.embargo_over;
+release_blocker(agreement: Agreement, "expired") if
+    agreement.expired;
+release_blocker(agreement: Agreement, "attestation") if
+    agreement.attestation_required and
+    not agreement.attested;
+
 # ---------------------------------------------------------------- access tokens
 
 resource AccessToken {
@@ -97,3 +208,26 @@ has_relation(org: Organization, "org", token: AccessToken) if
 # Anyone may revoke a token issued to themselves.
 has_permission(actor: Principal, "revoke", token: AccessToken) if
     token.principal_id = actor.id;
+
+# ---------------------------------------------------------------- audit log
+# An AuditLog is the whole trail (org = nil) or the events that touch one organization
+# (as actor, owner or beneficiary). Operators read all of it; an organization's auditors
+# and admins read the events that touch their organization. Checkpoints and proofs are
+# hashes only, so any principal (of an active organization) may fetch them.
+
+resource AuditLog {
+    permissions = ["read", "read_tree"];
+    relations = { platform: Platform, org: Organization };
+
+    "read" if "operator" on "platform";
+    "read" if "auditor" on "org";
+    "read" if "admin" on "org";
+}
+
+has_relation(platform: Platform, "platform", _log: AuditLog) if
+    platform = PLATFORM;
+
+has_relation(org: Organization, "org", log: AuditLog) if
+    org = log.org;
+
+has_permission(_actor: Principal, "read_tree", _log: AuditLog);

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
-from escrow.policy.engine import Decision, PolicyEngine
+from escrow.policy.engine import Decision, Policy
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Target:
 
 
 class Guard:
-    def __init__(self, engine: PolicyEngine, audit: AuditLog) -> None:
+    def __init__(self, engine: Policy, audit: AuditLog) -> None:
         self.engine = engine
         self.audit = audit
 

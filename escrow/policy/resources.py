@@ -48,9 +48,57 @@ class PartnershipResource:
 
 
 @dataclass(frozen=True)
+class DatasetResource:
+    id: str
+    owner: OrgResource
+    labels: tuple[str, ...]
+    status: str
+    released_to: tuple[str, ...] = ()  # orgs with a released, unexpired agreement now
+
+
+@dataclass(frozen=True)
+class ApproverGrant:
+    """One approver spec of an agreement resolved to the organization and role it names."""
+
+    spec: str
+    org_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AgreementResource:
+    """An agreement with every release input computed at one instant of the injected clock."""
+
+    id: str
+    state: str
+    dataset: DatasetResource
+    owner: OrgResource
+    beneficiary: OrgResource
+    approver_grants: tuple[ApproverGrant, ...]
+    required_approvals: int
+    approvals: int
+    steward_approvals: int
+    rejected: bool
+    partnership_active: bool
+    embargo_over: bool
+    expired: bool
+    attestation_required: bool
+    attested: bool
+    attestation_org_id: str | None
+    purpose: str
+
+
+@dataclass(frozen=True)
 class AccessTokenResource:
     principal_id: str
     org: OrgResource
+
+
+@dataclass(frozen=True)
+class AuditLogResource:
+    """The audit trail as a whole (``org`` None) or the events that touch one organization."""
+
+    org: OrgResource | None = None
 
 
 PLATFORM = Platform()

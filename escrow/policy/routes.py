@@ -1,0 +1,82 @@
+"""HTTP for policy administration and explanations: translate, call the service, translate back."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
+
+from escrow.policy.schemas import (
+    BundleIn,
+    BundleOut,
+    BundleSummaryOut,
+    ExplainIn,
+    ExplainOut,
+    ImpactIn,
+    ImpactOut,
+)
+from escrow.policy.service import ExplainService, PolicyService
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+
+ITEM = "/{bundle_id:str}"
+
+
+class PolicyController(Controller):
+    path = "/v1/policies"
+    tags = ("policies",)
+
+    @post("/", sync_to_thread=True, summary="Upload a candidate bundle (operators)")
+    def upload(self, data: JSONBody[BundleIn], deps: Deps) -> BundleOut:
+        return BundleOut.of(PolicyService(deps).upload(data.files, data.tests))
+
+    @get("/", sync_to_thread=True, summary="Every bundle, newest first (operators)")
+    def list_bundles(
+        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> PageOut[BundleSummaryOut]:
+        page = PolicyService(deps).list_bundles(cursor, limit)
+        return PageOut([BundleSummaryOut.of(row) for row in page.items], page.next_cursor)
+
+    @get("/active", sync_to_thread=True, summary="The bundle every process serves (operators)")
+    def active(self, deps: Deps) -> BundleOut:
+        return BundleOut.of(PolicyService(deps).active())
+
+    @get(ITEM, sync_to_thread=True, summary="One bundle with its files and tests (operators)")
+    def read(self, bundle_id: FromPath[str], deps: Deps) -> BundleOut:
+        return BundleOut.of(PolicyService(deps).get(bundle_id))
+
+    @post(
+        ITEM + "/impact",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Replay recent decisions under a bundle and list what would change (operators)",
+    )
+    def impact(self, bundle_id: FromPath[str], data: JSONBody[ImpactIn], deps: Deps) -> ImpactOut:
+        row, active, report = PolicyService(deps).impact(bundle_id, data.limit)
+        return ImpactOut.of(row.sha256, active, report)
+
+    @post(
+        ITEM + "/activate",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Make a bundle active everywhere; activating an earlier one rolls back",
+    )
+    def activate(self, bundle_id: FromPath[str], deps: Deps) -> BundleOut:
+        return BundleOut.of(PolicyService(deps).activate(bundle_id))
+
+
+class AuthzController(Controller):
+    path = "/v1/authz"
+    tags = ("policies",)
+
+    @post(
+        "/explain",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Why the policy allows or denies an action (self, org admins, operators)",
+    )
+    def explain(self, data: JSONBody[ExplainIn], deps: Deps) -> ExplainOut:
+        ref = data.resource
+        actor, explanation, blockers = ExplainService(deps).explain(
+            data.actor, data.action, ref.type, ref.id
+        )
+        return ExplainOut.of(actor.id, data.action, ref, explanation, blockers)

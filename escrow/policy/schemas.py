@@ -1,0 +1,192 @@
+"""Policy administration and explain bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from escrow.policy.explain import Explanation
+from escrow.policy.replay import ImpactReport, ReleaseChange, ReplayedDecision
+from escrow.schemas import Input
+from storage.models import PolicyBundleRow
+
+DEFAULT_IMPACT_LIMIT = 100
+MAX_IMPACT_LIMIT = 1000
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class BundleIn(Input):
+    files: dict[str, str]  # relative path -> Polar text; main.polar required
+    tests: dict[str, str] = msgspec.field(default_factory=dict)  # name.yaml -> YAML text
+
+
+class ImpactIn(Input):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_IMPACT_LIMIT)] = DEFAULT_IMPACT_LIMIT
+
+
+class BundleSummaryOut(msgspec.Struct):
+    id: str
+    sha256: str
+    state: str
+    author: str | None  # principal id; null for the bundle seeded from ESCROW_POLICIES_DIR
+    created_at: datetime
+    activated_at: datetime | None
+    files: list[str]
+    tests: list[str]
+
+    @classmethod
+    def of(cls, row: PolicyBundleRow) -> BundleSummaryOut:
+        return cls(
+            id=row.id,
+            sha256=row.sha256,
+            state=row.state,
+            author=row.author_id,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            files=sorted(row.files),
+            tests=sorted(row.tests),
+        )
+
+
+class BundleOut(msgspec.Struct):
+    id: str
+    sha256: str
+    state: str
+    author: str | None
+    created_at: datetime
+    activated_at: datetime | None
+    files: dict[str, str]
+    tests: dict[str, str]
+
+    @classmethod
+    def of(cls, row: PolicyBundleRow) -> BundleOut:
+        return cls(
+            id=row.id,
+            sha256=row.sha256,
+            state=row.state,
+            author=row.author_id,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            files=dict(row.files),
+            tests=dict(row.tests),
+        )
+
+
+class DecisionFlipOut(msgspec.Struct):
+    seq: int
+    occurred_at: datetime
+    actor: str | None
+    event: str
+    action: str
+    resource: dict[str, str | None]
+    recorded: str
+    active: str
+    candidate: str
+
+    @classmethod
+    def of(cls, flip: ReplayedDecision) -> DecisionFlipOut:
+        return cls(
+            seq=flip.seq,
+            occurred_at=flip.occurred_at,
+            actor=flip.actor_id,
+            event=flip.event,
+            action=flip.action,
+            resource={"type": flip.resource_type, "id": flip.resource_id},
+            recorded=flip.recorded,
+            active=flip.active,
+            candidate=flip.candidate,
+        )
+
+
+class ReleaseChangeOut(msgspec.Struct):
+    agreement_id: str
+    dataset_id: str
+    owner_org_id: str
+    beneficiary_org_id: str
+    active: Literal["released", "blocked"]
+    candidate: Literal["released", "blocked"]
+    active_blockers: list[str]
+    candidate_blockers: list[str]
+
+    @classmethod
+    def of(cls, change: ReleaseChange) -> ReleaseChangeOut:
+        return cls(
+            agreement_id=change.agreement_id,
+            dataset_id=change.dataset_id,
+            owner_org_id=change.owner_org_id,
+            beneficiary_org_id=change.beneficiary_org_id,
+            active="blocked" if change.active_blockers else "released",
+            candidate="blocked" if change.candidate_blockers else "released",
+            active_blockers=list(change.active_blockers),
+            candidate_blockers=list(change.candidate_blockers),
+        )
+
+
+class ImpactOut(msgspec.Struct):
+    candidate: str  # sha256
+    active: str  # sha256
+    replayed: int  # audited decisions decided again
+    skipped: int  # whose actor or resource no longer exists
+    flips: list[DecisionFlipOut]
+    pending_checked: int
+    releases: list[ReleaseChangeOut]
+
+    @classmethod
+    def of(cls, candidate: str, active: str, report: ImpactReport) -> ImpactOut:
+        return cls(
+            candidate=candidate,
+            active=active,
+            replayed=report.replayed,
+            skipped=report.skipped,
+            flips=[DecisionFlipOut.of(f) for f in report.flips],
+            pending_checked=report.pending_checked,
+            releases=[ReleaseChangeOut.of(r) for r in report.releases],
+        )
+
+
+class ResourceRef(Input):
+    type: Literal["organization", "dataset", "agreement", "partnership"]
+    id: Identifier  # an organization's slug (or id); the others' ids
+
+
+class ExplainIn(Input):
+    action: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z_]{0,63}$")]
+    resource: ResourceRef
+    actor: Identifier | None = None  # a principal id; default: the caller
+
+
+class ExplainOut(msgspec.Struct):
+    actor: str
+    action: str
+    resource: dict[str, str]
+    allowed: bool
+    policy_version: str
+    rule: str | None
+    path: list[str]
+    actor_roles: list[str]
+    roles_on_resource: list[str]
+    release_blockers: list[str] | None = None  # agreements only
+
+    @classmethod
+    def of(
+        cls,
+        actor: str,
+        action: str,
+        resource: ResourceRef,
+        explanation: Explanation,
+        blockers: tuple[str, ...] | None,
+    ) -> ExplainOut:
+        return cls(
+            actor=actor,
+            action=action,
+            resource={"type": resource.type, "id": resource.id},
+            allowed=explanation.allowed,
+            policy_version=explanation.policy_version,
+            rule=explanation.rule,
+            path=list(explanation.path),
+            actor_roles=list(explanation.actor_roles),
+            roles_on_resource=list(explanation.roles_on_resource),
+            release_blockers=None if blockers is None else list(blockers),
+        )

@@ -1,0 +1,273 @@
+"""Policy use cases: upload, list, impact, activate and roll back bundles; explain decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from escrow.agreements.lifecycle import agreement_resource
+from escrow.audit.log import AuditRecord
+from escrow.datasets.queries import as_resource as dataset_resource
+from escrow.datasets.queries import find_dataset
+from escrow.errors import (
+    ConflictError,
+    EscrowError,
+    InvalidStateError,
+    NotFoundError,
+    ValidationError,
+)
+from escrow.orgs.queries import as_resource as org_resource
+from escrow.partnerships.service import as_resource as partnership_resource
+from escrow.policy.engine import Decision, PolicyBundle, PolicyEngine
+from escrow.policy.explain import Explanation
+from escrow.policy.guard import Target
+from escrow.policy.replay import ImpactReport, impact, load_actor
+from escrow.policy.resources import PLATFORM, Actor, AgreementResource
+from escrow.policy.store import PolicyStore, active_bundle
+from escrow.policy.validation import validated_engine
+from escrow.service import Page, Service, decode_cursor, paginate
+from storage.models import Agreement, Organization, Partnership, PolicyBundleRow
+
+
+class PolicyService(Service):
+    """Operators only ("manage_policies" on the Platform); every change is audited."""
+
+    @property
+    def store(self) -> PolicyStore:
+        return self.deps.components.policy  # type: ignore[no-any-return]
+
+    def upload(self, files: Mapping[str, str], tests: Mapping[str, str]) -> PolicyBundleRow:
+        """Stores a candidate that loads and passes the repository's and its own tests."""
+        decision = self._authorize(None)
+        bundle = PolicyBundle(dict(files), dict(tests))
+        existing = self.session.scalar(
+            select(PolicyBundleRow).where(PolicyBundleRow.sha256 == bundle.sha256)
+        )
+        if existing is not None:
+            raise ConflictError(
+                f"this bundle is already stored as {existing.id} ({existing.state})",
+                bundle_id=existing.id,
+            )
+        self._validated(bundle, decision, None)
+        row = PolicyBundleRow(
+            id=self.deps.new_id(),
+            sha256=bundle.sha256,
+            files=dict(bundle.files),
+            tests=dict(bundle.tests),
+            author_id=self.ctx.principal.id,
+            state="candidate",
+            created_at=self.deps.clock.now(),
+        )
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise ConflictError("the same bundle was stored concurrently") from None
+        self._record("policy.upload", row, decision, files=len(files), tests=len(tests))
+        return row
+
+    def list_bundles(self, cursor: str | None, limit: int) -> Page:
+        """Newest first."""
+        self._authorize(None)
+        query = select(PolicyBundleRow).order_by(PolicyBundleRow.id.desc()).limit(limit + 1)
+        if before := decode_cursor(cursor):
+            query = query.where(PolicyBundleRow.id < before)
+        return paginate(list(self.session.scalars(query)), limit)
+
+    def get(self, bundle_id: str) -> PolicyBundleRow:
+        self._authorize(bundle_id)
+        return self._load(bundle_id)
+
+    def active(self) -> PolicyBundleRow:
+        self._authorize(None)
+        row = active_bundle(self.session)
+        if row is None:  # only if this process could not seed at start: do it now
+            self.session.rollback()
+            self.store.seed_if_empty()
+            row = active_bundle(self.session)
+        if row is None:  # pragma: no cover - seeding commits one
+            raise NotFoundError("no policy bundle is active")
+        return row
+
+    def impact(self, bundle_id: str, limit: int) -> tuple[PolicyBundleRow, str, ImpactReport]:
+        """Replays recent audited decisions and open releases under the candidate."""
+        decision = self._authorize(bundle_id)
+        row = self._load(bundle_id)
+        candidate = PolicyEngine(PolicyBundle(dict(row.files), dict(row.tests)))
+        active = self.store.engine
+        report = impact(self.session, active, candidate, limit, self.deps.clock.now())
+        self._record(
+            "policy.impact",
+            row,
+            decision,
+            replayed=report.replayed,
+            flips=len(report.flips),
+            releases=len(report.releases),
+        )
+        return row, active.version, report
+
+    def activate(self, bundle_id: str) -> PolicyBundleRow:
+        """Makes a candidate (or, to roll back, a retired bundle) the one every process serves.
+
+        Fails closed: the bundle is validated again against the repository's tests as they
+        are now; the previous active bundle is retired in the same transaction.
+        """
+        decision = self._authorize(bundle_id)
+        row = self._load(bundle_id)
+        if row.state == "active":
+            raise InvalidStateError(f"policy bundle {row.id} is already active")
+        engine = self._validated(PolicyBundle(dict(row.files), dict(row.tests)), decision, row)
+        previous = self.session.scalar(
+            select(PolicyBundleRow).where(PolicyBundleRow.state == "active").with_for_update()
+        )
+        if previous is not None:
+            previous.state = "retired"
+            self.session.flush()  # the one-active index sees the retirement first
+        row.state, row.activated_at = "active", self.deps.clock.now()
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise ConflictError("another bundle was activated concurrently; retry") from None
+        self._record(
+            "policy.activate", row, decision, previous=previous.sha256 if previous else None
+        )
+        self.store.install(engine)
+        return row
+
+    # ------------------------------------------------------------------ internals
+
+    def _authorize(self, bundle_id: str | None) -> Decision:
+        return self.guard.require(
+            self.session, self.ctx, "manage_policies", PLATFORM, Target("policy_bundle", bundle_id)
+        )
+
+    def _load(self, bundle_id: str) -> PolicyBundleRow:
+        row = self.session.get(PolicyBundleRow, bundle_id)
+        if row is None:
+            raise NotFoundError(f"no policy bundle {bundle_id!r}")
+        return row
+
+    def _validated(
+        self, bundle: PolicyBundle, decision: Decision, row: PolicyBundleRow | None
+    ) -> PolicyEngine:
+        """A rejected bundle is audited (outcome failed) before the 413/422 goes out."""
+        try:
+            return validated_engine(bundle, self.store.seed.bundle.tests)
+        except EscrowError as exc:
+            self.session.rollback()
+            action = "policy.activate" if row else "policy.upload"
+            reason = "tests_failed" if "failures" in exc.extra else "invalid_bundle"
+            self.commit_with_event(
+                AuditRecord(
+                    action,
+                    "failed",
+                    "policy_bundle",
+                    row.id if row else None,
+                    reason=reason,
+                    details={"sha256": bundle.sha256},
+                    policy_version=decision.policy_version,
+                )
+            )
+            raise
+
+    def _record(
+        self, action: str, row: PolicyBundleRow, decision: Decision, **details: object
+    ) -> None:
+        self.commit_with_event(
+            AuditRecord(
+                action,
+                "success",
+                "policy_bundle",
+                row.id,
+                details={"sha256": row.sha256, **details},
+                policy_version=decision.policy_version,
+            )
+        )
+
+
+class ExplainService(Service):
+    """Explains the policy's decision for an actor: one's own, or as an admin of the actor's
+    organization, or as an operator (anyone else: 403). The resource must be one the caller
+    may read (operators: any), else 404, so that explaining discloses nothing new."""
+
+    def explain(
+        self, actor_id: str | None, action: str, kind: str, resource_id: str
+    ) -> tuple[Actor, Explanation, tuple[str, ...] | None]:
+        caller = self.ctx.principal
+        subject = caller if actor_id in (None, caller.id) else self._subject(str(actor_id))
+        resource, target = self._resource(kind, resource_id)
+        if not self.guard.allows(self.ctx, "explain", PLATFORM):
+            self.guard.require(self.session, self.ctx, "read", resource, target, conceal=True)
+        policy = self.deps.components.policy
+        explanation = policy.explain(subject, action, resource)
+        blockers = None
+        if isinstance(resource, AgreementResource):
+            blockers = policy.release(resource).blockers
+        self.commit_with_event(
+            AuditRecord(
+                "authz.explain",
+                "success",
+                target.resource_type,
+                target.resource_id,
+                org_ids=tuple({subject.org_id, *target.org_ids}),
+                details={"actor": subject.id, "action": action, "allowed": explanation.allowed},
+                policy_version=explanation.policy_version,
+            )
+        )
+        return subject, explanation, blockers
+
+    def _subject(self, principal_id: str) -> Actor:
+        actor = load_actor(self.session, principal_id)
+        org = self.session.get(Organization, actor.org_id) if actor else None
+        if actor is None or org is None:
+            # Existence is disclosed only to those who may explain for anyone.
+            self.guard.require(
+                self.session, self.ctx, "explain", PLATFORM, Target("principal", principal_id)
+            )
+            raise NotFoundError(f"no principal {principal_id!r}")
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "explain",
+            org_resource(self.session, org),
+            Target("principal", actor.id, (org.id,)),
+        )
+        return actor
+
+    def _resource(self, kind: str, resource_id: str) -> tuple[object, Target]:
+        now = self.deps.clock.now()
+        if kind == "organization":
+            org = self.session.scalar(
+                select(Organization).where(
+                    (Organization.slug == resource_id) | (Organization.id == resource_id)
+                )
+            )
+            if org is None:
+                raise NotFoundError(f"no organization {resource_id!r}")
+            return org_resource(self.session, org), Target("organization", org.id, (org.id,))
+        if kind == "dataset":
+            dataset = find_dataset(self.session, resource_id)
+            return (
+                dataset_resource(self.session, dataset, now),
+                Target("dataset", dataset.id, (dataset.owner_org_id,)),
+            )
+        if kind == "agreement":
+            agreement = self.session.get(Agreement, resource_id)
+            if agreement is None:
+                raise NotFoundError(f"no agreement {resource_id!r}")
+            parties = (agreement.owner_org_id, agreement.beneficiary_org_id)
+            return (
+                agreement_resource(self.session, agreement, now),
+                Target("agreement", agreement.id, parties),
+            )
+        if kind == "partnership":
+            partnership = self.session.get(Partnership, resource_id)
+            if partnership is None:
+                raise NotFoundError(f"no partnership {resource_id!r}")
+            parties = (partnership.org_a_id, partnership.org_b_id)
+            return partnership_resource(partnership), Target("partnership", partnership.id, parties)
+        raise ValidationError(f"cannot explain decisions on a {kind!r}", field="resource.type")

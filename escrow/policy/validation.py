@@ -1,0 +1,81 @@
+"""What a candidate bundle must satisfy before it is stored or activated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from escrow.errors import PayloadTooLargeError, ValidationError
+from escrow.policy.engine import PolicyBundle, PolicyEngine, PolicyLoadError
+from escrow.policy.testing import agreement, run_suites
+
+MAX_POLAR_FILES = 64
+MAX_TEST_FILES = 64
+MAX_FILE_BYTES = 128 * 1024
+MAX_BUNDLE_BYTES = 512 * 1024  # Polar and YAML together; below ESCROW_MAX_BODY_BYTES' default
+MAX_REPORTED_FAILURES = 100
+POLAR_PATH = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,62}/){0,3}[a-z0-9][a-z0-9_-]{0,62}\.polar$")
+TEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\.ya?ml$")
+REPO_SUITE, BUNDLE_SUITE = "policies/tests/", "bundle:"
+
+
+def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
+    """Size first (413), then shape (422): names, counts, main.polar present."""
+    total = sum(len(t.encode()) for t in [*files.values(), *tests.values()])
+    if total > MAX_BUNDLE_BYTES:
+        raise PayloadTooLargeError(
+            f"the bundle holds {total} bytes of Polar and YAML; at most {MAX_BUNDLE_BYTES}"
+        )
+    if "main.polar" not in files:
+        raise ValidationError("a bundle needs main.polar", field="files")
+    if len(files) > MAX_POLAR_FILES or len(tests) > MAX_TEST_FILES:
+        raise ValidationError(
+            f"at most {MAX_POLAR_FILES} Polar files and {MAX_TEST_FILES} test files",
+            field="files",
+        )
+    bad = sorted(name for name in files if not POLAR_PATH.match(name) or ".." in name)
+    bad += sorted(f"tests:{name}" for name in tests if not TEST_NAME.match(name))
+    if bad:
+        raise ValidationError(
+            "file names are relative paths like main.polar or orgs/<slug>.polar; test names"
+            " like platform.yaml",
+            field="files",
+            invalid=bad,
+        )
+    large = sorted(
+        n for n, t in [*files.items(), *tests.items()] if len(t.encode()) > MAX_FILE_BYTES
+    )
+    if large:
+        raise ValidationError(
+            f"files are at most {MAX_FILE_BYTES} bytes", field="files", invalid=large
+        )
+
+
+def validated_engine(bundle: PolicyBundle, repo_tests: Mapping[str, str]) -> PolicyEngine:
+    """Fails closed: the bundle loads, and every repository and bundle test case passes."""
+    check_limits(bundle.files, bundle.tests)
+    try:
+        engine = PolicyEngine(bundle)
+    except PolicyLoadError as exc:
+        raise ValidationError(f"the policy does not load: {exc}", field="files") from None
+    suites = {REPO_SUITE + name: text for name, text in repo_tests.items()}
+    suites |= {BUNDLE_SUITE + name: text for name, text in bundle.tests.items()}
+    report = run_suites(engine, suites)
+    if not report.ok:
+        failures = report.failures
+        raise ValidationError(
+            f"{len(failures)} policy test case(s) failed ({report.passed} passed)",
+            field="tests",
+            failures=[
+                {"suite": f.suite, "case": f.case, "message": f.message}
+                for f in failures[:MAX_REPORTED_FAILURES]
+            ],
+        )
+    for slug in engine.org_slugs:
+        sample = agreement({"owner": slug, "labels": ["pii"]})
+        if f"{slug}:policy_error" in engine.release(sample).blockers:
+            raise ValidationError(
+                f"orgs/{slug}.polar fails when asked about an agreement of {slug}",
+                field="files",
+            )
+    return engine

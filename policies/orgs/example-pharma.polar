@@ -1,0 +1,16 @@
+# Example Pharma's own release conditions (an example of an organization policy file).
+#
+# Files in policies/orgs/<slug>.polar are loaded apart from main.polar and are asked one
+# question only: release_blocker(agreement, reason) for the agreements of <slug>'s own
+# datasets. Each blocker they find is reported as "<slug>:<reason>" and holds the release
+# back, so an organization can add conditions but never lift the platform's.
+
+# Datasets labelled pii need two steward approvals...
+release_blocker(agreement: Agreement, "pii_needs_two_steward_approvals") if
+    "pii" in agreement.dataset.labels and
+    agreement.steward_approvals < 2;
+
+# ...and go only to strategic-tier partners.
+release_blocker(agreement: Agreement, "pii_only_to_strategic_partners") if
+    "pii" in agreement.dataset.labels and
+    agreement.beneficiary.tier != "strategic";
