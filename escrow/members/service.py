@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
-from escrow.orgs.queries import as_resource, find_org
-from escrow.policy.guard import Target
+from escrow.orgs.service import OrgService
 from escrow.policy.resources import ORG_ROLES, PLATFORM_ROLES, PLATFORM_SLUG
 from escrow.service import Page, Service, decode_cursor, paginate
 from storage.models import ApiKey, Organization, Principal
@@ -173,17 +172,7 @@ class MemberService(Service):
     # ------------------------------------------------------------------ internals
 
     def _org_for(self, slug: str, action: str) -> Organization:
-        org = find_org(self.session, slug)
-        resource = as_resource(self.session, org)
-        self.guard.require(
-            self.session,
-            self.ctx,
-            action,
-            resource,
-            Target("organization", org.id, (org.id,)),
-            conceal=not self.guard.allows(self.ctx, "read", resource),
-        )
-        return org
+        return OrgService(self.deps).authorized(slug, action)
 
     def _principal(
         self, org: Organization, kind: str, principal_id: str, *, active: bool = False

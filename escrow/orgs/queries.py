@@ -34,6 +34,21 @@ def active_partnership_exists(session: Session, org_x: str, org_y: str) -> bool:
     )
 
 
+def slugs_of(session: Session, org_ids: set[str]) -> dict[str, str]:
+    """Organization id -> slug, for response bodies that name organizations by slug."""
+    rows = session.execute(
+        select(Organization.id, Organization.slug).where(Organization.id.in_(org_ids))
+    ).all()
+    return {org_id: slug for org_id, slug in rows}
+
+
+def org_by_id(session: Session, org_id: str) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFoundError(f"no organization with id {org_id!r}")
+    return org
+
+
 def find_org(session: Session, slug: str) -> Organization:
     org = session.scalar(select(Organization).where(Organization.slug == slug))
     if org is None:

@@ -86,7 +86,7 @@ class OrgService(Service):
         return org
 
     def update(self, slug: str, name: str | None, tier: str | None) -> Organization:
-        org = self._authorized(slug, "update")
+        org = self.authorized(slug, "update")
         if name is not None:
             org.name = name
         if tier is not None:
@@ -105,7 +105,7 @@ class OrgService(Service):
         return org
 
     def set_status(self, slug: str, status: str) -> Organization:
-        org = self._authorized(slug, "change_status")
+        org = self.authorized(slug, "change_status")
         if org.slug == PLATFORM_SLUG:
             raise InvalidStateError("the platform organization cannot be suspended")
         if org.status == status:
@@ -118,7 +118,7 @@ class OrgService(Service):
         )
         return org
 
-    def _authorized(self, slug: str, action: str) -> Organization:
+    def authorized(self, slug: str, action: str) -> Organization:
         """Load an organization for ``action``; outsiders who cannot even read it get 404."""
         org = find_org(self.session, slug)
         resource = as_resource(self.session, org)

@@ -9,11 +9,11 @@ from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
-from escrow.orgs.queries import find_org
+from escrow.orgs.queries import find_org, slugs_of
 from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM, PartnershipResource
 from escrow.service import Page, Service, decode_cursor, paginate
-from storage.models import Organization, Partnership
+from storage.models import Partnership
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 
@@ -122,10 +122,7 @@ class PartnershipService(Service):
 
     def org_slugs(self, partnerships: list[Partnership]) -> dict[str, str]:
         ids = {org_id for p in partnerships for org_id in (p.org_a_id, p.org_b_id)}
-        rows = self.session.execute(
-            select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
-        ).all()
-        return {org_id: slug for org_id, slug in rows}
+        return slugs_of(self.session, ids)
 
     def _load(self, partnership_id: str) -> Partnership:
         partnership = self.session.get(Partnership, partnership_id)
