@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin, SQLAlchemySyncConfig
@@ -16,21 +17,43 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 
 from crypto import Keyring
 from escrow import __version__
+from escrow.agreements.lifecycle import sweep as sweep_agreements
+from escrow.agreements.routes import AgreementController
+from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
+from escrow.audit.routes import AuditController
+from escrow.audit.trail import AuditTrail, checkpoint_schedule
 from escrow.auth.routes import AuthController
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
 from escrow.config import Settings
+from escrow.datasets.routes import DatasetController
+from escrow.datasets.schemas import SigningKeyOut
 from escrow.errors import UnavailableError
 from escrow.ids import IdFactory, Uuid7Factory
 from escrow.members.routes import members_router, service_accounts_router
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
 from escrow.orgs.routes import OrgController
 from escrow.partnerships.routes import PartnershipController
-from escrow.policy.engine import PolicyEngine
+from escrow.policy.routes import AuthzController, PolicyController
+from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
-from escrow.wiring import Components, provide_deps
+from escrow.schedule import every
+from escrow.wiring import Components, provide_audit_trail, provide_deps
+from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
+
+
+def open_settings_blob_store(settings: Settings) -> BlobStore:
+    s3 = settings.s3
+    return open_blob_store(
+        settings.blob_url,
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+        s3_region=s3.region,
+        s3_secure=s3.secure,
+    )
 
 
 def build_components(
@@ -39,19 +62,31 @@ def build_components(
     clock: Clock | None = None,
     new_id: IdFactory | None = None,
     db: Database | None = None,
+    blobs: BlobStore | None = None,
 ) -> Components:
     clock = clock or SystemClock()
+    new_id = new_id or Uuid7Factory(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.keyring_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     keyring = Keyring.load_or_create(settings.keyring_path)
     token_key = keyring.token_signing_key
+    db = db or Database(settings.database_url)
+    signer = keyring.service_signer
+    checkpoints = CheckpointIssuer(signer, settings.audit_origin or default_origin(signer), clock)
     return Components(
         settings=settings,
-        db=db or Database(settings.database_url),
+        db=db,
         clock=clock,
-        new_id=new_id or Uuid7Factory(clock),
-        audit=AuditLog(clock),
-        policy=PolicyEngine.from_directory(settings.policies_dir),
+        new_id=new_id,
+        audit=AuditLog(clock, keyring.keyed_digest),
+        policy=PolicyStore(
+            db,
+            AuditLog(clock, keyring.keyed_digest),
+            clock,
+            new_id,
+            settings.policies_dir,
+            settings.policy_reload_seconds,
+        ),
         tokens=TokenAuthority(
             token_key.private_key,
             token_key.kid,
@@ -60,6 +95,9 @@ def build_components(
             ttl_seconds=settings.token_ttl,
             clock=clock,
         ),
+        keyring=keyring,
+        blobs=blobs or open_settings_blob_store(settings),
+        trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
     )
 
 
@@ -68,13 +106,19 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Readiness: the database answers", tags=["ops"], sync_to_thread=True)
+@get(
+    "/health/ready",
+    summary="Readiness: database and blob store answer",
+    tags=["ops"],
+    sync_to_thread=True,
+)
 def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     components: Components = request.app.state.components
     try:
         components.db.ping()
     except Exception as exc:
         raise UnavailableError("the database does not answer", dependency="database") from exc
+    components.blobs.check()  # BlobStoreUnavailableError -> 503
     return {"status": "ready"}
 
 
@@ -82,6 +126,23 @@ def ready(request: Request[Any, Any, State]) -> dict[str, str]:
 async def jwks(request: Request[Any, Any, State]) -> dict[str, Any]:
     components: Components = request.app.state.components
     return components.tokens.jwks()
+
+
+@get("/v1/keys/signing", summary="The Ed25519 key that signs receipts", tags=["keys"])
+async def signing_key(request: Request[Any, Any, State]) -> SigningKeyOut:
+    components: Components = request.app.state.components
+    signer = components.keyring.service_signer
+    return SigningKeyOut(
+        key_id=signer.key_id,
+        algorithm="Ed25519",
+        public_key=base64.b64encode(signer.public_key_bytes).decode("ascii"),
+        public_key_pem=signer.public_key_pem(),
+    )
+
+
+agreement_sweeps = every(
+    "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
+)
 
 
 def create_app(components: Components) -> Litestar:
@@ -99,13 +160,23 @@ def create_app(components: Components) -> Litestar:
             live,
             ready,
             jwks,
+            signing_key,
+            DatasetController,
+            AgreementController,
             AuthController,
             OrgController,
             members_router,
             service_accounts_router,
             PartnershipController,
+            AuditController,
+            PolicyController,
+            AuthzController,
         ],
-        dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
+        dependencies={
+            "deps": Provide(provide_deps, sync_to_thread=False),
+            "trail": Provide(provide_audit_trail, sync_to_thread=False),
+        },
+        lifespan=[policy_reload_schedule, checkpoint_schedule, agreement_sweeps],
         plugins=[SQLAlchemyPlugin(config=sqlalchemy), ProblemDetailsPlugin(problems)],
         middleware=[
             RequestIdMiddleware,

@@ -39,7 +39,12 @@ class Settings:
     token_audience: str
     token_ttl: int
     max_body_bytes: int
+    max_deposit_bytes: int
     policies_dir: Path
+    audit_origin: str | None  # None: derived from the checkpoint key
+    checkpoint_interval: int  # seconds; 0 disables the schedule
+    policy_reload_seconds: int  # seconds between checks for a newly activated policy; 0: none
+    agreement_sweep_interval: int  # seconds; 0 disables the schedule
 
     @property
     def service_url(self) -> str:
@@ -123,8 +128,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_audience=env.get("ESCROW_TOKEN_AUDIENCE") or DEFAULT_AUDIENCE,
         token_ttl=_int(env, "ESCROW_TOKEN_TTL", DEFAULT_TOKEN_TTL, minimum=30),
         max_body_bytes=_int(env, "ESCROW_MAX_BODY_BYTES", 1 << 20, minimum=1024),
+        max_deposit_bytes=_int(env, "ESCROW_MAX_DEPOSIT_BYTES", 16 << 30, minimum=1),
         policies_dir=Path(env.get("ESCROW_POLICIES_DIR") or _default_policies_dir()).absolute(),
+        audit_origin=_audit_origin(env),
+        checkpoint_interval=_int(env, "ESCROW_CHECKPOINT_INTERVAL", 60, minimum=0),
+        policy_reload_seconds=_int(env, "ESCROW_POLICY_RELOAD_SECONDS", 2, minimum=0),
+        agreement_sweep_interval=_int(env, "ESCROW_AGREEMENT_SWEEP_INTERVAL", 30, minimum=0),
     )
+
+
+def _audit_origin(env: Mapping[str, str]) -> str | None:
+    """The checkpoint origin line, which is also the signed-note key name."""
+    origin = env.get("ESCROW_AUDIT_ORIGIN") or None
+    if origin is not None and (
+        "+" in origin or any(c.isspace() or not c.isprintable() for c in origin)
+    ):
+        raise ConfigError(f"ESCROW_AUDIT_ORIGIN must have no spaces or '+', got {origin!r}")
+    return origin
 
 
 def _default_policies_dir() -> Path:

@@ -18,7 +18,7 @@ from escrow.wiring import Components, auth_service
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-PUBLIC_PATHS = ["^/health/", "^/schema", "^/.well-known/", "^/metrics$"]
+PUBLIC_PATHS = ["^/health/", "^/schema", "^/.well-known/", "^/metrics$", "^/v1/keys/signing$"]
 
 
 class RequestIdMiddleware:

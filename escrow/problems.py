@@ -10,7 +10,9 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.plugins.problem_details import ProblemDetailsException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from crypto import KeyringError
 from escrow.errors import PROBLEM_BASE, AuthenticationError, EscrowError
+from storage.blobs import BlobStoreUnavailableError
 
 log = logging.getLogger("escrow")
 
@@ -59,6 +61,25 @@ def to_problem(exc: Exception) -> ProblemDetailsException:
     if isinstance(exc, HTTPException):
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         return _problem(exc.status_code, slug, title, exc.detail, None, exc.headers)
+    if isinstance(exc, BlobStoreUnavailableError):
+        log.warning("blob store unavailable: %s", exc)
+        return _problem(
+            503,
+            "unavailable",
+            "A dependency is unavailable",
+            "the blob store is unavailable; retry shortly",
+            {"dependency": "blobs"},
+            {"Retry-After": "5"},
+        )
+    if isinstance(exc, KeyringError):
+        log.error("key unavailable: %s", exc)
+        return _problem(
+            503,
+            "key-unavailable",
+            "A key is unavailable",
+            "the key that protects this data is not in the keyring",
+            None,
+        )
     if isinstance(exc, OperationalError | DBAPIError) and _is_connection_error(exc):
         log.warning("database unavailable: %s", exc)
         return _problem(

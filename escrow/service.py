@@ -29,12 +29,33 @@ class Page:
 
 @dataclass
 class ServiceDeps:
+    """A request's session and context, and the long-lived components (see wiring.py)."""
+
     session: Session
     ctx: RequestContext
-    guard: Guard
-    audit: AuditLog
-    clock: Clock
-    new_id: IdFactory
+    # escrow.wiring.Components; typed Any because wiring imports this module and litestar
+    # resolves dependency annotations at run time.
+    components: Any
+
+    @property
+    def guard(self) -> Guard:
+        guard: Guard = self.components.guard
+        return guard
+
+    @property
+    def audit(self) -> AuditLog:
+        audit: AuditLog = self.components.audit
+        return audit
+
+    @property
+    def clock(self) -> Clock:
+        clock: Clock = self.components.clock
+        return clock
+
+    @property
+    def new_id(self) -> IdFactory:
+        new_id: IdFactory = self.components.new_id
+        return new_id
 
 
 class Service:

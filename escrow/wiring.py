@@ -9,16 +9,19 @@ from litestar import Request
 from litestar.di import NamedDependency
 from sqlalchemy.orm import Session
 
+from crypto import Keyring
 from escrow.audit.log import AuditLog
+from escrow.audit.trail import AuditTrail
 from escrow.auth.service import AuthService
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
 from escrow.config import Settings
 from escrow.context import RequestContext
 from escrow.ids import IdFactory
-from escrow.policy.engine import PolicyEngine
 from escrow.policy.guard import Guard
+from escrow.policy.store import PolicyStore
 from escrow.service import ServiceDeps
+from storage.blobs import BlobStore
 from storage.db import Database
 
 
@@ -29,8 +32,11 @@ class Components:
     clock: Clock
     new_id: IdFactory
     audit: AuditLog
-    policy: PolicyEngine
+    policy: PolicyStore  # the active bundle's engine, reloaded when another is activated
     tokens: TokenAuthority
+    keyring: Keyring
+    blobs: BlobStore
+    trail: AuditTrail
 
     @property
     def guard(self) -> Guard:
@@ -50,15 +56,16 @@ def auth_service(components: Components, session: Session, ctx: RequestContext) 
     return AuthService(session, ctx, components.tokens, components.audit, components.clock)
 
 
+def service_deps(components: Components, session: Session, ctx: RequestContext) -> ServiceDeps:
+    return ServiceDeps(session=session, ctx=ctx, components=components)
+
+
 def provide_deps(
     request: Request[Any, Any, Any], db_session: NamedDependency[Session]
 ) -> ServiceDeps:
+    return service_deps(request.app.state.components, db_session, request_context(request))
+
+
+def provide_audit_trail(request: Request[Any, Any, Any]) -> AuditTrail:
     components: Components = request.app.state.components
-    return ServiceDeps(
-        session=db_session,
-        ctx=request_context(request),
-        guard=components.guard,
-        audit=components.audit,
-        clock=components.clock,
-        new_id=components.new_id,
-    )
+    return components.trail

@@ -13,6 +13,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -100,6 +102,9 @@ class AuditHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # The Merkle tree's compact range at ``size``: the perfect subtree roots tiling it,
+    # 32 bytes each, largest first (NULL for the empty tree). Appends read it under the lock.
+    compact: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AuditEvent(Base):
@@ -135,7 +140,10 @@ class AuditEventOrg(Base):
 
 class Dataset(Base):
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("owner_org_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("owner_org_id", "name"),
+        Index("ix_datasets_owner_page", "owner_org_id", "id"),  # a keyset page per org
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -179,3 +187,146 @@ class DatasetVersion(Base):
     audit_seq: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     shredded_at: Mapped[datetime | None]
+
+
+class AuditNode(Base):
+    """A perfect subtree root of the audit Merkle tree (RFC 6962 hashes), stored on append.
+
+    ``(level, idx)`` covers leaves ``[idx * 2**level, (idx + 1) * 2**level)``; level 0 holds the
+    leaf hashes. Any proof needs at most about ``2 * log2(size)`` of these rows.
+    """
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head. ``previous_size`` is unique: checkpoints form one chain, each
+    checked consistent with the one before it when it was issued."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (CheckConstraint("tree_size > previous_size", name="grows"),)
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    previous_size: Mapped[int] = mapped_column(BigInteger, unique=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)  # the C2SP signed note, exactly as served
+    issued_at: Mapped[datetime]
+
+
+class AuditSecret(Base):
+    """The plaintext behind a keyed digest in an audit event; deleting it never touches the log."""
+
+    __tablename__ = "audit_secrets"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("audit_events.seq"), primary_key=True, autoincrement=False
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), index=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Agreement(Base):
+    """Escrow terms of one dataset for one beneficiary organization."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (Index("ix_agreements_beneficiary_state", "beneficiary_org_id", "state"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    owner_org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    beneficiary_org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    purpose: Mapped[str] = mapped_column(Text)
+    required_approvals: Mapped[int] = mapped_column(Integer)
+    approvers: Mapped[list[str]] = mapped_column(JSON)  # e.g. "owner:steward", "org:<slug>:admin"
+    not_before: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    objection_seconds: Mapped[int | None] = mapped_column(Integer)
+    attestation_event: Mapped[str | None] = mapped_column(String(64))
+    attestation_org_id: Mapped[str | None] = mapped_column(String(36))
+    view: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    conditions_met_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    release_receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(ID)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AgreementDecision(Base):
+    """An approval or rejection by one principal, under one of the agreement's approver specs."""
+
+    __tablename__ = "agreement_decisions"
+    __table_args__ = (UniqueConstraint("agreement_id", "principal_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), index=True)
+    principal_id: Mapped[str] = mapped_column(ID)
+    org_id: Mapped[str] = mapped_column(ID)
+    approver: Mapped[str] = mapped_column(String(120))  # the spec it satisfied
+    decision: Mapped[str] = mapped_column(String(10))  # "approve" | "reject" | "object"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class AgreementAttestation(Base):
+    """A designated organization's statement that the trigger event happened."""
+
+    __tablename__ = "agreement_attestations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[str] = mapped_column(ID)
+    principal_id: Mapped[str] = mapped_column(ID)
+    statement: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class AgreementParty(Base):
+    """Organizations with a say in an agreement (owner, beneficiary, approver, attester).
+
+    Lets list endpoints and audit scoping filter agreements in SQL.
+    """
+
+    __tablename__ = "agreement_parties"
+
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class PolicyBundleRow(Base):
+    """A version of the Polar policy with its YAML tests; exactly one is ``active`` at a time
+    (every replica serves that one), earlier ones are ``retired``, uploads are ``candidate``."""
+
+    __tablename__ = "policy_bundles"
+    __table_args__ = (
+        CheckConstraint("state IN ('candidate', 'active', 'retired')", name="policy_state"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)  # relative path -> Polar text
+    tests: Mapped[dict[str, Any]] = mapped_column(JSON)  # file name -> YAML text
+    author_id: Mapped[str | None] = mapped_column(ID)  # None: seeded from ESCROW_POLICIES_DIR
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+
+
+# At most one active bundle, enforced by the database (a partial unique index).
+Index(
+    "uq_policy_bundles_active",
+    PolicyBundleRow.state,
+    unique=True,
+    postgresql_where=PolicyBundleRow.state == "active",
+    sqlite_where=PolicyBundleRow.state == "active",
+)

@@ -1,3 +1,8 @@
 """Shared fixtures: real PostgreSQL, a real S3-protocol server, the real HTTP stack."""
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.s3", "tests.fixtures.api"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.s3",
+    "tests.fixtures.api",
+    "tests.fixtures.datasets",
+]

@@ -7,15 +7,12 @@ import sys
 
 import click
 
-from escrow.config import Settings, load_settings
-from escrow.errors import ConfigError
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+from escrow.cli.audit import audit
+from escrow.cli.keys import keys
+from escrow.cli.policy import policy
+from escrow.cli.receipts import receipt
+from escrow.cli.server_context import server_components, server_settings
+from escrow.cli.storage import storage
 
 
 @click.group()
@@ -33,7 +30,7 @@ def db_upgrade() -> None:
     """Apply every pending migration."""
     from storage.db import Database
 
-    database = Database(_settings().database_url)
+    database = Database(server_settings().database_url)
     database.upgrade()
     click.echo(f"schema at {database.current_revision()}")
 
@@ -43,7 +40,7 @@ def db_current() -> None:
     """Print the schema revision and whether it is up to date (exit 1 if not)."""
     from storage.db import Database
 
-    database = Database(_settings().database_url)
+    database = Database(server_settings().database_url)
     current, head = database.current_revision(), database.head_revision()
     click.echo(f"current={current} head={head}")
     sys.exit(0 if current == head else 1)
@@ -56,9 +53,12 @@ def serve(migrate: bool) -> None:
     import uvicorn
 
     from escrow.app import build_components, create_app
+    from storage.blobs import S3BlobStore
 
-    settings = _settings()
+    settings = server_settings()
     components = build_components(settings)
+    if isinstance(components.blobs, S3BlobStore):
+        components.blobs.ensure_bucket()
     if migrate:
         components.db.upgrade()
     elif not components.db.schema_is_current():
@@ -81,13 +81,10 @@ def serve(migrate: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the credential as JSON.")
 def bootstrap(as_json: bool) -> None:
     """Create the platform org if absent and print a NEW operator API key (shown once)."""
-    from escrow.app import build_components
     from escrow.orgs.bootstrap import bootstrap as run_bootstrap
 
-    components = build_components(_settings())
-    if not components.db.schema_is_current():
-        raise click.ClickException("the database schema is out of date: run `escrow db upgrade`")
-    result = run_bootstrap(components)
+    with server_components() as components:
+        result = run_bootstrap(components)
     if as_json:
         click.echo(
             json.dumps({"org": result.org, "key_id": result.key_id, "secret": result.secret})
@@ -97,3 +94,10 @@ def bootstrap(as_json: bool) -> None:
     click.echo(f"operator key_id: {result.key_id}")
     click.echo(f"operator secret: {result.secret}")
     click.echo("The secret is shown once; store it now.")
+
+
+cli.add_command(audit)
+cli.add_command(keys)
+cli.add_command(receipt)
+cli.add_command(storage)
+cli.add_command(policy)

@@ -25,14 +25,7 @@ def _everything(components: Components, actor: Actor, service_cls, limit: int = 
     ids: list[str] = []
     cursor = None
     with components.db.session() as session:
-        deps = ServiceDeps(
-            session,
-            RequestContext("test", actor),
-            components.guard,
-            components.audit,
-            components.clock,
-            components.new_id,
-        )
+        deps = ServiceDeps(session, RequestContext("test", actor), components)
         while True:
             page = service_cls(deps).list_visible(cursor, limit)
             ids += [item.id for item in page.items]
@@ -78,3 +71,111 @@ def test_org_and_partnership_lists_equal_the_policy_on_a_random_corpus(
             if engine.decide(actor, "read", partnership_resource(p)).allowed
         )
         assert _everything(components, actor, PartnershipService) == expected_partnerships
+
+
+def test_dataset_and_agreement_lists_equal_the_policy_on_a_random_corpus(
+    eco: Ecosystem, components: Components
+) -> None:
+    from datetime import timedelta
+
+    from escrow.agreements.lifecycle import agreement_resource
+    from escrow.agreements.service import AgreementService
+    from escrow.agreements.terms import parties_of
+    from escrow.datasets.queries import as_resource as dataset_resource
+    from escrow.datasets.service import DatasetService
+    from storage.models import Agreement, Dataset
+
+    rng = random.Random(7)
+    slugs = [f"org-{i}" for i in range(6)]
+    for slug in slugs:
+        eco.org(slug)
+    for a, b in {tuple(sorted(rng.sample(slugs, 2))) for _ in range(8)}:
+        eco.partnership(a, b)
+    now = components.clock.now()
+    with components.db.session() as session:
+        orgs = {o.slug: o for o in session.scalars(select(Organization))}
+        datasets = []
+        for i in range(25):
+            owner = orgs[rng.choice(slugs)]
+            datasets.append(
+                Dataset(
+                    id=components.new_id(),
+                    owner_org_id=owner.id,
+                    name=f"d{i}",
+                    description="",
+                    labels=[],
+                    media_type="text/csv",
+                    schema=None,
+                    status=rng.choice(["active", "active", "withdrawn", "shredded"]),
+                    version_count=0,
+                    created_by="x",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        session.add_all(datasets)
+        session.flush()
+        for _ in range(60):
+            dataset = rng.choice(datasets)
+            beneficiary = orgs[rng.choice([s for s in slugs if orgs[s].id != dataset.owner_org_id])]
+            state = rng.choice(["pending", "released", "revoked", "expired", "rejected"])
+            expires = now + timedelta(days=rng.choice([-1, 1, 30])) if rng.random() < 0.5 else None
+            third = rng.choice(slugs)
+            approvers = rng.sample(
+                [
+                    "owner:steward",
+                    "beneficiary:admin",
+                    "operator",
+                    f"org:{third}:member",
+                    f"org:{third}:steward",
+                ],
+                2,
+            )
+            attester = orgs[rng.choice(slugs)].id if rng.random() < 0.3 else None
+            agreement = Agreement(
+                id=components.new_id(),
+                dataset_id=dataset.id,
+                owner_org_id=dataset.owner_org_id,
+                beneficiary_org_id=beneficiary.id,
+                purpose="p",
+                required_approvals=5,
+                approvers=sorted(approvers),
+                not_before=None,
+                expires_at=expires if state != "pending" else None,
+                objection_seconds=None,
+                attestation_event="insolvency" if attester else None,
+                attestation_org_id=attester,
+                view=None,
+                state=state,
+                created_by="x",
+                created_at=now,
+                updated_at=now,
+                released_at=now if state == "released" else None,
+            )
+            session.add(agreement)
+            session.flush()
+            session.add_all(parties_of(session, agreement))
+        session.commit()
+    actors = [
+        Actor(id=f"p-{slug}-{'-'.join(roles)}", org_id=orgs[slug].id, org_slug=slug, roles=roles)
+        for slug in slugs
+        for roles in ROLE_SETS
+    ]
+    engine = components.policy
+    for actor in actors:
+        listed_datasets = _everything(components, actor, DatasetService)
+        listed_agreements = _everything(components, actor, AgreementService)
+        with components.db.session() as session:
+            now = components.clock.now()
+            expected_datasets = sorted(
+                d.id
+                for d in session.scalars(select(Dataset))
+                if engine.decide(actor, "read", dataset_resource(session, d, now)).allowed
+            )
+            expected_agreements = sorted(
+                a.id
+                for a in session.scalars(select(Agreement))
+                if engine.decide(actor, "read", agreement_resource(session, a, now)).allowed
+            )
+        assert listed_datasets == expected_datasets, actor
+        assert listed_agreements == expected_agreements, actor
