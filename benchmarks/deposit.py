@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/deposit.py [--mib 512] [--repeat 1]
 
-Same run, same machine, same bytes: the baseline writes and reads them straight to a
-LocalBlobStore (temp file + fsync + rename), the server deposits them (hash + AES-GCM
-streaming encryption + the same store) and streams them back decrypted. Prints both
-throughputs, their ratios, and the server's peak RSS.
+Same run, same machine, same bytes, two baselines: the raw store (the bytes written and
+read straight to a LocalBlobStore: temp file + fsync + rename) and a bare litestar app
+under the same uvicorn settings (upload to a sink, download from memory: the HTTP
+ceiling). The server deposits them (hash + AES-GCM streaming encryption + the same store)
+and streams them back decrypted. Prints throughputs, ratios and the server's peak RSS.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from live_server import live_server, partner_steward
+import httpx
+from live_server import free_port, live_server, partner_steward
 
 from storage.blobs import LocalBlobStore
 
@@ -48,6 +52,47 @@ def raw_store(mib: int) -> tuple[float, float]:
     return mib / wrote, mib / read
 
 
+def bare_http(mib: int) -> tuple[float, float]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_stream:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+        ],
+        cwd=Path(__file__).parent,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+            for _ in range(100):
+                try:
+                    client.get("/bytes/0")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            started = time.perf_counter()
+            client.post("/sink", content=payload(mib)).raise_for_status()
+            put = mib / (time.perf_counter() - started)
+            started = time.perf_counter()
+            digest = hashlib.sha256()
+            with client.stream("GET", f"/bytes/{mib}") as response:
+                for chunk in response.iter_bytes(MiB):
+                    digest.update(chunk)
+            return put, mib / (time.perf_counter() - started)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def through_api(mib: int) -> tuple[float, float, float]:
     with live_server() as server, partner_steward(server) as steward:
         dataset = steward.post(
@@ -74,11 +119,14 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=512, help="dataset size in MiB")
     args = parser.parse_args()
     raw_put, raw_get = raw_store(args.mib)
+    bare_put, bare_get = bare_http(args.mib)
     api_put, api_get, rss = through_api(args.mib)
     print(f"dataset: {args.mib} MiB")
-    print(f"raw store   put {raw_put:8.1f} MiB/s   get {raw_get:8.1f} MiB/s")
-    print(f"API         put {api_put:8.1f} MiB/s   get {api_get:8.1f} MiB/s")
-    print(f"ratio       put {api_put / raw_put:8.2f}x       get {api_get / raw_get:8.2f}x")
+    print(f"raw store      put {raw_put:8.1f} MiB/s   get {raw_get:8.1f} MiB/s")
+    print(f"bare litestar  put {bare_put:8.1f} MiB/s   get {bare_get:8.1f} MiB/s")
+    print(f"escrow API     put {api_put:8.1f} MiB/s   get {api_get:8.1f} MiB/s")
+    print(f"vs raw store   put {api_put / raw_put:8.2f}x       get {api_get / raw_get:8.2f}x")
+    print(f"vs bare HTTP   put {api_put / bare_put:8.2f}x       get {api_get / bare_get:8.2f}x")
     print(f"server peak RSS {rss:.0f} MiB")
 
 

@@ -19,7 +19,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from escrow.agreements.terms import view_hash
-from escrow.datasets.parquet_view import RangeReader, parquet_view
 from escrow.datasets.views import ViewError, table_format, view_transform
 from escrow.errors import InvalidStateError
 from storage.models import Agreement, Dataset
@@ -86,6 +85,9 @@ def viewed(
 ) -> Iterator[bytes]:
     """The view applied to a version's plaintext; reports the row counts when done."""
     if table_format(media_type) == "parquet":
+        # pyarrow is imported only here: it adds ~20 MiB to every process that loads it.
+        from escrow.datasets.parquet_view import RangeReader, parquet_view
+
         source = io.BufferedReader(RangeReader(size, read_range), buffer_size=1 << 20)
         output = parquet_view(source, view, schema)
         yield from output
