@@ -28,7 +28,7 @@ from crypto import (
 
 def _vector_root() -> Path:
     override = os.environ.get("ESCROW_TESTVECTORS")
-    base = Path(override) if override else Path(__file__).parents[4] / "shared" / "testvectors"
+    base = Path(override) if override else Path(__file__).parents[2] / "vectors"
     return base / "merkle"
 
 
