@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.api",
     "tests.fixtures.datasets",
+    "tests.fixtures.live",
 ]

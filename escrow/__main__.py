@@ -1,0 +1,5 @@
+"""``python -m escrow``: the same command as the ``escrow`` console script."""
+
+from escrow.cli.main import cli
+
+cli()
