@@ -73,15 +73,16 @@ def build_components(
     db = db or Database(settings.database_url)
     signer = keyring.service_signer
     checkpoints = CheckpointIssuer(signer, settings.audit_origin or default_origin(signer), clock)
+    audit = AuditLog(clock, keyring.keyed_digest)
     return Components(
         settings=settings,
         db=db,
         clock=clock,
         new_id=new_id,
-        audit=AuditLog(clock, keyring.keyed_digest),
+        audit=audit,
         policy=PolicyStore(
             db,
-            AuditLog(clock, keyring.keyed_digest),
+            audit,
             clock,
             new_id,
             settings.policies_dir,

@@ -16,7 +16,7 @@ erased without changing a single leaf.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +32,9 @@ from storage.models import AuditEvent, AuditSecret
 
 Outcome = Literal["success", "denied", "failed"]
 KeyedDigest = Callable[[bytes], str]
+# Called with each appended event inside the same transaction (webhook outbox, metrics):
+# a listener that raises fails the action, so what it writes is as durable as the event.
+AuditListener = Callable[[Session, RequestContext, "AuditRecord", int], None]
 ENTRY_VERSION = 2  # v1 entries (before the Merkle tree) have no "sensitive" member
 MAX_ENTRY_BYTES = 64 * 1024
 MAX_SENSITIVE_BYTES = 64 * 1024
@@ -67,9 +70,18 @@ class AuditRecord:
 
 
 class AuditLog:
-    def __init__(self, clock: Clock, keyed_digest: KeyedDigest) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        keyed_digest: KeyedDigest,
+        listeners: Sequence[AuditListener] = (),
+    ) -> None:
         self._clock = clock
         self._keyed_digest = keyed_digest
+        self._listeners = list(listeners)
+
+    def add_listener(self, listener: AuditListener) -> None:
+        self._listeners.append(listener)
 
     def digest(self, value: str) -> str:
         """The keyed digest an event holds for ``value`` (to search events by a known value)."""
@@ -122,6 +134,8 @@ class AuditLog:
         session.flush()  # through the ORM, so that mapper events see every audit event
         secrets = [(name, digest, value) for name, (digest, value) in hidden.items()]
         write_append(session, seq, orgs, secrets, completed, tree)
+        for listener in self._listeners:
+            listener(session, ctx, record, seq)
         return seq
 
     def _sensitive(self, ctx: RequestContext, record: AuditRecord) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""Operational metrics: Prometheus instruments and the ecosystem report."""

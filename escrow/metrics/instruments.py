@@ -1,0 +1,30 @@
+"""The Prometheus instruments the service updates, in the default registry.
+
+Module-level, as prometheus_client intends: every app built in one process (tests build
+several) shares them, and ``GET /metrics`` renders them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUEST_SECONDS = Histogram(
+    "escrow_http_request_duration_seconds",
+    "HTTP request latency by route template, method and status class.",
+    ["route", "method", "status"],
+)
+AUTHZ_DECISIONS = Counter(
+    "escrow_authz_decisions_total",
+    "Authorization decisions by action and outcome (allowed, denied).",
+    ["action", "outcome"],
+)
+DEPOSIT_BYTES = Counter("escrow_deposit_bytes_total", "Plaintext bytes accepted in deposits.")
+DOWNLOAD_BYTES = Counter("escrow_download_bytes_total", "Bytes sent to clients in downloads.")
+AUDIT_APPENDS = Counter(
+    "escrow_audit_appends_total", "Audit events appended, by outcome.", ["outcome"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "escrow_webhook_deliveries_total",
+    "Webhook delivery attempts by result (delivered, failed, dead).",
+    ["result"],
+)
