@@ -10,9 +10,12 @@ One JSON file, mode 0600, replaced atomically on every change::
      "token_signing_key": "<base64 Ed25519 seed>",
      "audit_hmac_key": "<base64, 32 bytes>"}
 
-KEK lifecycle: ``active`` (wraps and unwraps; exactly one) -> ``decrypt-only`` (after
-``rotate``; unwraps, and ``rewrap`` moves its DEKs to the active KEK) -> ``retired`` (its
-material is erased from the file: DEKs still wrapped under it are unrecoverable).
+KEK lifecycle: ``staged`` (after ``stage``: unwraps but never wraps, so every replica can
+hold it before any DEK uses it) -> ``active`` (wraps and unwraps; exactly one; ``promote``
+or ``rotate``) -> ``decrypt-only`` (unwraps, and ``rewrap`` moves its DEKs to the active
+KEK) -> ``retired`` (its material is erased from the file: DEKs still wrapped under it are
+unrecoverable). Staging first is Tink's "add the key, then make it primary": no replica ever
+meets a DEK wrapped under a KEK it does not have.
 
 Keys never leave this object as bytes: callers get a StreamingAead, a ServiceSigner, a
 TokenSigningKey or a keyed digest. One process should change the file at a time; every change
@@ -42,8 +45,8 @@ from crypto.stream import DEFAULT_SEGMENT_SIZE, DataKey, StreamingAead
 
 __all__ = ["KekInfo", "KekState", "Keyring"]
 
-KekState = Literal["active", "decrypt-only", "retired"]
-_STATES: Final[frozenset[str]] = frozenset({"active", "decrypt-only", "retired"})
+KekState = Literal["staged", "active", "decrypt-only", "retired"]
+_STATES: Final[frozenset[str]] = frozenset({"staged", "active", "decrypt-only", "retired"})
 _FORMAT: Final = "partner-escrow-keyring/v1"
 _KEY_SIZE: Final = 32
 _T = TypeVar("_T")
@@ -268,6 +271,32 @@ class Keyring:
             return kek_id
 
         return self._mutate(change)
+
+    def stage(self) -> str:
+        """Adds a new KEK that unwraps but does not wrap yet, persisted; returns its id."""
+
+        def change(state: _State) -> str:
+            kek_id = _new_kek_id({kek.kek_id for kek in state.keks})
+            state.keks.append(_Kek(kek_id, "staged", os.urandom(_KEY_SIZE)))
+            return kek_id
+
+        return self._mutate(change)
+
+    def promote(self, kek_id: str) -> None:
+        """Makes a staged (or decrypt-only) KEK the active one; the old one becomes decrypt-only."""
+
+        def change(state: _State) -> None:
+            kek = state.find(kek_id)
+            if kek is None:
+                raise UnknownKeyError(f"no KEK {kek_id!r} in {self._path}")
+            if kek.material is None:
+                raise RetiredKeyError(f"KEK {kek_id} is retired and cannot become active")
+            if kek.state == "active":
+                return
+            state.active().state = "decrypt-only"
+            kek.state = "active"
+
+        self._mutate(change)
 
     def retire(self, kek_id: str) -> None:
         """Erases a non-active KEK's material for good; DEKs still under it become unrecoverable."""

@@ -15,6 +15,23 @@ def keys() -> None:
     """Key-encryption keys (KEKs) in the keyring."""
 
 
+@keys.command("init")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def init(path: str) -> None:
+    """Create a new keyring file (mode 0600) at PATH without touching any database.
+
+    For deployments that hand the keyring to servers as a secret (Kubernetes): refuses to
+    overwrite an existing file.
+    """
+    from crypto import Keyring, KeyringError
+
+    try:
+        keyring = Keyring.create(path)
+    except (FileExistsError, KeyringError) as exc:
+        raise click.ClickException(f"cannot create {path}: {exc}") from None
+    click.echo(f"created {keyring.path} (active KEK {keyring.active_kek_id})")
+
+
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_keys(as_json: bool) -> None:
@@ -34,13 +51,30 @@ def list_keys(as_json: bool) -> None:
             click.echo(f"{row['kek_id']}  {row['state']:<14} {row['versions']} versions")
 
 
-@keys.command("rotate")
-def rotate() -> None:
-    """Create a new active KEK and re-wrap every DEK under it (data is not re-encrypted)."""
-    from escrow.keys.service import rotate_kek
+@keys.command("stage")
+def stage() -> None:
+    """Add a new KEK that unwraps but does not wrap yet; distribute it, then rotate --to it."""
+    from escrow.keys.service import stage_kek
 
     with server_components() as components:
-        rotation = rotate_kek(components)
+        kek_id = stage_kek(components)
+    click.echo(
+        f"staged KEK {kek_id}; give every replica this keyring, then: keys rotate --to {kek_id}"
+    )
+
+
+@keys.command("rotate")
+@click.option("--to", "to", metavar="KEK_ID", help="Promote this staged KEK instead of a new one.")
+def rotate(to: str | None) -> None:
+    """Make a new (or the staged) KEK active and re-wrap every DEK under it (data untouched)."""
+    from crypto import KeyringError
+    from escrow.keys.service import rotate_kek
+
+    try:
+        with server_components() as components:
+            rotation = rotate_kek(components, to)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"active KEK {rotation.new_kek_id}; re-wrapped {rotation.rewrapped} data keys")
 
 

@@ -27,10 +27,27 @@ def _system_context(action: str) -> RequestContext:
     return RequestContext(request_id=f"{action}-{uuid.uuid4().hex[:12]}")
 
 
-def rotate_kek(components: Components) -> Rotation:
-    """New active KEK, then every live DEK re-wrapped under it in audited batches."""
+def stage_kek(components: Components) -> str:
+    """A new KEK every replica can unwrap with before ``rotate_kek(..., to=...)`` uses it."""
+    kek_id = components.keyring.stage()
+    with components.db.session() as session:
+        components.audit.append(
+            session,
+            _system_context("keys-stage"),
+            AuditRecord("keys.stage", "success", "kek", kek_id),
+        )
+        session.commit()
+    return kek_id
+
+
+def rotate_kek(components: Components, to: str | None = None) -> Rotation:
+    """A new (or the staged ``to``) active KEK, then every DEK re-wrapped in audited batches."""
     keyring = components.keyring
-    new_kek_id = keyring.rotate()
+    if to is None:
+        new_kek_id = keyring.rotate()
+    else:
+        keyring.promote(to)
+        new_kek_id = to
     ctx = _system_context("keys-rotate")
     rewrapped = 0
     while True:

@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from crypto import Keyring
 from escrow.cli.main import cli
 from escrow.wiring import Components
 from storage.blobs import BlobStore
@@ -52,6 +53,42 @@ def test_rotation_rewraps_every_key_and_the_old_kek_can_then_be_retired(
         content = partners.member.get(f"/v1/datasets/{dataset['id']}/versions/{number}/content")
         assert content.status_code == 200 and content.content == CSV + str(number - 1).encode()
     assert runner.invoke(cli, ["keys", "retire", new_kek], env=env).exit_code == 1
+
+
+def test_staged_rotation_promotes_the_staged_kek_and_rewraps_under_it(
+    partners: Partners, components: Components, settings_env: dict[str, str], tmp_path: Path
+) -> None:
+    dataset = create_dataset(partners.steward)
+    deposit(partners.steward, dataset["id"], CSV)
+    [old_kek] = _kek_ids(components)
+    env = _env(settings_env, tmp_path)
+    runner = CliRunner()
+    staged = runner.invoke(cli, ["keys", "stage"], env=env)
+    assert staged.exit_code == 0, staged.output
+    staged_kek = staged.output.split()[2].rstrip(";")
+    listed = json.loads(runner.invoke(cli, ["keys", "list", "--json"], env=env).output)
+    states = {row["kek_id"]: row["state"] for row in listed}
+    assert (states[old_kek], states[staged_kek]) == ("active", "staged")
+    assert _kek_ids(components) == {old_kek}  # staging changes no data key
+    unknown = runner.invoke(cli, ["keys", "rotate", "--to", "kek-00000000"], env=env)
+    assert unknown.exit_code == 1 and "no KEK" in unknown.output
+    rotated = runner.invoke(cli, ["keys", "rotate", "--to", staged_kek], env=env)
+    assert rotated.exit_code == 0, rotated.output
+    assert f"active KEK {staged_kek}; re-wrapped 1 data keys" in rotated.output
+    assert _kek_ids(components) == {staged_kek}
+    content = partners.member.get(f"/v1/datasets/{dataset['id']}/versions/1/content")
+    assert content.status_code == 200 and content.content == CSV
+
+
+def test_keys_init_creates_an_owner_only_keyring_once(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    runner = CliRunner()
+    created = runner.invoke(cli, ["keys", "init", str(path)])
+    assert created.exit_code == 0, created.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert Keyring.load(path).active_kek_id in created.output
+    again = runner.invoke(cli, ["keys", "init", str(path)])
+    assert again.exit_code == 1 and "cannot create" in again.output
 
 
 def test_gc_deletes_old_orphan_blobs_and_spares_live_and_young_ones(

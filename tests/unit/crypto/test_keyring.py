@@ -190,6 +190,46 @@ def test_rotation_rewraps_without_touching_data(keyring: Keyring, path: Path) ->
     assert Keyring.load(path).keks() == keyring.keks()
 
 
+def test_staged_kek_lets_replicas_read_keys_wrapped_after_promotion(
+    keyring: Keyring, path: Path, tmp_path: Path
+) -> None:
+    old_id = keyring.active_kek_id
+    staged_id = keyring.stage()
+    assert keyring.keks() == [KekInfo(old_id, "active"), KekInfo(staged_id, "staged")]
+    before, aead = keyring.new_data_key(VERSION_A)
+    assert before.kek_id == old_id  # a staged KEK never wraps
+    ciphertext = aead.encrypt(b"written before promotion", VERSION_A)
+
+    replica_path = tmp_path / "replica" / "keyring.json"  # what a replica was given
+    replica_path.parent.mkdir()
+    replica_path.write_bytes(path.read_bytes())
+    replica_path.chmod(0o600)
+    replica = Keyring.load(replica_path)
+
+    keyring.promote(staged_id)
+    assert keyring.keks() == [KekInfo(old_id, "decrypt-only"), KekInfo(staged_id, "active")]
+    rewrapped = keyring.rewrap(before, VERSION_A)
+    assert rewrapped.kek_id == staged_id
+    # The replica never saw the promotion and still opens the re-wrapped key ...
+    opened = replica.open_data_key(rewrapped, VERSION_A)
+    assert opened.decrypt(ciphertext, VERSION_A) == b"written before promotion"
+    # ... while what it wraps meanwhile stays readable by the promoted keyring.
+    from_replica, replica_aead = replica.new_data_key(VERSION_B)
+    assert from_replica.kek_id == old_id
+    _round_trip(replica_aead, keyring.open_data_key(from_replica, VERSION_B))
+    assert Keyring.load(path).active_kek_id == staged_id
+
+
+def test_promote_refuses_unknown_and_retired_keks(keyring: Keyring) -> None:
+    with pytest.raises(UnknownKeyError):
+        keyring.promote("kek-00000000")
+    old_id = keyring.active_kek_id
+    keyring.rotate()
+    keyring.retire(old_id)
+    with pytest.raises(RetiredKeyError):
+        keyring.promote(old_id)
+
+
 def test_retired_kek_is_refused_and_erased(keyring: Keyring, path: Path) -> None:
     old_id = keyring.active_kek_id
     wrapped, _ = keyring.new_data_key(VERSION_A)
