@@ -1,0 +1,352 @@
+"""Delivering the outbox: claim due rows, POST them signed, record what happened.
+
+A run claims a batch of due deliveries in one short transaction (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so replicas take disjoint batches; SQLite's single writer
+serializes claims), marks each claimed by this run and pushes its due time past the run's
+deadline, and commits. The POSTs happen with no transaction open. Each result is recorded
+in its own transaction, with its audit event, only if the row is still claimed by this
+run. A process that dies mid-send leaves rows that fall due again when the lease ends, so
+a delivery is attempted at least once per lease and never lost; receivers deduplicate by
+``Escrow-Event-Id``.
+
+One endpoint's deliveries are sent one after another, oldest first (endpoints in
+parallel); once its receiver fails, the rest of its batch is given back untried, so a
+failing receiver gets one request per run rather than a burst, and one slow receiver costs
+a run at most one timeout.
+
+Backoff: after failed attempt n the next is due ``min(cap, base * 2**(n-1))`` later by the
+injected clock; after ``max_attempts`` failures the delivery is ``dead``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import select, update
+
+from crypto import CryptoError
+from escrow import __version__
+from escrow.audit.log import AuditRecord
+from escrow.config import WebhookSettings
+from escrow.context import RequestContext
+from escrow.metrics.instruments import WEBHOOK_DELIVERIES
+from escrow.schedule import every
+from escrow.webhooks import secrets, signing
+from escrow.webhooks.destinations import RefusedDestinationError, resolve
+from escrow.webhooks.expiring import emit_expiry_notices
+from escrow.wiring import Components
+from storage.models import (
+    Organization,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
+
+log = logging.getLogger("escrow.webhooks")
+
+BATCH = 20
+MAX_BATCHES = 10  # per run; what is left waits for the next run
+SENDERS = 8  # endpoints served at once: one slow receiver does not hold the others up
+USER_AGENT = f"partner-escrow-webhooks/{__version__}"
+MAX_ERROR = 500
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this run is sending, with what sending it needs (no session attached)."""
+
+    delivery_id: str
+    claim_id: str
+    attempt: int
+    endpoint_id: str
+    url: str
+    event_id: str
+    event_type: str
+    body: bytes
+    sealed_secrets: tuple[WebhookSecret, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None = None
+    reason: str | None = None  # a short code for the audit log; None when delivered
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.reason is None
+
+
+def backoff(policy: WebhookSettings, attempt: int) -> timedelta:
+    """The wait after failed attempt ``attempt`` (1-based): doubling, capped."""
+    exponent = min(attempt - 1, 32)  # beyond that the cap has long applied
+    return timedelta(seconds=min(policy.backoff_max_seconds, policy.backoff_seconds * 2**exponent))
+
+
+def lease(policy: WebhookSettings) -> timedelta:
+    """How long a claim lasts: well past one attempt's timeout."""
+    return timedelta(seconds=max(60, 3 * policy.timeout_seconds))
+
+
+def run(components: Components) -> int:
+    """The scheduled job: expiry notices, expired secrets, then every due delivery."""
+    emit_expiry_notices(components)
+    with components.db.session() as session:
+        secrets.erase_expired(session, components.clock.now())
+        session.commit()
+    return deliver_due(components)
+
+
+def deliver_due(components: Components, *, max_batches: int = MAX_BATCHES) -> int:
+    """Attempts the due deliveries (up to ``max_batches`` batches); returns how many."""
+    attempted = 0
+    claimed = claim(components, BATCH)
+    if not claimed:
+        return 0
+    with (
+        _client(components.settings.webhooks) as client,
+        ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as pool,
+    ):
+
+        def send_in_turn(queue: list[Claimed]) -> int:
+            """One endpoint's deliveries, oldest first, each recorded as soon as it is known.
+            Once its receiver fails, the rest are put back untried rather than piled on."""
+            for index, item in enumerate(queue):
+                if record(components, item, send(components, client, item)) in ("failed", "dead"):
+                    release(components, queue[index + 1 :])
+                    return index + 1
+            return len(queue)
+
+        for _ in range(max_batches):
+            attempted += sum(pool.map(send_in_turn, _by_endpoint(claimed)))  # endpoints at once
+            claimed = claim(components, BATCH)
+            if not claimed:
+                break
+    return attempted
+
+
+def _by_endpoint(claimed: list[Claimed]) -> list[list[Claimed]]:
+    queues: dict[str, list[Claimed]] = {}
+    for item in claimed:
+        queues.setdefault(item.endpoint_id, []).append(item)
+    return list(queues.values())
+
+
+def claim(components: Components, limit: int) -> list[Claimed]:
+    """Takes up to ``limit`` due deliveries of active endpoints for this run (committed)."""
+    now = components.clock.now()
+    claim_id = components.new_id()
+    with components.db.session() as session:
+        rows = session.execute(
+            select(WebhookDelivery, WebhookEndpoint.url)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .join(Organization, Organization.id == WebhookEndpoint.org_id)
+            .where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                WebhookEndpoint.status == "active",
+                Organization.status == "active",  # a suspended org's queue waits
+            )
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+            .with_for_update(of=WebhookDelivery, skip_locked=True)
+        ).all()
+        if not rows:
+            return []
+        live: dict[str, list[WebhookSecret]] = {}
+        endpoint_ids = sorted({delivery.endpoint_id for delivery, _ in rows})
+        for secret in secrets.live_rows(session, endpoint_ids, now):
+            live.setdefault(secret.endpoint_id, []).append(secret)
+        claimed = []
+        for delivery, url in rows:
+            delivery.claim_id = claim_id
+            delivery.attempts += 1
+            delivery.last_attempt_at = delivery.updated_at = now
+            delivery.next_attempt_at = now + lease(components.settings.webhooks)
+            claimed.append(
+                Claimed(
+                    delivery.id,
+                    claim_id,
+                    delivery.attempts,
+                    delivery.endpoint_id,
+                    url,
+                    delivery.event_id,
+                    delivery.event_type,
+                    delivery.payload.encode("utf-8"),
+                    tuple(live.get(delivery.endpoint_id, ())),
+                )
+            )
+        session.commit()
+    return claimed
+
+
+def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outcome:
+    """One signed POST to the address that passed the SSRF check; never raises."""
+    started = components.clock.now()
+    began = time.monotonic()  # latency only: scheduling uses the injected clock
+
+    def failed(reason: str, error: str, status: int | None = None) -> Outcome:
+        elapsed = int((time.monotonic() - began) * 1000)
+        return Outcome(started, elapsed, status, reason, error[:MAX_ERROR])
+
+    try:
+        keys = [secrets.reveal(components.keyring, row) for row in claimed.sealed_secrets]
+        header = signing.signature_header(keys, int(started.timestamp()), claimed.body)
+    except (CryptoError, ValueError) as exc:
+        log.error("webhook delivery %s: cannot sign: %s", claimed.delivery_id, exc)
+        return failed("no_signing_secret", "the endpoint's signing secret is unavailable")
+    try:
+        destination = resolve(claimed.url, components.settings.webhooks)
+    except RefusedDestinationError as exc:
+        return failed("refused_destination", str(exc))
+    headers = {
+        "Host": destination.host_header,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.SIGNATURE_HEADER: header,
+        signing.EVENT_ID_HEADER: claimed.event_id,
+        signing.EVENT_TYPE_HEADER: claimed.event_type,
+        signing.DELIVERY_ID_HEADER: claimed.delivery_id,
+        signing.ATTEMPT_HEADER: str(claimed.attempt),
+    }
+    extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
+    request = client.build_request(
+        "POST", destination.url, content=claimed.body, headers=headers, extensions=extensions
+    )
+    try:
+        response = client.send(request, stream=True)  # the body is never read
+        response.close()
+    except httpx.TimeoutException:
+        return failed("timeout", "no answer within the timeout")
+    except httpx.ConnectError as exc:
+        return failed("connect_error", f"could not connect: {exc}")
+    except httpx.HTTPError as exc:
+        return failed("transport_error", f"{type(exc).__name__}: {exc}")
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(started, int((time.monotonic() - began) * 1000), status)
+    if 300 <= status < 400:
+        redirected = "the receiver redirected; redirects are not followed"
+        return failed(f"http_{status}", redirected, status)
+    return failed(f"http_{status}", f"the receiver answered {status}", status)
+
+
+def record(components: Components, claimed: Claimed, outcome: Outcome) -> str | None:
+    """Stores the attempt and the delivery's next state with its audit event; returns the
+    result (delivered, failed, dead), or None when the row is no longer this run's."""
+    policy = components.settings.webhooks
+    with components.db.session() as session:
+        delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+        ours = delivery is not None and delivery.claim_id == claimed.claim_id
+        if delivery is None or not ours or delivery.status != "pending":
+            log.warning("webhook delivery %s changed hands; result dropped", claimed.delivery_id)
+            return None
+        now = components.clock.now()
+        if outcome.delivered:
+            result, delivery.status, delivery.delivered_at = "delivered", "delivered", now
+            delivery.next_attempt_at = None
+        elif delivery.attempts >= policy.max_attempts:
+            result, delivery.status, delivery.next_attempt_at = "dead", "dead", None
+        else:
+            result = "failed"
+            delivery.next_attempt_at = now + backoff(policy, delivery.attempts)
+        delivery.claim_id = None
+        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+        delivery.updated_at = now
+        session.add(_attempt(components, claimed, outcome, result))
+        event = _audit_record(delivery, claimed, outcome, result)
+        components.audit.append(session, _CONTEXT, event)
+        session.commit()
+    WEBHOOK_DELIVERIES.labels(result=result).inc()
+    return result
+
+
+def release(components: Components, items: list[Claimed]) -> None:
+    """Gives claimed deliveries back untried (no attempt counted), due after the first backoff."""
+    if not items:
+        return
+    now = components.clock.now()
+    with components.db.session() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_([item.delivery_id for item in items]),
+                WebhookDelivery.claim_id == items[0].claim_id,
+                WebhookDelivery.status == "pending",
+            )
+            .values(
+                claim_id=None,
+                attempts=WebhookDelivery.attempts - 1,
+                next_attempt_at=now + backoff(components.settings.webhooks, 1),
+                updated_at=now,
+            )
+        )
+        session.commit()
+
+
+def _attempt(
+    components: Components, claimed: Claimed, outcome: Outcome, result: str
+) -> WebhookAttempt:
+    return WebhookAttempt(
+        id=components.new_id(),
+        delivery_id=claimed.delivery_id,
+        number=claimed.attempt,
+        started_at=outcome.started_at,
+        duration_ms=outcome.duration_ms,
+        outcome=result,
+        status_code=outcome.status_code,
+        error=outcome.error,
+    )
+
+
+def _audit_record(
+    delivery: WebhookDelivery, claimed: Claimed, outcome: Outcome, result: str
+) -> AuditRecord:
+    """What left the platform, where to, and how it went (no body, no secret)."""
+    return AuditRecord(
+        "webhook.deliver",
+        "success" if outcome.delivered else "failed",
+        "webhook_delivery",
+        delivery.id,
+        reason=outcome.reason,
+        org_ids=(delivery.org_id,),
+        details={
+            "endpoint_id": delivery.endpoint_id,
+            "event_id": delivery.event_id,
+            "event_type": delivery.event_type,
+            "attempt": claimed.attempt,
+            "status_code": outcome.status_code,
+            "result": result,
+            "next_attempt_at": (
+                delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None
+            ),
+        },
+    )
+
+
+def _client(policy: WebhookSettings) -> httpx.Client:
+    """No redirects, no proxies from the environment, and no connection reuse: a connection
+    is opened to the checked address for each attempt (never one made for another host)."""
+    return httpx.Client(
+        timeout=httpx.Timeout(policy.timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+        verify=ssl.create_default_context(),
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
+_CONTEXT = RequestContext(request_id="webhook-delivery")
+
+
+# App lifespan: deliver every ESCROW_WEBHOOK_INTERVAL seconds (0: this process does not).
+webhook_schedule = every("webhook-deliveries", lambda c: c.settings.webhooks.interval, run)

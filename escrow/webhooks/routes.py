@@ -1,0 +1,158 @@
+"""HTTP for an organization's webhook endpoints and their deliveries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+from litestar import Router, delete, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.service import DEFAULT_PAGE_SIZE
+from escrow.webhooks.schemas import (
+    DeliveryDetailOut,
+    DeliveryOut,
+    DeliveryStatus,
+    SecretOut,
+    SecretRotate,
+    WebhookCreate,
+    WebhookCreatedOut,
+    WebhookOut,
+    WebhookUpdate,
+)
+from escrow.webhooks.service import Changes, WebhookService
+
+if TYPE_CHECKING:
+    from storage.models import WebhookEndpoint
+
+ITEM = "/{webhook_id:str}"
+DELIVERY = ITEM + "/deliveries/{delivery_id:str}"
+StatusFilter = Annotated[
+    DeliveryStatus | None,
+    QueryParameter(
+        description="Only deliveries in this state: pending, delivered, dead, cancelled."
+    ),
+]
+
+
+def _out(service: WebhookService, endpoint: WebhookEndpoint, org: str) -> WebhookOut:
+    previous = service.previous_secret_expiry([endpoint])
+    return WebhookOut.of(endpoint, org, previous.get(endpoint.id))
+
+
+@post("/", sync_to_thread=True, summary="Register an endpoint (its secret is shown once)")
+def create(org: FromPath[str], data: JSONBody[WebhookCreate], deps: Deps) -> WebhookCreatedOut:
+    created = WebhookService(deps).create(org, data.url, data.description, list(data.events))
+    return WebhookCreatedOut.created(created.endpoint, org, created.secret)
+
+
+@get("/", sync_to_thread=True, summary="List the organization's endpoints")
+def list_webhooks(
+    org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+) -> PageOut[WebhookOut]:
+    service = WebhookService(deps)
+    page = service.list_in_org(org, cursor, limit)
+    previous = service.previous_secret_expiry(page.items)
+    items = [WebhookOut.of(e, org, previous.get(e.id)) for e in page.items]
+    return PageOut(items, page.next_cursor)
+
+
+@get(ITEM, sync_to_thread=True, summary="Read an endpoint (never its secret)")
+def read(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
+    service = WebhookService(deps)
+    return _out(service, service.get(org, webhook_id), org)
+
+
+@patch(ITEM, sync_to_thread=True, summary="Change an endpoint's URL, events, description or state")
+def update(
+    org: FromPath[str], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate], deps: Deps
+) -> WebhookOut:
+    changes = Changes(
+        url=None if data.url is msgspec.UNSET else data.url,
+        description=None if data.description is msgspec.UNSET else data.description,
+        events=None if data.events is msgspec.UNSET else list(data.events),
+        enabled=None if data.enabled is msgspec.UNSET else data.enabled,
+    )
+    service = WebhookService(deps)
+    return _out(service, service.update(org, webhook_id, changes), org)
+
+
+@delete(ITEM, sync_to_thread=True, summary="Delete an endpoint; queued deliveries are cancelled")
+def remove(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> None:
+    WebhookService(deps).delete(org, webhook_id)
+
+
+@post(
+    ITEM + "/rotate-secret",
+    sync_to_thread=True,
+    status_code=200,
+    summary="New signing secret (shown once); the previous one signs too for the grace period",
+)
+def rotate_secret(
+    org: FromPath[str],
+    webhook_id: FromPath[str],
+    deps: Deps,
+    data: JSONBody[SecretRotate | None] = None,
+) -> SecretOut:
+    grace = (data or SecretRotate()).grace_seconds
+    return SecretOut.of(webhook_id, WebhookService(deps).rotate_secret(org, webhook_id, grace))
+
+
+@post(ITEM + "/ping", sync_to_thread=True, status_code=202, summary="Queue a ping event")
+def ping(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> DeliveryOut:
+    return DeliveryOut.of(WebhookService(deps).ping(org, webhook_id), [])
+
+
+@get(ITEM + "/deliveries", sync_to_thread=True, summary="Deliveries with their attempts")
+def list_deliveries(
+    org: FromPath[str],
+    webhook_id: FromPath[str],
+    deps: Deps,
+    status: StatusFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> PageOut[DeliveryOut]:
+    service = WebhookService(deps)
+    page = service.deliveries(org, webhook_id, status, cursor, limit)
+    attempts = service.attempts(page.items)
+    return PageOut([DeliveryOut.of(d, attempts[d.id]) for d in page.items], page.next_cursor)
+
+
+@get(DELIVERY, sync_to_thread=True, summary="One delivery, its attempts and the body it sends")
+def read_delivery(
+    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
+) -> DeliveryDetailOut:
+    service = WebhookService(deps)
+    delivery = service.delivery(org, webhook_id, delivery_id)
+    return DeliveryDetailOut.detail(delivery, service.attempts([delivery])[delivery.id])
+
+
+@post(
+    DELIVERY + "/redeliver",
+    sync_to_thread=True,
+    status_code=202,
+    summary="Send the same event again as a new delivery",
+)
+def redeliver(
+    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
+) -> DeliveryOut:
+    return DeliveryOut.of(WebhookService(deps).redeliver(org, webhook_id, delivery_id), [])
+
+
+webhooks_router = Router(
+    path="/v1/orgs/{org:str}/webhooks",
+    route_handlers=[
+        create,
+        list_webhooks,
+        read,
+        update,
+        remove,
+        rotate_secret,
+        ping,
+        list_deliveries,
+        read_delivery,
+        redeliver,
+    ],
+    tags=["webhooks"],
+)
