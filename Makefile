@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(or $(ESCROW_DATA_DIR),./.escrow)
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test lint typecheck check postgres clean
+.PHONY: run test fuzz load lint typecheck check postgres clean demo
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (oso has no newer wheels)"; exit 1; }
@@ -38,6 +38,23 @@ postgres:
 test: $(STAMP) postgres
 	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/pytest
 
+# The schema fuzzer of `make test` (tests/fuzz) with many examples per operation and no
+# per-test timeout; FUZZ_EXAMPLES=N to change the count.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP) postgres
+	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) ESCROW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/pytest tests/fuzz -p no:cacheprovider --timeout=0
+
+# Sustained load (benchmarks/load.py): a throwaway database, moto as the S3 server and
+# LOAD_REPLICAS API processes; LOAD_CLIENTS partner clients for LOAD_SECONDS, then every
+# digest and the whole audit log checked. Exits non-zero on any error or mismatch.
+LOAD_CLIENTS ?= 32
+LOAD_SECONDS ?= 60
+LOAD_REPLICAS ?= 2
+load: $(STAMP) postgres
+	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/python benchmarks/load.py \
+	  --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS) --replicas $(LOAD_REPLICAS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,6 +63,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# A whole escrow against the server of `make run`, with an operator profile made by
+# `escrow login ... --profile operator`; PROFILE=name picks it (default: the default profile).
+demo: $(STAMP)
+	$(BIN)/escrow demo $(if $(PROFILE),--profile $(PROFILE))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

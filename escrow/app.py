@@ -23,22 +23,32 @@ from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
 from escrow.audit.routes import AuditController
 from escrow.audit.trail import AuditTrail, checkpoint_schedule
+from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.routes import AuthController
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
 from escrow.config import Settings
 from escrow.datasets.routes import DatasetController
 from escrow.datasets.schemas import SigningKeyOut
+from escrow.ecosystem.routes import EcosystemController
 from escrow.errors import UnavailableError
 from escrow.ids import IdFactory, Uuid7Factory
+from escrow.input_limits import InputLimitMiddleware, LimitedRequest
 from escrow.members.routes import members_router, service_accounts_router
+from escrow.metrics.audit_appends import count_audit_appends
+from escrow.metrics.latency import RequestLatencyMiddleware
+from escrow.metrics.routes import metrics
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
+from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.routes import OrgController
 from escrow.partnerships.routes import PartnershipController
 from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
+from escrow.webhooks.delivery import webhook_schedule
+from escrow.webhooks.outbox import WebhookOutbox
+from escrow.webhooks.routes import webhooks_router
 from escrow.wiring import Components, provide_audit_trail, provide_deps
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
@@ -74,6 +84,9 @@ def build_components(
     signer = keyring.service_signer
     checkpoints = CheckpointIssuer(signer, settings.audit_origin or default_origin(signer), clock)
     audit = AuditLog(clock, keyring.keyed_digest)
+    # Webhook deliveries are written in the transaction of the change they report.
+    audit.add_listener(WebhookOutbox(clock, new_id))
+    count_audit_appends(audit)
     return Components(
         settings=settings,
         db=db,
@@ -99,6 +112,7 @@ def build_components(
         keyring=keyring,
         blobs=blobs or open_settings_blob_store(settings),
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
+        token_limits=TokenRateLimits(settings.token_rate, clock),
     )
 
 
@@ -160,6 +174,7 @@ def create_app(components: Components) -> Litestar:
         route_handlers=[
             live,
             ready,
+            metrics,
             jwks,
             signing_key,
             DatasetController,
@@ -172,19 +187,34 @@ def create_app(components: Components) -> Litestar:
             AuditController,
             PolicyController,
             AuthzController,
+            webhooks_router,
+            EcosystemController,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
             "trail": Provide(provide_audit_trail, sync_to_thread=False),
         },
-        lifespan=[policy_reload_schedule, checkpoint_schedule, agreement_sweeps],
-        plugins=[SQLAlchemyPlugin(config=sqlalchemy), ProblemDetailsPlugin(problems)],
+        lifespan=[
+            policy_reload_schedule,
+            checkpoint_schedule,
+            agreement_sweeps,
+            webhook_schedule,
+        ],
+        plugins=[
+            SQLAlchemyPlugin(config=sqlalchemy),
+            ProblemDetailsPlugin(problems),
+            ProblemResponses(PUBLIC_PATHS),
+            ClosedStructSchema(),
+        ],
         middleware=[
+            RequestLatencyMiddleware,  # outermost: times authentication too
             RequestIdMiddleware,
+            InputLimitMiddleware,  # before authentication reads the database
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
         ],
         exception_handlers={Exception: problem_response},
         request_max_body_size=settings.max_body_bytes,
+        request_class=LimitedRequest,
         state=State({"components": components}),
         openapi_config=OpenAPIConfig(
             title="Partner Escrow",

@@ -6,6 +6,7 @@ Nothing else in the code base reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from escrow.errors import ConfigError
 DEFAULT_BIND = "127.0.0.1:8000"
 DEFAULT_AUDIENCE = "partner-escrow"
 DEFAULT_TOKEN_TTL = 900
+_METRICS_TOKEN = re.compile(r"^[\x21-\x7e]{16,256}$")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,48 @@ class S3Settings:
     secret_key: str | None
     region: str | None
     secure: bool
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    interval: int  # seconds between delivery runs; 0: this process delivers nothing
+    backoff_seconds: int  # the wait after a first failed attempt; doubles after each
+    backoff_max_seconds: int  # the longest wait between two attempts
+    max_attempts: int  # then the delivery is dead
+    timeout_seconds: int  # per attempt: connect, send and the receiver's answer
+    allow_http: bool  # endpoints may be http:// (development, tests)
+    allow_private_networks: bool  # endpoints may resolve to loopback/private/link-local
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Bounds on what a request may carry before any handler sees it (README: Input limits)."""
+
+    max_json_depth: int  # nesting of arrays and objects in a JSON body (422 beyond)
+    max_header_count: int  # header fields per request (431 beyond)
+    max_header_bytes: int  # names and values of all header fields together (431 beyond)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: ``burst`` at once, refilled at ``per_minute``; 0 per minute: no limit."""
+
+    per_minute: int
+    burst: int
+
+    @property
+    def limited(self) -> bool:
+        return self.per_minute > 0
+
+
+@dataclass(frozen=True)
+class TokenRateSettings:
+    """Limits on POST /v1/auth/token, kept in each process (per replica)."""
+
+    enabled: bool
+    per_ip: Rate  # every request from one client address
+    failures_per_ip: Rate  # failed attempts from one client address
+    failures_per_key: Rate  # failed attempts naming one key id, from every address
 
 
 @dataclass(frozen=True)
@@ -45,6 +89,10 @@ class Settings:
     checkpoint_interval: int  # seconds; 0 disables the schedule
     policy_reload_seconds: int  # seconds between checks for a newly activated policy; 0: none
     agreement_sweep_interval: int  # seconds; 0 disables the schedule
+    webhooks: WebhookSettings
+    metrics_token: str | None  # None: GET /metrics is open to whoever reaches the bind
+    input_limits: InputLimits
+    token_rate: TokenRateSettings
 
     @property
     def service_url(self) -> str:
@@ -134,7 +182,95 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         checkpoint_interval=_int(env, "ESCROW_CHECKPOINT_INTERVAL", 60, minimum=0),
         policy_reload_seconds=_int(env, "ESCROW_POLICY_RELOAD_SECONDS", 2, minimum=0),
         agreement_sweep_interval=_int(env, "ESCROW_AGREEMENT_SWEEP_INTERVAL", 30, minimum=0),
+        webhooks=_webhook_settings(env),
+        metrics_token=_metrics_token(env),
+        input_limits=_input_limits(env),
+        token_rate=_token_rate(env),
     )
+
+
+MAX_JSON_DEPTH_CEILING = 256  # deeper nesting would near the decoder's recursion limit
+
+
+def _input_limits(env: Mapping[str, str]) -> InputLimits:
+    depth = _int(env, "ESCROW_MAX_JSON_DEPTH", 32, minimum=2)
+    if depth > MAX_JSON_DEPTH_CEILING:
+        raise ConfigError(
+            f"ESCROW_MAX_JSON_DEPTH must be at most {MAX_JSON_DEPTH_CEILING}, got {depth}"
+        )
+    return InputLimits(
+        max_json_depth=depth,
+        max_header_count=_int(env, "ESCROW_MAX_HEADERS", 100, minimum=16),
+        max_header_bytes=_int(env, "ESCROW_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
+    )
+
+
+def _rate(env: Mapping[str, str], rate_name: str, burst_name: str, rate: int, burst: int) -> Rate:
+    return Rate(_int(env, rate_name, rate, minimum=0), _int(env, burst_name, burst, minimum=1))
+
+
+def _token_rate(env: Mapping[str, str]) -> TokenRateSettings:
+    failures_per_ip = _rate(
+        env, "ESCROW_TOKEN_FAILURES_PER_IP", "ESCROW_TOKEN_FAILURE_BURST_PER_IP", 10, 10
+    )
+    failures_per_key = _rate(
+        env, "ESCROW_TOKEN_FAILURES_PER_KEY", "ESCROW_TOKEN_FAILURE_BURST_PER_KEY", 30, 30
+    )
+    # One address must never drain a key's budget alone, or it could lock the key's owner out.
+    if (
+        failures_per_ip.limited
+        and failures_per_key.limited
+        and (
+            failures_per_key.per_minute < failures_per_ip.per_minute
+            or failures_per_key.burst <= failures_per_ip.burst
+        )
+    ):
+        raise ConfigError(
+            "ESCROW_TOKEN_FAILURES_PER_KEY must be at least ESCROW_TOKEN_FAILURES_PER_IP and"
+            " ESCROW_TOKEN_FAILURE_BURST_PER_KEY more than ESCROW_TOKEN_FAILURE_BURST_PER_IP,"
+            " so that one address cannot lock a key out"
+        )
+    return TokenRateSettings(
+        enabled=_bool(env, "ESCROW_TOKEN_RATE_LIMIT", default=True),
+        per_ip=_rate(env, "ESCROW_TOKEN_RATE_PER_IP", "ESCROW_TOKEN_BURST_PER_IP", 120, 60),
+        failures_per_ip=failures_per_ip,
+        failures_per_key=failures_per_key,
+    )
+
+
+def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
+    backoff = _int(env, "ESCROW_WEBHOOK_BACKOFF_SECONDS", 30)
+    backoff_max = _int(env, "ESCROW_WEBHOOK_BACKOFF_MAX_SECONDS", 21600)
+    if backoff_max < backoff:
+        raise ConfigError(
+            "ESCROW_WEBHOOK_BACKOFF_MAX_SECONDS must be at least ESCROW_WEBHOOK_BACKOFF_SECONDS"
+            f" ({backoff}), got {backoff_max}"
+        )
+    attempts = _int(env, "ESCROW_WEBHOOK_MAX_ATTEMPTS", 12)
+    if attempts > 50:
+        raise ConfigError(f"ESCROW_WEBHOOK_MAX_ATTEMPTS must be at most 50, got {attempts}")
+    timeout = _int(env, "ESCROW_WEBHOOK_TIMEOUT", 10)
+    if timeout > 60:
+        raise ConfigError(f"ESCROW_WEBHOOK_TIMEOUT must be at most 60 seconds, got {timeout}")
+    return WebhookSettings(
+        interval=_int(env, "ESCROW_WEBHOOK_INTERVAL", 5, minimum=0),
+        backoff_seconds=backoff,
+        backoff_max_seconds=backoff_max,
+        max_attempts=attempts,
+        timeout_seconds=timeout,
+        allow_http=_bool(env, "ESCROW_WEBHOOK_ALLOW_HTTP", default=False),
+        allow_private_networks=_bool(env, "ESCROW_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False),
+    )
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """The bearer token scrapers present to GET /metrics (unset: no token is asked for)."""
+    token = env.get("ESCROW_METRICS_TOKEN") or None
+    if token is not None and not _METRICS_TOKEN.match(token):
+        raise ConfigError(
+            "ESCROW_METRICS_TOKEN must be 16-256 visible ASCII characters (no spaces)"
+        )
+    return token
 
 
 def _audit_origin(env: Mapping[str, str]) -> str | None:

@@ -4,6 +4,8 @@ EscrowError
 ├── ConfigError              bad ESCROW_* setting (start-up, not HTTP)
 ├── BadRequestError          400 malformed-request
 │   └── ValidationError      422 validation-error
+│       ├── JsonTooDeepError 422 json-too-deep (nesting beyond ESCROW_MAX_JSON_DEPTH)
+│       └── NulCharacterError 422 nul-character (U+0000 in text: PostgreSQL cannot store it)
 ├── AuthenticationError      401 unauthenticated
 ├── ForbiddenError           403 forbidden
 ├── NotFoundError            404 not-found (also for other tenants' resources)
@@ -13,7 +15,8 @@ EscrowError
 ├── PayloadTooLargeError     413 payload-too-large
 ├── PreconditionFailedError  412 precondition-failed
 ├── RangeNotSatisfiableError 416 range-not-satisfiable
-├── RateLimitedError         429 rate-limited
+├── RateLimitedError         429 rate-limited (with Retry-After)
+├── HeadersTooLargeError     431 headers-too-large
 └── UnavailableError         503 unavailable (a dependency is down)
 """
 
@@ -33,6 +36,7 @@ class EscrowError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}  # response headers the problem carries
 
     @property
     def type_uri(self) -> str:
@@ -109,10 +113,32 @@ class RangeNotSatisfiableError(EscrowError):
     title = "Range not satisfiable"
 
 
+class JsonTooDeepError(ValidationError):
+    slug = "json-too-deep"
+    title = "JSON nested too deeply"
+
+
+class NulCharacterError(ValidationError):
+    slug = "nul-character"
+    title = "Text contains a NUL character"
+
+
 class RateLimitedError(EscrowError):
     status = 429
     slug = "rate-limited"
     title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class HeadersTooLargeError(EscrowError):
+    """RFC 6585: too many header fields, or too many bytes of them."""
+
+    status = 431
+    slug = "headers-too-large"
+    title = "Request header fields too large"
 
 
 class UnavailableError(EscrowError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -25,6 +26,7 @@ _HTTP_SLUGS = {
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
+    431: ("headers-too-large", "Request header fields too large"),
     503: ("unavailable", "A dependency is unavailable"),
 }
 _RESERVED = {"type", "title", "status", "detail", "instance", "request_id"}
@@ -45,15 +47,12 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 def to_problem(exc: Exception) -> ProblemDetailsException:
     if isinstance(exc, EscrowError):
-        return _problem(exc.status, exc.slug, exc.title, exc.detail, exc.extra)
+        return _problem(exc.status, exc.slug, exc.title, exc.detail, exc.extra, exc.headers)
     if isinstance(exc, ValidationException):
-        return _problem(
-            400,
-            "malformed-request",
-            "Malformed request",
-            exc.detail,
-            {"errors": exc.extra} if exc.extra else None,
-        )
+        extra = {"errors": exc.extra} if exc.extra else None
+        if _exceeds_a_limit(exc):
+            return _problem(422, "validation-error", "Validation failed", exc.detail, extra)
+        return _problem(400, "malformed-request", "Malformed request", exc.detail, extra)
     if isinstance(exc, NotAuthorizedException):
         return to_problem(AuthenticationError(exc.detail))
     if isinstance(exc, ProblemDetailsException):
@@ -98,6 +97,18 @@ def to_problem(exc: Exception) -> ProblemDetailsException:
         "the server failed to handle this request; it has been logged",
         None,
     )
+
+
+# msgspec's words for a well-formed value outside a declared bound (a length, a range, a
+# pattern): those are 422 like the services' own checks; wrong types and shapes stay 400.
+_LIMIT_MESSAGE = re.compile(r"Expected `\w+` (?:of length [<>]=|[<>]=? |matching )")
+
+
+def _exceeds_a_limit(exc: ValidationException) -> bool:
+    messages = [exc.detail or ""]
+    if isinstance(exc.extra, list):
+        messages += [str(e.get("message", "")) for e in exc.extra if isinstance(e, dict)]
+    return any(_LIMIT_MESSAGE.search(message) for message in messages)
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

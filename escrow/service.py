@@ -17,6 +17,8 @@ from escrow.policy.guard import Guard
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_INTEGER = 2**31 - 1  # PostgreSQL INTEGER: a number beyond it names nothing stored
+MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,22 @@ def decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("cursor is not one this API issued", field="cursor") from None
+    if "\x00" in key:  # never in a key this API issued, and PostgreSQL text cannot hold it
+        raise ValidationError("cursor is not one this API issued", field="cursor")
+    return key
+
+
+def decode_number_cursor(cursor: str | None, maximum: int = MAX_BIGINT) -> int | None:
+    """A cursor that holds a number: ASCII digits, at most ``maximum`` (its column's range)."""
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= maximum):
+        raise ValidationError("cursor is not one this API issued", field="cursor")
+    return int(raw)
 
 
 def page_size(limit: int | None) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crypto import Keyring
 from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail
+from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.service import AuthService
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
@@ -37,6 +38,7 @@ class Components:
     keyring: Keyring
     blobs: BlobStore
     trail: AuditTrail
+    token_limits: TokenRateLimits  # POST /v1/auth/token, per process
 
     @property
     def guard(self) -> Guard:
@@ -53,7 +55,14 @@ def request_context(request: Request[Any, Any, Any]) -> RequestContext:
 
 
 def auth_service(components: Components, session: Session, ctx: RequestContext) -> AuthService:
-    return AuthService(session, ctx, components.tokens, components.audit, components.clock)
+    return AuthService(
+        session,
+        ctx,
+        components.tokens,
+        components.audit,
+        components.clock,
+        components.token_limits,
+    )
 
 
 def service_deps(components: Components, session: Session, ctx: RequestContext) -> ServiceDeps:

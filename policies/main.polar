@@ -16,11 +16,14 @@ allow(actor: Principal, action, resource) if
 
 resource Platform {
     permissions = [
-        "create_org", "list_all_orgs", "manage_partnerships", "manage_policies", "explain"
+        "create_org", "list_all_orgs", "manage_partnerships", "manage_policies", "explain",
+        "read_metrics"
     ];
     roles = ["operator"];
 
     "create_org" if "operator";
+    # The whole ecosystem's activity report (GET /v1/ecosystem/metrics without org).
+    "read_metrics" if "operator";
     "list_all_orgs" if "operator";
     "manage_partnerships" if "operator";
     "manage_policies" if "operator";
@@ -35,7 +38,8 @@ has_role(actor: Principal, "operator", _platform: Platform) if
 resource Organization {
     permissions = [
         "read", "update", "change_status",
-        "read_members", "manage_members", "manage_keys", "create_dataset", "explain"
+        "read_members", "manage_members", "manage_keys", "create_dataset", "explain",
+        "read_webhooks", "manage_webhooks", "read_metrics"
     ];
     roles = ["admin", "steward", "member", "auditor"];
     relations = { platform: Platform };
@@ -52,6 +56,11 @@ resource Organization {
     "manage_keys" if "admin";
     # Explaining decisions taken for a member (any principal may explain its own).
     "explain" if "admin";
+    # Webhook endpoints carry event metadata out of the platform, and their secrets sign it.
+    "read_webhooks" if "admin";
+    "manage_webhooks" if "admin";
+    # The organization's activity report: what it did with each partner, in aggregate.
+    "read_metrics" if "admin";
 
     "read" if "operator" on "platform";
     "update" if "operator" on "platform";
@@ -60,6 +69,10 @@ resource Organization {
     "manage_members" if "operator" on "platform";
     "manage_keys" if "operator" on "platform";
     "explain" if "operator" on "platform";
+    # Operators already read every audit event; they may also stop an abusive endpoint.
+    "read_webhooks" if "operator" on "platform";
+    "manage_webhooks" if "operator" on "platform";
+    "read_metrics" if "operator" on "platform";
 }
 
 has_relation(platform: Platform, "platform", _org: Organization) if

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.datasets",
     "tests.fixtures.live",
+    "tests.fixtures.postgres_instance",
 ]

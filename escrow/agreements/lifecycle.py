@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from crypto import sign_document
@@ -32,6 +32,7 @@ from storage.models import (
 )
 
 RELEASE_RECEIPT_TYPE = "partner-escrow/release-receipt/v1"
+_OPEN = ("pending", "released")  # the states that time or the release rule may still change
 
 
 def agreement_resource(session: Session, agreement: Agreement, now: datetime) -> AgreementResource:
@@ -84,7 +85,23 @@ class Lifecycle:
         self.ctx = ctx
 
     def refresh(self, session: Session, agreement: Agreement) -> ReleaseDecision | None:
-        """Bring ``agreement`` up to date; returns the release decision if it was pending."""
+        """Bring ``agreement`` up to date; returns the release decision if it was pending.
+
+        Locks the agreement's row first: of two requests that evaluate it at once (an
+        approval and a partner's download, say), exactly one records each transition and its
+        audit event, and the other sees the outcome. Call it before this transaction appends
+        to the audit log: agreement rows are locked before the log head, never after.
+        """
+        if agreement.state in _OPEN:
+            state = session.scalar(
+                select(Agreement.state).where(Agreement.id == agreement.id).with_for_update()
+            )
+            if state != agreement.state:  # changed since it was read: take the new state
+                session.refresh(agreement)
+        return self.refresh_locked(session, agreement)
+
+    def refresh_locked(self, session: Session, agreement: Agreement) -> ReleaseDecision | None:
+        """``refresh`` on a row this transaction has already locked."""
         now = self.components.clock.now()
         if agreement.state == "released":
             if agreement.expires_at is not None and now >= agreement.expires_at:
@@ -117,24 +134,17 @@ class Lifecycle:
 
     def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> None:
         """Lazy evaluation before an access: the org's agreements for this dataset."""
-        for agreement in session.scalars(
-            select(Agreement).where(
-                Agreement.dataset_id == dataset_id,
-                Agreement.beneficiary_org_id == org_id,
-                Agreement.state.in_(("pending", "released")),
-            )
+        for agreement in lock_open(
+            session,
+            Agreement.dataset_id == dataset_id,
+            Agreement.beneficiary_org_id == org_id,
         ):
-            self.refresh(session, agreement)
+            self.refresh_locked(session, agreement)
 
     def refresh_for_org(self, session: Session, org_id: str) -> None:
         """Lazy evaluation before listing: every open agreement in favour of the org."""
-        for agreement in session.scalars(
-            select(Agreement).where(
-                Agreement.beneficiary_org_id == org_id,
-                Agreement.state.in_(("pending", "released")),
-            )
-        ):
-            self.refresh(session, agreement)
+        for agreement in lock_open(session, Agreement.beneficiary_org_id == org_id):
+            self.refresh_locked(session, agreement)
 
     def _release(
         self, session: Session, agreement: Agreement, decision: ReleaseDecision, at: datetime
@@ -215,22 +225,37 @@ def sweep(components: Components) -> int:
     now = components.clock.now()
     changed = 0
     with components.db.session() as session:
-        due = list(
-            session.scalars(
-                select(Agreement).where(
-                    or_(
-                        Agreement.state == "pending",
-                        (Agreement.state == "released") & (Agreement.expires_at <= now),
-                    )
-                )
-            )
+        due = lock_open(
+            session,
+            or_(
+                Agreement.state == "pending",
+                (Agreement.state == "released") & (Agreement.expires_at <= now),
+            ),
         )
         for agreement in due:
             before = agreement.state
-            lifecycle.refresh(session, agreement)
+            lifecycle.refresh_locked(session, agreement)
             changed += agreement.state != before
         session.commit()
     return changed
+
+
+def lock_open(session: Session, *criteria: ColumnElement[bool]) -> list[Agreement]:
+    """Open agreements matching ``criteria``, row-locked in id order, fresh from the database.
+
+    Rows another transaction holds are skipped, never waited for: that transaction is
+    changing the agreement right now and records the outcome itself (a lazy refresh only
+    brings forward what the next access or sweep would do). Never waiting, a refresh of many
+    agreements cannot deadlock with a request that holds one and waits for the log head.
+    """
+    query = (
+        select(Agreement)
+        .where(Agreement.state.in_(_OPEN), *criteria)
+        .order_by(Agreement.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -7,16 +7,21 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.agreements.terms import APPROVER_PATTERN
 from escrow.schemas import Input, Slug
 from storage.models import Agreement, AgreementDecision
 
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Event = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+# The pattern is documented; terms.validate_approvers checks it (422 naming approvals.from).
+Approver = Annotated[
+    str, msgspec.Meta(max_length=80, extra_json_schema={"pattern": APPROVER_PATTERN.pattern})
+]
 
 
 class Approvals(Input):
     required: Annotated[int, msgspec.Meta(ge=0, le=20)]
-    from_: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
+    from_: Annotated[list[Approver], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
         name="from"
     )
 

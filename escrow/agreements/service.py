@@ -28,7 +28,7 @@ from escrow.orgs.queries import find_org, slugs_of
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.guard import Target
 from escrow.policy.resources import AgreementResource
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.service import MAX_INTEGER, Page, Service, decode_cursor, paginate
 from storage.models import (
     Agreement,
     AgreementAttestation,
@@ -290,6 +290,8 @@ class AgreementService(Service):
         self._authorize(agreement, "preview")
         dataset = find_dataset(self.session, agreement.dataset_id)
         versions = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+        if number is not None and not 1 <= number <= MAX_INTEGER:
+            raise NotFoundError(f"no version {number} to preview")
         if number is not None:
             versions = versions.where(DatasetVersion.number == number)
         version = self.session.scalar(versions.order_by(DatasetVersion.number.desc()).limit(1))

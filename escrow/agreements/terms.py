@@ -18,7 +18,7 @@ from storage.models import Agreement, AgreementParty, Organization
 ROLES = ("admin", "steward", "member", "auditor")
 OPS = ("eq", "ne", "in", "lt", "le", "gt", "ge")
 MAX_PREDICATES, MAX_DEPTH = 64, 8
-_SPEC = re.compile(
+APPROVER_PATTERN = re.compile(
     r"^(owner|beneficiary):(admin|steward|member)$|^operator$|"
     r"^org:([a-z][a-z0-9-]{1,61}[a-z0-9]):(admin|steward|member)$"
 )
@@ -31,7 +31,7 @@ class Parties:
 
 
 def validate_approvers(specs: list[str]) -> list[str]:
-    bad = [spec for spec in specs if not _SPEC.match(spec)]
+    bad = [spec for spec in specs if not APPROVER_PATTERN.match(spec)]
     if not specs or bad:
         raise ValidationError(
             'approvals.from must name approvers like "owner:steward", "beneficiary:admin", '

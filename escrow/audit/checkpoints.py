@@ -28,6 +28,7 @@ from crypto import (
 )
 from escrow.audit.tree import AuditIntegrityError, MerkleTree
 from escrow.clock import Clock
+from escrow.errors import UnavailableError
 from storage.models import AuditCheckpoint
 
 log = logging.getLogger("escrow.audit")
@@ -80,13 +81,18 @@ class CheckpointIssuer:
         """Fails closed: stores and returns a checkpoint of the committed tree only if it is
         consistent with the latest stored checkpoint (AuditIntegrityError otherwise).
 
+        Returns a checkpoint covering at least the tree committed when called: its own, or
+        one that a concurrent issuer stored meanwhile (under load every replica races to sign,
+        and insisting on its own signature would make most of them lose again and again).
         Commits the session: call it with no other changes pending.
         """
+        wanted: int | None = None
         for _ in range(_ATTEMPTS):
             latest = self.latest(session)
             tree = MerkleTree(session)
             size = tree.size()
-            if latest is not None and latest.size == size:
+            wanted = size if wanted is None else wanted
+            if latest is not None and latest.size >= wanted:
                 return latest
             root = tree.root(size)
             if latest is not None:
@@ -108,7 +114,9 @@ class CheckpointIssuer:
                 session.rollback()
                 continue
             return _stored(row)
-        raise AuditIntegrityError(f"could not extend the checkpoint chain in {_ATTEMPTS} tries")
+        raise UnavailableError(
+            f"could not extend the checkpoint chain in {_ATTEMPTS} tries (contention); retry"
+        )
 
     def _check_extends(
         self, tree: MerkleTree, latest: SignedCheckpoint, size: int, root: bytes

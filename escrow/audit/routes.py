@@ -14,17 +14,23 @@ from escrow.audit.events import EventFilter
 from escrow.audit.schemas import AuditEventOut, ConsistencyProofOut, InclusionProofOut
 from escrow.audit.service import AuditService
 from escrow.audit.trail import AuditTrail
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.orgs.service import SLUG_PATTERN
+from escrow.schemas import Cursor, Deps, Limit, PageOut, QueryText
 from escrow.service import DEFAULT_PAGE_SIZE
 
 Trail = NamedDependency[AuditTrail]
 BUNDLE_MEDIA_TYPE = "application/x-ndjson"
 Org = Annotated[
     str | None,
-    QueryParameter(description="Organization slug (default: all for operators, else your own)."),
+    QueryParameter(
+        max_length=63,
+        schema_extra={"pattern": SLUG_PATTERN.pattern},  # documented; unknown slugs are 404
+        description="Organization slug (default: all for operators, else your own).",
+    ),
 ]
 Since = Annotated[datetime | None, QueryParameter(description="From this time (inclusive).")]
 Until = Annotated[datetime | None, QueryParameter(description="Before this time (exclusive).")]
+# Bounds in schema_extra are documented; the service checks them against the tree (422).
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -46,10 +52,10 @@ class AuditController(Controller):
         org: Org = None,
         since: Since = None,
         until: Until = None,
-        actor: FromQuery[str | None] = None,
-        action: FromQuery[str | None] = None,
-        resource_type: FromQuery[str | None] = None,
-        resource_id: FromQuery[str | None] = None,
+        actor: QueryText = None,
+        action: QueryText = None,
+        resource_type: QueryText = None,
+        resource_id: QueryText = None,
         outcome: FromQuery[Literal["success", "denied", "failed"] | None] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
@@ -81,7 +87,11 @@ class AuditController(Controller):
 
     @get("/proofs/inclusion", sync_to_thread=True, summary="RFC 9162 inclusion proof")
     def inclusion(
-        self, deps: Deps, trail: Trail, index: FromQuery[int], size: FromQuery[int | None] = None
+        self,
+        deps: Deps,
+        trail: Trail,
+        index: Annotated[int, QueryParameter(schema_extra={"minimum": 0})],
+        size: Annotated[int | None, QueryParameter(schema_extra={"minimum": 1})] = None,
     ) -> InclusionProofOut:
         return InclusionProofOut.of(AuditService(deps, trail).inclusion(index, size))
 
@@ -90,8 +100,8 @@ class AuditController(Controller):
         self,
         deps: Deps,
         trail: Trail,
-        from_size: Annotated[int, QueryParameter(name="from")],
-        to_size: Annotated[int, QueryParameter(name="to")],
+        from_size: Annotated[int, QueryParameter(name="from", schema_extra={"minimum": 1})],
+        to_size: Annotated[int, QueryParameter(name="to", schema_extra={"minimum": 1})],
     ) -> ConsistencyProofOut:
         proof = AuditService(deps, trail).consistency(from_size, to_size)
         return ConsistencyProofOut.of(from_size, to_size, proof)

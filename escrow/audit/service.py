@@ -13,7 +13,7 @@ from escrow.errors import ValidationError
 from escrow.orgs.queries import as_resource, find_org
 from escrow.policy.guard import Target
 from escrow.policy.resources import AuditLogResource
-from escrow.service import Page, Service, ServiceDeps, decode_cursor, paginate
+from escrow.service import Page, Service, ServiceDeps, decode_number_cursor, paginate
 from storage.models import Organization
 
 
@@ -114,9 +114,4 @@ class AuditService(Service):
 
 
 def _cursor_seq(cursor: str | None) -> int | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise ValidationError("cursor is not one this API issued", field="cursor")
-    return int(raw)
+    return decode_number_cursor(cursor)

@@ -18,10 +18,15 @@ from escrow.auth.schemas import (
     WhoAmIOut,
 )
 from escrow.errors import BadRequestError, ValidationError
+from escrow.input_limits import check_json_depth
+from escrow.openapi import documented_body, problem_spec
 from escrow.schemas import Deps
 from escrow.wiring import Components, auth_service, request_context
 
 MAX_TOKEN_BODY = 4096
+TOKEN_BODY = documented_body(
+    {"application/json": TokenRequest, "application/x-www-form-urlencoded": ClientCredentialsForm}
+)
 
 
 class AuthController(Controller):
@@ -34,7 +39,13 @@ class AuthController(Controller):
         exclude_from_auth=True,
         request_max_body_size=MAX_TOKEN_BODY,
         summary="Exchange an API key for an access token",
-        description="JSON {key_id, secret}, or an OAuth 2.0 client-credentials form.",
+        description="JSON {key_id, secret}, or an OAuth 2.0 client-credentials form. "
+        "Rate limited per client address and per key id (429 with Retry-After).",
+        operation_class=TOKEN_BODY,
+        responses={
+            401: problem_spec("Unknown, wrong, revoked or expired key (the same answer for all)"),
+            429: problem_spec("Too many attempts: retry after the Retry-After seconds"),
+        },
     )
     async def token(self, request: Request[Any, Any, State]) -> TokenOut:
         key_id, secret = await _credentials(request)
@@ -76,8 +87,11 @@ async def _credentials(request: Request[Any, Any, State]) -> tuple[str, str]:
         return creds.client_id, creds.client_secret
     if media_type != "application/json":
         raise BadRequestError("send JSON {key_id, secret} or a client-credentials form")
+    components: Components = request.app.state.components
+    body_bytes = await request.body()
+    check_json_depth(body_bytes, components.settings.input_limits.max_json_depth)
     try:
-        body = msgspec.json.decode(await request.body(), type=TokenRequest)
+        body = msgspec.json.decode(body_bytes, type=TokenRequest)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
     except msgspec.DecodeError:

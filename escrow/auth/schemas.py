@@ -8,19 +8,22 @@ import msgspec
 
 from escrow.schemas import Input
 
-Secretish = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# Key ids and secrets this API issues are visible ASCII; anything else cannot match one.
+Secretish = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# A key id names an api_keys row (64 characters at most) and is what a refusal audits.
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
 
 
 class TokenRequest(Input):
-    key_id: Secretish
+    key_id: KeyId
     secret: Secretish
 
 
 class ClientCredentialsForm(Input):
     grant_type: Literal["client_credentials"]
-    client_id: Secretish
+    client_id: KeyId
     client_secret: Secretish
-    scope: str | None = None
+    scope: Annotated[str, msgspec.Meta(max_length=1024)] | None = None  # ignored: keys carry roles
 
 
 class TokenOut(msgspec.Struct):
@@ -31,7 +34,7 @@ class TokenOut(msgspec.Struct):
 
 class RevokeRequest(Input):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-    token_type_hint: str | None = None
+    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # RFC 7009: a hint
 
 
 class WhoAmIOut(msgspec.Struct):

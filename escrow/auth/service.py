@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
+from escrow.auth.rate_limit import Refusal, TokenRateLimits
 from escrow.auth.secrets import burn_equivalent_time, verify_secret
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
 from escrow.context import RequestContext
-from escrow.errors import AuthenticationError
+from escrow.errors import AuthenticationError, RateLimitedError
 from escrow.orgs.queries import as_resource
 from escrow.policy.guard import Guard, Target
 from escrow.policy.resources import AccessTokenResource, Actor
@@ -39,15 +40,24 @@ class AuthService:
         tokens: TokenAuthority,
         audit: AuditLog,
         clock: Clock,
+        limits: TokenRateLimits,
     ) -> None:
         self.session = session
         self.ctx = ctx
         self.tokens = tokens
         self.audit = audit
         self.clock = clock
+        self.limits = limits
 
     def exchange_key(self, key_id: str, secret: str) -> IssuedToken:
-        """Fails closed: unknown, wrong, revoked, expired keys and inactive owners all get 401."""
+        """Fails closed: over a rate limit 429 (secret unchecked); bad keys and owners 401."""
+        attempt = self.limits.admit(key_id, self.ctx.client_ip)
+        if isinstance(attempt, Refusal):
+            self._refuse(key_id, attempt)
+        with attempt:  # a 401 from here on counts as a failed attempt
+            return self._exchange(key_id, secret)
+
+    def _exchange(self, key_id: str, secret: str) -> IssuedToken:
         found = self._live_key(key_id)
         if found is None:
             burn_equivalent_time(secret)
@@ -128,6 +138,33 @@ class AuthService:
             AuditRecord("auth.revoke", "success", "access_token", claims.jti, org_ids=(org.id,)),
         )
         self.session.commit()
+
+    def _refuse(self, key_id: str, refusal: Refusal) -> NoReturn:
+        """The first refusal per subject and window is audited; it counts the ones since."""
+        if refusal.audit:
+            found = self._live_key(key_id)
+            self.audit.append(
+                self.session,
+                self.ctx,
+                AuditRecord(
+                    "auth.token",
+                    "denied",
+                    "api_key",
+                    key_id,
+                    "rate_limited",
+                    (found[2].id,) if found else (),
+                    details={
+                        "limit": refusal.limit,
+                        "retry_after": refusal.retry_after,
+                        "unaudited_since_last": refusal.unaudited,
+                    },
+                ),
+            )
+            self.session.commit()
+        raise RateLimitedError(
+            f"too many token requests; retry in {refusal.retry_after} s",
+            retry_after=refusal.retry_after,
+        )
 
     def _live_key(self, key_id: str) -> tuple[ApiKey, Principal, Organization] | None:
         row = self.session.execute(

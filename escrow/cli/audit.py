@@ -1,9 +1,9 @@
 """``escrow audit``: export the signed trail, and verify bundles and checkpoints offline.
 
-``verify`` and ``verify-checkpoint`` need no server and no database: at import time this
-module loads only click, the standard library, ``crypto`` and ``escrow.audit.bundle``.
-``export`` and ``public-key`` run on the server host against the same settings as
-``escrow serve`` (like ``escrow bootstrap``); they import the service lazily.
+``verify`` and ``verify-checkpoint`` need no server and no database (crypto and
+``escrow.audit.bundle`` only), so this module imports nothing else. ``export``,
+``public-key``, ``events`` and ``checkpoint`` call the API and live in
+``escrow/cli/client/audit.py``; ``escrow.cli.main`` adds them to this group.
 """
 
 from __future__ import annotations
@@ -142,40 +142,3 @@ def _proof_hashes(document: Any, size1: int, size2: int) -> list[str]:
     if not isinstance(hashes, list):
         raise BundleError("consistency proof", "has no list of hashes")
     return hashes
-
-
-@audit.command()
-@click.option("--org", help="Only the events touching this organization (slug), with proofs.")
-@click.option("-o", "--output", type=click.File("wb"), default="-", help="Default: stdout.")
-def export(org: str | None, output: IO[bytes]) -> None:
-    """Write a bundle for `escrow audit verify` (server host: reads the database directly)."""
-    from escrow.audit.export import ExportPlan
-    from escrow.cli.server_context import server_components
-    from escrow.errors import NotFoundError
-    from escrow.orgs.queries import find_org
-
-    with server_components() as components:
-        trail = components.trail
-        with components.db.session() as session:
-            try:
-                org_id = find_org(session, org).id if org else None
-            except NotFoundError as exc:
-                raise click.ClickException(str(exc)) from None
-            signed = trail.checkpoints.current(session)
-        lines = 0
-        for chunk in trail.bundle(ExportPlan(trail.checkpoints.origin, signed, org_id)):
-            output.write(chunk)
-            lines += chunk.count(b"\n")  # JSON escapes newlines inside entries
-        output.flush()
-        click.echo(
-            f"exported {lines - 2} events under the checkpoint at size {signed.size}", err=True
-        )
-
-
-@audit.command("public-key")
-def public_key() -> None:
-    """Print the C2SP verifier key of this server's checkpoints (server host)."""
-    from escrow.cli.server_context import server_components
-
-    with server_components() as components:
-        click.echo(components.trail.checkpoints.public_key)

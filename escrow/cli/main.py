@@ -1,4 +1,4 @@
-"""The ``escrow`` command: serve, migrate, bootstrap (server-side administration)."""
+"""The ``escrow`` command: serve, migrate, bootstrap (server host), and the API client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import sys
 
 import click
 
+from escrow import __version__
 from escrow.cli.audit import audit
+from escrow.cli.client import audit as audit_client
+from escrow.cli.client import policy as policy_client
+from escrow.cli.client.agreements import agreements
+from escrow.cli.client.datasets import datasets
+from escrow.cli.client.demo import demo
+from escrow.cli.client.login import list_profiles, login, logout, whoami
+from escrow.cli.client.orgs import orgs
+from escrow.cli.client.partnerships import partnerships
 from escrow.cli.keys import keys
 from escrow.cli.policy import policy
 from escrow.cli.receipts import receipt
@@ -16,8 +25,14 @@ from escrow.cli.storage import storage
 
 
 @click.group()
+@click.version_option(__version__, prog_name="escrow")
 def cli() -> None:
-    """Partner Escrow: release escrowed datasets to partners under audited policy."""
+    """Partner Escrow: release escrowed datasets to partners under audited policy.
+
+    Client commands (login, datasets, agreements, orgs, partnerships, audit, policy, demo)
+    call a server with a saved profile; serve, db, bootstrap, keys and storage run on the
+    server host with its ESCROW_* settings.
+    """
 
 
 @cli.group()
@@ -101,3 +116,13 @@ cli.add_command(keys)
 cli.add_command(receipt)
 cli.add_command(storage)
 cli.add_command(policy)
+for client_command in (login, logout, whoami, list_profiles, datasets, agreements, orgs):
+    cli.add_command(client_command)
+cli.add_command(partnerships)
+cli.add_command(demo)
+audit.add_command(audit_client.events)
+audit.add_command(audit_client.checkpoint)
+audit.add_command(audit_client.export)
+audit.add_command(audit_client.public_key)
+for policy_command in policy_client.CLIENT_COMMANDS:
+    policy.add_command(policy_command)

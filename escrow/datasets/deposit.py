@@ -26,6 +26,7 @@ from escrow.datasets.attestation import TabularAttestor, attestor_for
 from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
 from escrow.errors import InvalidStateError, PayloadTooLargeError, ValidationError
+from escrow.metrics.instruments import DEPOSIT_BYTES
 from escrow.wiring import Components, service_deps
 from storage.blobs import BlobStoreError, BlobWriter
 from storage.models import Dataset, DatasetVersion
@@ -258,6 +259,7 @@ class Depositor:
                     raise
                 self._discard_blob(upload)
                 return Deposited(earlier, replayed=True)
+            DEPOSIT_BYTES.inc(upload.size)  # committed: the bytes are in escrow now
             return Deposited(version, replayed=False)
 
     def _discard_blob(self, upload: Upload) -> None:

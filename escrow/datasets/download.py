@@ -29,7 +29,7 @@ from escrow.datasets.queries import find_dataset, find_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from escrow.wiring import Components
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, BlobStream
 from storage.models import DatasetVersion
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -111,7 +111,7 @@ class ContentReader:
         range_header: str | None,
         if_range: str | None = None,
     ) -> Content:
-        """Fails closed: authorize, refuse shredded data, audit the access, then decrypt."""
+        """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
         dataset = find_dataset(session, dataset_id)
         datasets.authorize(dataset, "download")
@@ -133,6 +133,10 @@ class ContentReader:
                     "ranges are not served over a disclosure view: download the view whole"
                 )
         org_ids = (dataset.owner_org_id, actor.org_id)
+        # Opened before the access is recorded: a blob store that cannot serve the version
+        # answers 503 before any header, and a download that never started is not recorded.
+        # If recording fails, the unread stream is released as it is dropped (BlobStream).
+        plaintext = self.plaintext(version, wrapped, byte_range)
         datasets.commit_with_event(
             AuditRecord(
                 "dataset.download",
@@ -146,30 +150,40 @@ class ContentReader:
                     "range": [byte_range.start, byte_range.end] if byte_range else None,
                     "agreement_id": grant.agreement_id,
                     "view_sha256": grant.view_sha256,
+                    "bytes": _served(version, byte_range, grant),
                 },
             )
         )
-        plaintext = self.plaintext(version, wrapped, byte_range)
         if grant.view is None:
             return Content(version, byte_range, plaintext)
-        counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant)
-        chunks = viewed(
-            version.media_type,
-            grant.view,
-            dataset.schema,
-            plaintext,
-            lambda start, end: (
-                b"".join(self.plaintext(version, wrapped, ByteRange(start, min(end, version.size))))
-                if start < min(end, version.size)
-                else b""
-            ),
-            version.size,
-            counted,
+        produced = _ByteTally()
+        counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant, produced)
+        chunks = produced.count(
+            viewed(
+                version.media_type,
+                grant.view,
+                dataset.schema,
+                plaintext,
+                lambda start, end: (
+                    b"".join(
+                        self.plaintext(version, wrapped, ByteRange(start, min(end, version.size)))
+                    )
+                    if start < min(end, version.size)
+                    else b""
+                ),
+                version.size,
+                counted,
+            )
         )
         return Content(version, None, _started(chunks), grant)
 
     def _row_counter(
-        self, ctx: RequestContext, dataset_id: str, org_ids: tuple[str, ...], grant: Grant
+        self,
+        ctx: RequestContext,
+        dataset_id: str,
+        org_ids: tuple[str, ...],
+        grant: Grant,
+        produced: _ByteTally,
     ) -> RowCounter:
         """Audits what a view let through, once the download has streamed to its end."""
 
@@ -190,6 +204,7 @@ class ContentReader:
                             "rows_scanned": scanned,
                             "rows_returned": returned,
                             "malformed_rows": malformed,
+                            "bytes": produced.bytes,
                         },
                     ),
                 )
@@ -222,7 +237,13 @@ class ContentReader:
 def _decrypt(
     blobs: BlobStore, key: str, offset: int, length: int | None, decryptor: StreamDecryptor
 ) -> Iterator[bytes]:
-    with blobs.read(key, offset, length) as ciphertext:
+    """Opens the ciphertext now, so that a missing blob or an unreachable store raises here,
+    before any header is sent; decrypts it as the returned iterator is pulled."""
+    return _decrypted(blobs.read(key, offset, length), decryptor)
+
+
+def _decrypted(ciphertext: BlobStream, decryptor: StreamDecryptor) -> Iterator[bytes]:
+    with ciphertext:
         for chunk in ciphertext:
             plaintext = decryptor.update(chunk)
             if plaintext:
@@ -230,6 +251,27 @@ def _decrypt(
     tail = decryptor.finalize()
     if tail:
         yield tail
+
+
+def _served(version: DatasetVersion, byte_range: ByteRange | None, grant: Grant) -> int | None:
+    """The bytes a download serves; a view's are known only once it has run, so its
+    dataset.download.view event carries them instead."""
+    if grant.view is not None:
+        return None
+    return byte_range.length if byte_range else version.size
+
+
+class _ByteTally:
+    """The bytes a view has produced; complete when its row counter is called, which the
+    view does after its last chunk has passed through ``count``."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def count(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.bytes += len(chunk)
+            yield chunk
 
 
 def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from escrow.errors import NotFoundError
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id
 from escrow.policy.resources import DatasetResource
+from escrow.service import MAX_INTEGER
 from storage.models import Agreement, Dataset, DatasetVersion
 
 
@@ -22,6 +23,8 @@ def find_dataset(session: Session, dataset_id: str) -> Dataset:
 
 
 def find_version(session: Session, dataset: Dataset, number: int) -> DatasetVersion:
+    if not 1 <= number <= MAX_INTEGER:  # the column could not hold it: no such version
+        raise NotFoundError(f"dataset {dataset.id!r} has no version {number}")
     version = session.scalar(
         select(DatasetVersion).where(
             DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number

@@ -11,6 +11,7 @@ from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
@@ -19,6 +20,8 @@ from escrow.datasets.download import Content, ContentReader
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 from escrow.datasets.service import DatasetService
 from escrow.errors import BadRequestError, PayloadTooLargeError
+from escrow.metrics.instruments import DOWNLOAD_BYTES
+from escrow.openapi import BINARY, documented_body
 from escrow.schemas import Cursor, Deps, Limit, PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 from escrow.wiring import Components, request_context, service_deps
@@ -26,6 +29,12 @@ from storage.blobs import BlobStoreUnavailableError
 
 FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
 VERSION = "/{dataset_id:str}/versions/{number:int}"
+# Deposits are read as a stream, so litestar cannot see the body: any media type, raw bytes.
+DEPOSIT_BODY = documented_body({"*/*": BINARY}, required=False)
+CONTENT = {
+    status: ResponseSpec(bytes, media_type="*/*", description=text, generate_examples=False)
+    for status, text in [(200, "The version's bytes, in its type"), (206, "The requested range")]
+}
 
 
 class DatasetController(Controller):
@@ -90,18 +99,23 @@ class DatasetController(Controller):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[VersionOut]:
-        page = DatasetService(deps).versions(dataset_id, cursor, limit)
-        return PageOut([VersionOut.of(v) for v in page.items], page.next_cursor)
+        service = DatasetService(deps)
+        page = service.versions(dataset_id, cursor, limit)
+        whole = service.sees_whole(dataset_id)
+        return PageOut([VersionOut.of(v, whole=whole) for v in page.items], page.next_cursor)
 
     @get(VERSION, sync_to_thread=True, summary="A version's metadata and signed receipt")
     def read_version(
         self, dataset_id: FromPath[str], number: FromPath[int], deps: Deps
     ) -> VersionOut:
-        return VersionOut.of(DatasetService(deps).version(dataset_id, number))
+        service = DatasetService(deps)
+        version = service.version(dataset_id, number)
+        return VersionOut.of(version, whole=service.sees_whole(dataset_id))
 
     @post(
         "/{dataset_id:str}/versions",
         request_max_body_size=None,
+        operation_class=DEPOSIT_BODY,
         status_code=201,
         summary="Deposit a new version (streamed body)",
         description="Headers: Content-Type, Idempotency-Key (optional), X-Content-SHA256 "
@@ -115,6 +129,7 @@ class DatasetController(Controller):
     @put(
         "/{dataset_id:str}/versions/new",
         request_max_body_size=None,
+        operation_class=DEPOSIT_BODY,
         status_code=201,
         summary="Deposit a new version (streamed body; same as POST .../versions)",
     )
@@ -123,7 +138,11 @@ class DatasetController(Controller):
     ) -> Response[VersionOut]:
         return await _deposit(request, dataset_id)
 
-    @get(VERSION + "/content", summary="Download a version (streamed; Range supported)")
+    @get(
+        VERSION + "/content",
+        summary="Download a version (streamed; Range supported)",
+        responses=CONTENT,
+    )
     async def content(
         self, request: Request[Any, Any, State], dataset_id: FromPath[str], number: FromPath[int]
     ) -> Stream:
@@ -172,6 +191,9 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     try:
         while (chunk := await to_thread.run_sync(next, chunks, None)) is not None:
             yield chunk
+            # Resumed once the server sent the chunk: a client that stops reading midway
+            # is counted for what it got.
+            DOWNLOAD_BYTES.inc(len(chunk))
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -181,7 +203,7 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 async def _deposit(request: Request[Any, Any, State], dataset_id: str) -> Response[VersionOut]:
     depositor = Depositor(_components(request), request_context(request))
-    length = request.headers.get("content-length")
+    length = request.headers.get("content-length", "")
     started = await to_thread.run_sync(
         depositor.begin,
         DepositRequest(
@@ -189,7 +211,7 @@ async def _deposit(request: Request[Any, Any, State], dataset_id: str) -> Respon
             media_type=request.headers.get("content-type"),
             idempotency_key=request.headers.get("idempotency-key"),
             expected_sha256=request.headers.get("x-content-sha256"),
-            declared_length=int(length) if length and length.isdigit() else None,
+            declared_length=int(length) if length.isascii() and length.isdigit() else None,
         ),
     )
     if isinstance(started, Upload):

@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.datasets.service import FIELD_TYPES, LABEL_PATTERN, MAX_FIELDS, MAX_LABELS
 from escrow.schemas import Input, Name
 from storage.models import Dataset, DatasetVersion
 
 MediaType = Annotated[
     str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
 ]
-Label = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
+# Patterns and enums in extra_json_schema are documented; the service checks them (422).
+Label = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=63, extra_json_schema={"pattern": LABEL_PATTERN.pattern}),
+]
+FieldType = Annotated[
+    str, msgspec.Meta(max_length=32, extra_json_schema={"enum": sorted(FIELD_TYPES)})
+]
 
 
 class SchemaField(Input):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    type: str
+    type: FieldType
 
 
 class TabularSchema(Input):
-    fields: Annotated[list[SchemaField], msgspec.Meta(min_length=1, max_length=1024)]
+    fields: Annotated[list[SchemaField], msgspec.Meta(min_length=1, max_length=MAX_FIELDS)]
 
 
 class DatasetCreate(Input):
     name: Name
     media_type: MediaType = "application/octet-stream"
     description: Annotated[str, msgspec.Meta(max_length=4000)] = ""
-    labels: Annotated[list[Label], msgspec.Meta(max_length=32)] = msgspec.field(
+    labels: Annotated[list[Label], msgspec.Meta(max_length=MAX_LABELS)] = msgspec.field(
         default_factory=list
     )
     schema: TabularSchema | None = None
@@ -66,28 +74,35 @@ class DatasetOut(msgspec.Struct):
 
 
 class VersionOut(msgspec.Struct):
-    """A deposit: section 10's {version, size, sha256, receipt} plus its metadata."""
+    """A deposit: section 10's {version, size, sha256, receipt} plus its metadata.
+
+    A beneficiary whose grant is a view gets ``disclosure: "view"`` and no size, digest or
+    receipt of the original: they would confirm guesses about rows and fields the view hides
+    (the receipt's attestation hashes every column).
+    """
 
     version: int
-    size: int
-    sha256: str
-    receipt: dict[str, Any]
+    size: int | None
+    sha256: str | None
+    receipt: dict[str, Any] | None
     dataset_id: str
     media_type: str
     created_at: datetime
     shredded: bool
+    disclosure: Literal["whole", "view"] = "whole"
 
     @classmethod
-    def of(cls, version: DatasetVersion) -> VersionOut:
+    def of(cls, version: DatasetVersion, *, whole: bool = True) -> VersionOut:
         return cls(
             version=version.number,
-            size=version.size,
-            sha256=version.sha256,
-            receipt=version.receipt,
+            size=version.size if whole else None,
+            sha256=version.sha256 if whole else None,
+            receipt=version.receipt if whole else None,
             dataset_id=version.dataset_id,
             media_type=version.media_type,
             created_at=version.created_at,
             shredded=version.wrapped_dek is None,
+            disclosure="whole" if whole else "view",
         )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from escrow.agreements.lifecycle import Lifecycle
 from escrow.audit.log import AuditRecord
+from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
     as_resource,
     datasets_released_to,
@@ -22,7 +23,14 @@ from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id, slugs_of
 from escrow.policy.guard import Target
 from escrow.policy.resources import DatasetResource, OrgResource
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.service import (
+    MAX_INTEGER,
+    Page,
+    Service,
+    decode_cursor,
+    decode_number_cursor,
+    paginate,
+)
 from storage.blobs import BlobStore, BlobStoreError
 from storage.models import Dataset, DatasetVersion
 
@@ -62,7 +70,7 @@ def validate_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
             )
         names.append(name)
     if len(names) > MAX_FIELDS or len(set(names)) != len(names):
-        raise ValidationError(f"schema fields must be unique, at most {MAX_FIELDS}")
+        raise ValidationError(f"schema fields must be unique, at most {MAX_FIELDS}", field="schema")
     return {"fields": [{"name": f["name"], "type": f["type"]} for f in fields]}
 
 
@@ -160,14 +168,18 @@ class DatasetService(Service):
             .order_by(DatasetVersion.number)
             .limit(limit + 1)
         )
-        if after := decode_cursor(cursor):
-            if not after.isdigit():
-                raise ValidationError("cursor is not one this API issued", field="cursor")
-            query = query.where(DatasetVersion.number > int(after))
+        if (after := decode_number_cursor(cursor, MAX_INTEGER)) is not None:
+            query = query.where(DatasetVersion.number > after)
         return paginate(list(self.session.scalars(query)), limit, key="number")
 
     def version(self, dataset_id: str, number: int) -> DatasetVersion:
         return find_version(self.session, self.get(dataset_id), number)
+
+    def sees_whole(self, dataset_id: str) -> bool:
+        """Whether the caller's grant is the original, not a view of it (owners: always)."""
+        dataset = self.get(dataset_id)
+        org_id = self.deps.ctx.principal.org_id
+        return grant_for(self.session, dataset, org_id, self.deps.clock.now()).view is None
 
     def withdraw(self, dataset_id: str) -> Dataset:
         """No new deposits, agreements or partner access; the owner keeps its own copy."""

@@ -11,6 +11,7 @@ from crypto import WrappedDataKey
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ConflictError
+from escrow.webhooks import secrets as webhook_secrets
 from escrow.wiring import Components
 from storage.models import DatasetVersion
 
@@ -77,6 +78,7 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
                 ),
             )
             session.commit()
+    rewrapped += _rewrap_webhook_secrets(components, new_kek_id, ctx)
     with components.db.session() as session:
         components.audit.append(
             session,
@@ -87,6 +89,25 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
         )
         session.commit()
     return Rotation(new_kek_id, rewrapped)
+
+
+def _rewrap_webhook_secrets(components: Components, new_kek_id: str, ctx: RequestContext) -> int:
+    """Webhook signing secrets are sealed under DEKs of their own: re-wrapped the same way."""
+    rewrapped = 0
+    while True:
+        with components.db.session() as session:
+            count = webhook_secrets.rewrap(session, components.keyring, new_kek_id, BATCH)
+            if not count:
+                return rewrapped
+            rewrapped += count
+            components.audit.append(
+                session,
+                ctx,
+                AuditRecord(
+                    "keys.rewrap", "success", "kek", new_kek_id, details={"webhook_secrets": count}
+                ),
+            )
+            session.commit()
 
 
 def kek_usage(components: Components) -> dict[str, int]:
@@ -104,6 +125,12 @@ def retire_kek(components: Components, kek_id: str) -> None:
     in_use = kek_usage(components).get(kek_id, 0)
     if in_use:
         raise ConflictError(f"{in_use} versions are still wrapped under {kek_id}: rotate first")
+    with components.db.session() as session:
+        sealed = webhook_secrets.kek_usage(session).get(kek_id, 0)
+    if sealed:
+        raise ConflictError(
+            f"{sealed} webhook secrets are still wrapped under {kek_id}: rotate first"
+        )
     components.keyring.retire(kek_id)
     with components.db.session() as session:
         components.audit.append(

@@ -13,7 +13,11 @@ from storage.models import ApiKey, Principal
 
 Role = Literal["admin", "steward", "member", "auditor", "operator"]
 Roles = Annotated[list[Role], msgspec.Meta(min_length=1, max_length=5)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+# Spelled out rather than \s, whose meaning differs between Python and JSON Schema regexes.
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=320, pattern=f"^{_EMAIL_PART}@{_EMAIL_PART}$")
+]
 
 
 class PrincipalCreate(Input):

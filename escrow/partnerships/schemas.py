@@ -7,13 +7,19 @@ from typing import Annotated
 
 import msgspec
 
+from escrow.partnerships.service import KIND_PATTERN
 from escrow.schemas import Input, Slug
 from storage.models import Partnership
 
 
 class PartnershipCreate(Input):
     orgs: Annotated[list[Slug], msgspec.Meta(min_length=2, max_length=2)]
-    kind: Annotated[str, msgspec.Meta(min_length=2, max_length=40)]
+    kind: Annotated[  # the pattern is documented; the service checks it (422)
+        str,
+        msgspec.Meta(
+            min_length=2, max_length=40, extra_json_schema={"pattern": KIND_PATTERN.pattern}
+        ),
+    ]
 
 
 class PartnershipOut(msgspec.Struct):

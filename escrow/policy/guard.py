@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
+from escrow.metrics.instruments import AUTHZ_DECISIONS
 from escrow.policy.engine import Decision, Policy
 
 
@@ -41,6 +42,9 @@ class Guard:
     ) -> Decision:
         """Fails closed: a denial is audited and committed, then raised (404 when concealed)."""
         decision = self.engine.decide(ctx.principal, action, resource)
+        # Counted here, where decisions are enforced; ``allows`` also serves probes (what to
+        # list, whether to conceal), which are not requests being allowed or denied.
+        AUTHZ_DECISIONS.labels(action, "allowed" if decision.allowed else "denied").inc()
         if decision.allowed:
             return decision
         session.rollback()

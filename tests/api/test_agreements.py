@@ -344,11 +344,25 @@ def test_the_partner_receives_only_the_granted_fields_and_rows(
     assert details["view_sha256"] == preview.json()["view_sha256"]
 
 
+def test_a_view_grant_hides_the_originals_size_digest_and_receipt(deal: Deal) -> None:
+    dataset, agreement_id = _viewed_deal(deal, EU_VIEW)
+    deal.steward.post(f"/v1/agreements/{agreement_id}/release")
+    url = f"/v1/datasets/{dataset['id']}/versions"
+    seen = deal.partner.get(f"{url}/1").json()
+    assert seen["disclosure"] == "view"
+    assert (seen["size"], seen["sha256"], seen["receipt"]) == (None, None, None)
+    assert SALES_SHA not in deal.partner.get(url).text
+    owned = deal.steward.get(f"{url}/1").json()
+    assert (owned["disclosure"], owned["sha256"]) == ("whole", SALES_SHA)
+
+
 def test_a_whole_grant_delivers_the_original(deal: Deal) -> None:
     dataset, agreement_id = _viewed_deal(deal, None)
     deal.steward.post(f"/v1/agreements/{agreement_id}/release")
     received = deal.partner.get(f"/v1/datasets/{dataset['id']}/versions/1/content")
     assert received.content == SALES
+    seen = deal.partner.get(f"/v1/datasets/{dataset['id']}/versions/1").json()
+    assert (seen["disclosure"], seen["sha256"]) == ("whole", SALES_SHA)
 
 
 def test_parquet_views_are_served_row_group_by_row_group(deal: Deal) -> None:
@@ -402,3 +416,12 @@ def test_a_version_the_view_cannot_apply_to_is_a_problem_not_a_cut_stream(deal: 
     response = deal.partner.get(f"/v1/datasets/{dataset['id']}/versions/2/content")
     assert response.status_code == 409
     assert b"hidden" not in response.content and b"secret" not in response.content
+
+
+def test_previewing_a_version_number_beyond_the_column_is_404(deal: Deal) -> None:
+    """Found by the fuzzer: ?version=16815661824 overflowed PostgreSQL INTEGER (a 500)."""
+    agreement_id = deal.propose()["id"]
+    url = f"/v1/agreements/{agreement_id}/preview"
+    response = deal.steward.get(url, params={"version": 16815661824})
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, event, func, select, text
 
 from crypto import Checkpoint, CompactRange, open_note, parse_verifier_key
 from escrow.app import create_app
@@ -260,16 +260,18 @@ def test_server_host_export_command_writes_a_verifiable_bundle(
 ) -> None:
     people = _partners(eco)
     runner = CliRunner()
-    key = runner.invoke(audit, ["public-key"], env=settings_env)
+    key = runner.invoke(audit, ["public-key", "--local"], env=settings_env)
     assert key.output.strip() == components.trail.checkpoints.public_key
     for args in ([], ["--org", "acme"]):
         path = tmp_path / "cli.jsonl"
-        written = runner.invoke(audit, ["export", "-o", str(path), *args], env=settings_env)
+        written = runner.invoke(
+            audit, ["export", "--local", "-o", str(path), *args], env=settings_env
+        )
         assert written.exit_code == 0, written.output
         result = _verify(path.read_bytes(), key.output.strip(), tmp_path)
         assert result.exit_code == 0, result.output
     assert people["acme"] in result.output
-    missing = runner.invoke(audit, ["export", "--org", "nope"], env=settings_env)
+    missing = runner.invoke(audit, ["export", "--local", "--org", "nope"], env=settings_env)
     assert missing.exit_code == 1 and "no organization" in missing.output
 
 
@@ -379,6 +381,33 @@ def test_checkpoints_form_one_consistent_chain(
         audit, ["verify-checkpoint", str(new), str(old), "--public-key", key, "--proof", str(proof)]
     )
     assert backwards.exit_code == 1 and "larger" in backwards.output
+
+
+def test_an_issuer_that_loses_the_race_serves_the_checkpoint_that_beat_it(
+    eco: Ecosystem, components: Components
+) -> None:
+    """Under load the tree grows between every try, so an issuer insisting on its own
+    signature could lose forever; one that covers the tree it was asked for is enough."""
+    eco.org("acme")
+    issuer = components.trail.checkpoints
+    winners: list[Any] = []
+
+    def sign_first_then_grow(_session: Any) -> None:  # each time the loser is about to commit
+        with components.db.session() as session:
+            winners.append(issuer.issue(session))
+        with components.db.session() as session:
+            components.audit.append(
+                session, RequestContext("grow"), AuditRecord("test.grow", "success", "thing")
+            )
+            session.commit()
+
+    with components.db.session() as loser:
+        event.listen(loser, "before_commit", sign_first_then_grow)
+        signed = issuer.issue(loser)
+        event.remove(loser, "before_commit", sign_first_then_grow)
+    assert len(winners) == 1 and signed == winners[0]
+    with components.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditCheckpoint)) == 1
 
 
 def test_no_checkpoint_is_signed_over_a_tree_that_contradicts_the_last_one(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from tests.fixtures.datasets import Partners, create_dataset, deposit
@@ -44,12 +46,11 @@ def test_duplicate_names_conflict_and_bad_metadata_is_rejected(partners: Partner
         },
     )
     assert dup_field.status_code == 422
-    assert (
-        partners.steward.post(
-            "/v1/datasets", json={"name": "w", "media_type": "not a type"}
-        ).status_code
-        == 400
+    bad_media_type = partners.steward.post(
+        "/v1/datasets", json={"name": "w", "media_type": "not a type"}
     )
+    assert bad_media_type.status_code == 422  # a well-formed string outside the pattern
+    assert partners.steward.post("/v1/datasets", json={"name": 7}).status_code == 400
 
 
 @pytest.mark.parametrize("who", ["member", "auditor"])
@@ -98,3 +99,23 @@ def test_unknown_dataset_and_version(partners: Partners) -> None:
 def test_signing_key_is_public(partners: Partners) -> None:
     key = partners.member.client.get("/v1/keys/signing").json()
     assert key["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in key["public_key_pem"]
+
+
+@pytest.mark.parametrize("number", [2**31, 2**40, 10**20])
+def test_version_numbers_beyond_the_column_are_404_not_500(partners: Partners, number: int) -> None:
+    """Found by the fuzzer: a number PostgreSQL INTEGER cannot hold failed the query (500)."""
+    dataset = create_dataset(partners.steward)
+    assert deposit(partners.steward, dataset["id"], CSV).status_code == 201
+    base = f"/v1/datasets/{dataset['id']}/versions/{number}"
+    assert partners.member.get(base).status_code == 404
+    assert partners.member.get(base + "/content").status_code == 404
+
+
+def test_version_cursors_beyond_the_column_are_422(partners: Partners) -> None:
+    """Found by the fuzzer: a cursor decoding to a huge or non-ASCII number was a 500."""
+    dataset = create_dataset(partners.steward)
+    url = f"/v1/datasets/{dataset['id']}/versions"
+    for raw in (b"99999999999", "²".encode()):
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        response = partners.member.get(url, params={"cursor": cursor})
+        assert response.status_code == 422 and response.json()["field"] == "cursor"

@@ -38,7 +38,7 @@ def test_roles_are_validated(eco: Ecosystem) -> None:
     assert operator_role.status_code == 422
     assert (
         admin.post("/v1/orgs/acme/service-accounts", json={"name": "none", "roles": []}).status_code
-        == 400
+        == 422
     )
     assert (
         admin.post(

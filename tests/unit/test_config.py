@@ -41,3 +41,65 @@ def test_postgres_urls_use_psycopg() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_input_limits_and_token_rate_limits_have_documented_defaults() -> None:
+    settings = load_settings({})
+    limits = settings.input_limits
+    assert (limits.max_json_depth, limits.max_header_count, limits.max_header_bytes) == (
+        32,
+        100,
+        16384,
+    )
+    rate = settings.token_rate
+    assert rate.enabled
+    assert (rate.per_ip.per_minute, rate.per_ip.burst) == (120, 60)
+    assert (rate.failures_per_ip.per_minute, rate.failures_per_ip.burst) == (10, 10)
+    assert (rate.failures_per_key.per_minute, rate.failures_per_key.burst) == (30, 30)
+
+
+def test_token_rate_limits_parse_and_can_be_switched_off() -> None:
+    rate = load_settings(
+        {
+            "ESCROW_TOKEN_RATE_LIMIT": "off",
+            "ESCROW_TOKEN_RATE_PER_IP": "0",
+            "ESCROW_TOKEN_FAILURES_PER_IP": "3",
+            "ESCROW_TOKEN_FAILURE_BURST_PER_IP": "2",
+            "ESCROW_TOKEN_FAILURES_PER_KEY": "3",
+            "ESCROW_TOKEN_FAILURE_BURST_PER_KEY": "3",
+        }
+    ).token_rate
+    assert not rate.enabled and not rate.per_ip.limited
+    assert (rate.failures_per_ip.per_minute, rate.failures_per_ip.burst) == (3, 2)
+    assert rate.failures_per_key.limited
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ESCROW_TOKEN_RATE_LIMIT", "sometimes"),
+        ("ESCROW_TOKEN_RATE_PER_IP", "-1"),
+        ("ESCROW_TOKEN_BURST_PER_IP", "0"),
+        ("ESCROW_TOKEN_FAILURES_PER_IP", "many"),
+        ("ESCROW_TOKEN_FAILURE_BURST_PER_KEY", "0"),
+        ("ESCROW_MAX_JSON_DEPTH", "1"),
+        ("ESCROW_MAX_JSON_DEPTH", "1000"),
+        ("ESCROW_MAX_HEADERS", "8"),
+        ("ESCROW_MAX_HEADER_BYTES", "512"),
+    ],
+)
+def test_bad_limit_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ESCROW_TOKEN_FAILURES_PER_KEY": "5"},  # below the address's 10 a minute
+        {"ESCROW_TOKEN_FAILURE_BURST_PER_KEY": "10"},  # not above the address's burst of 10
+    ],
+)
+def test_one_address_must_not_be_able_to_drain_a_key_alone(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="ESCROW_TOKEN_FAILURES_PER_KEY"):
+        load_settings(env)
