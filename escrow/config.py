@@ -91,6 +91,9 @@ class Settings:
     agreement_sweep_interval: int  # seconds; 0 disables the schedule
     webhooks: WebhookSettings
     metrics_token: str | None  # None: GET /metrics is open to whoever reaches the bind
+    # Proxies whose X-Forwarded-For gives the client address (rate limits, audit): uvicorn's
+    # comma-separated addresses/networks; "*" trusts anyone, so clients could pick their IP.
+    forwarded_allow_ips: str
     input_limits: InputLimits
     token_rate: TokenRateSettings
 
@@ -184,6 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agreement_sweep_interval=_int(env, "ESCROW_AGREEMENT_SWEEP_INTERVAL", 30, minimum=0),
         webhooks=_webhook_settings(env),
         metrics_token=_metrics_token(env),
+        forwarded_allow_ips=env.get("ESCROW_FORWARDED_ALLOW_IPS") or "127.0.0.1",
         input_limits=_input_limits(env),
         token_rate=_token_rate(env),
     )
@@ -217,18 +221,15 @@ def _token_rate(env: Mapping[str, str]) -> TokenRateSettings:
         env, "ESCROW_TOKEN_FAILURES_PER_KEY", "ESCROW_TOKEN_FAILURE_BURST_PER_KEY", 30, 30
     )
     # One address must never drain a key's budget alone, or it could lock the key's owner out.
-    if (
-        failures_per_ip.limited
-        and failures_per_key.limited
-        and (
-            failures_per_key.per_minute < failures_per_ip.per_minute
-            or failures_per_key.burst <= failures_per_ip.burst
-        )
+    if failures_per_key.limited and (
+        not failures_per_ip.limited
+        or failures_per_key.per_minute < failures_per_ip.per_minute
+        or failures_per_key.burst <= failures_per_ip.burst
     ):
         raise ConfigError(
             "ESCROW_TOKEN_FAILURES_PER_KEY must be at least ESCROW_TOKEN_FAILURES_PER_IP and"
-            " ESCROW_TOKEN_FAILURE_BURST_PER_KEY more than ESCROW_TOKEN_FAILURE_BURST_PER_IP,"
-            " so that one address cannot lock a key out"
+            " ESCROW_TOKEN_FAILURE_BURST_PER_KEY more than ESCROW_TOKEN_FAILURE_BURST_PER_IP"
+            " (and the per-address limit on), so that one address cannot lock a key out"
         )
     return TokenRateSettings(
         enabled=_bool(env, "ESCROW_TOKEN_RATE_LIMIT", default=True),

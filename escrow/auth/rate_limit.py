@@ -19,6 +19,7 @@ per bucket the least recently charged one is dropped (which only ever forgives).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 from collections import OrderedDict
@@ -120,7 +121,7 @@ class TokenRateLimits:
 
     def admit(self, key_id: str, client_ip: str | None) -> Attempt | Refusal:
         """Charge one request and reserve one failure, or refuse if a bucket is empty."""
-        address = client_ip or UNKNOWN_ADDRESS
+        address = bucket_address(client_ip)
         if not self._enabled:
             return Attempt(None, address, key_id)
         checks = [
@@ -173,3 +174,22 @@ def _buckets(rate: Rate) -> Buckets | None:
 
 def _whole_seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
+
+
+def bucket_address(client_ip: str | None) -> str:
+    """The rate-limit subject for a client address: IPv4 as is, IPv6 by its /64.
+
+    One IPv6 host is usually handed a whole /64, so counting single addresses would give it
+    an unlimited supply of fresh buckets; IPv4-mapped addresses count as their IPv4 form.
+    """
+    if not client_ip:
+        return UNKNOWN_ADDRESS
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

@@ -89,6 +89,8 @@ def serve(migrate: bool) -> None:
         http="httptools",
         log_level="info",
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -136,6 +136,9 @@ class ContentReader:
         # Opened before the access is recorded: a blob store that cannot serve the version
         # answers 503 before any header, and a download that never started is not recorded.
         # If recording fails, the unread stream is released as it is dropped (BlobStream).
+        # The read transaction ends first: a slow or unreachable store must not hold a
+        # database connection idle in a transaction (the pool is shared by every request).
+        session.commit()
         plaintext = self.plaintext(version, wrapped, byte_range)
         datasets.commit_with_event(
             AuditRecord(

@@ -38,7 +38,7 @@ class Window:
         """Defaults to the 30 days before ``now``; times without an offset are UTC."""
         try:
             return cls._split(start, end, period, now)
-        except OverflowError:  # a window at the ends of the calendar (year 1 or 9999)
+        except (OverflowError, ValueError):  # a window at the calendar ends (year 1 or 9999)
             raise ValidationError(
                 "from and to must lie between years 1 and 9999", field="to"
             ) from None

@@ -14,6 +14,7 @@ between the check and the connection (rebinding) cannot redirect it.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+log = logging.getLogger("escrow.webhooks")
 
 
 class RefusedDestinationError(Exception):
@@ -112,9 +115,12 @@ def _checked_addresses(host: str, port: int, policy: WebhookSettings) -> list[IP
         a for a in addresses if not address_allowed(a, allow_private=policy.allow_private_networks)
     ]
     if refused:
+        # The address itself stays in the server log: echoing it would map internal DNS
+        # for whoever registers endpoints.
+        log.warning("webhook destination %s refused: resolves to %s", host, refused[0])
         raise RefusedDestinationError(
-            f"{host} resolves to {refused[0]}, a loopback, private, link-local or reserved"
-            " address that webhooks may not reach"
+            f"{host} resolves to a loopback, private, link-local or reserved address that"
+            " webhooks may not reach"
         )
     return addresses
 

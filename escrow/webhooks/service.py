@@ -52,7 +52,11 @@ class WebhookService(Service):
 
     def create(self, slug: str, url: str, description: str, events: list[str]) -> Created:
         org = self._org(slug, "manage_webhooks")
-        url = check_url(url, self._policy)
+        url = self._checked_url(url)
+        # The org row serializes creations, so concurrent ones cannot pass the cap together.
+        self.session.execute(
+            select(Organization.id).where(Organization.id == org.id).with_for_update()
+        )
         live = self.session.scalar(
             select(func.count())
             .select_from(WebhookEndpoint)
@@ -100,6 +104,12 @@ class WebhookService(Service):
             query = query.where(WebhookEndpoint.id > after)
         return paginate(list(self.session.scalars(query)), limit)
 
+    def _checked_url(self, url: str) -> str:
+        """Resolves the host with no transaction open: a slow DNS server must not hold a
+        pooled connection idle in a transaction (callers have authorized already)."""
+        self.session.commit()
+        return check_url(url, self._policy)
+
     def get(self, slug: str, endpoint_id: str) -> WebhookEndpoint:
         return self._endpoint(self._org(slug, "read_webhooks"), endpoint_id)
 
@@ -109,7 +119,7 @@ class WebhookService(Service):
         changed: dict[str, Any] = {}
         sensitive: dict[str, str | None] = {}
         if changes.url is not None and changes.url != endpoint.url:
-            endpoint.url = check_url(changes.url, self._policy)
+            endpoint.url = self._checked_url(changes.url)
             changed["host"] = urlsplit(endpoint.url).hostname
             sensitive["url"] = endpoint.url
         if changes.description is not None:

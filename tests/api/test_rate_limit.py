@@ -19,7 +19,14 @@ from litestar.testing import TestClient
 from litestar.types import Receive, Scope, Send
 from sqlalchemy import select
 
-from escrow.auth.rate_limit import AUDIT_WINDOW_SECONDS, Attempt, Buckets, TokenRateLimits
+from escrow.auth.rate_limit import (
+    AUDIT_WINDOW_SECONDS,
+    UNKNOWN_ADDRESS,
+    Attempt,
+    Buckets,
+    TokenRateLimits,
+    bucket_address,
+)
 from escrow.clock import FrozenClock
 from escrow.config import Rate, TokenRateSettings
 from escrow.errors import PROBLEM_BASE, AuthenticationError
@@ -230,3 +237,17 @@ def test_tracked_subjects_are_bounded_and_full_buckets_forgotten() -> None:
     for i in range(15, 20):
         buckets.give_back(f"pek_{i}", now=10.0)  # refilled by then: full, so forgotten
     assert len(buckets) == 0
+
+
+@pytest.mark.parametrize(
+    ("client", "subject"),
+    [
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.10", "192.0.2.10"),
+        (None, UNKNOWN_ADDRESS),
+    ],
+)
+def test_ipv6_clients_share_a_bucket_per_64(client: str | None, subject: str) -> None:
+    assert bucket_address(client) == subject

@@ -98,6 +98,7 @@ def test_bad_limit_values_name_the_variable(name: str, value: str) -> None:
     [
         {"ESCROW_TOKEN_FAILURES_PER_KEY": "5"},  # below the address's 10 a minute
         {"ESCROW_TOKEN_FAILURE_BURST_PER_KEY": "10"},  # not above the address's burst of 10
+        {"ESCROW_TOKEN_FAILURES_PER_IP": "0"},  # no per-address limit at all
     ],
 )
 def test_one_address_must_not_be_able_to_drain_a_key_alone(env: dict[str, str]) -> None:
