@@ -30,7 +30,7 @@ from escrow.context import RequestContext
 from escrow.wiring import Components
 from storage.models import AuditCheckpoint, AuditEvent, AuditNode, AuditSecret
 from tests.fixtures.api import Caller, Ecosystem
-from tests.fixtures.s3 import free_port
+from tests.fixtures.ports import free_port
 from tests.unit.audit.rfc9162 import consistency_ok, inclusion_ok, leaf, mth
 
 

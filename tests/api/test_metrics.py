@@ -118,16 +118,19 @@ def test_latency_is_labelled_by_route_template_method_and_status_class(
     assert "/metrics" not in routes  # scrapes do not time themselves
 
 
-def test_a_configured_token_is_required_and_refusals_are_audited(
-    app: Litestar,
-    client: TestClient[Litestar],
-    settings_env: dict[str, str],
-    db: Database,
-    clock: FrozenClock,
-    blobs: BlobStore,
+@pytest.fixture
+def token_protected(
+    app: Litestar, settings_env: dict[str, str], db: Database, clock: FrozenClock, blobs: BlobStore
 ) -> None:
+    """The app with ESCROW_METRICS_TOKEN set."""
     env = {**settings_env, "ESCROW_METRICS_TOKEN": METRICS_TOKEN}
     app.state.components = build_components(load_settings(env), clock=clock, db=db, blobs=blobs)
+
+
+@pytest.mark.usefixtures("token_protected")
+def test_a_configured_token_is_required_and_refusals_are_audited(
+    client: TestClient[Litestar], db: Database
+) -> None:
     missing = client.get("/metrics")
     assert missing.status_code == 401
     assert missing.headers["content-type"] == "application/problem+json"
@@ -144,17 +147,8 @@ def test_a_configured_token_is_required_and_refusals_are_audited(
     assert refusals == [("missing_token", "denied"), ("bad_token", "denied")]
 
 
-def test_an_access_token_does_not_open_a_protected_scrape(
-    app: Litestar,
-    client: TestClient[Litestar],
-    partners: Partners,
-    settings_env: dict[str, str],
-    db: Database,
-    clock: FrozenClock,
-    blobs: BlobStore,
-) -> None:
-    env = {**settings_env, "ESCROW_METRICS_TOKEN": METRICS_TOKEN}
-    app.state.components = build_components(load_settings(env), clock=clock, db=db, blobs=blobs)
+@pytest.mark.usefixtures("token_protected")
+def test_an_access_token_does_not_open_a_protected_scrape(partners: Partners) -> None:
     assert partners.operator.get("/metrics").status_code == 401
 
 

@@ -28,7 +28,7 @@ from escrow.cli.client.api import Client
 from escrow.cli.client.profiles import Profile, ProfileStore
 from escrow.cli.main import cli
 from tests.fixtures.live import Credential, LiveServer
-from tests.fixtures.s3 import free_port
+from tests.fixtures.ports import free_port
 
 SALES = "region,amount,customer\nEU,10,alice\nUS,20,bob\nEU,30,carol\n"
 

@@ -19,7 +19,8 @@ from storage.blobs import (
     open_blob_store,
 )
 from storage.blobs.s3 import MIN_PART_SIZE
-from tests.fixtures.s3 import S3Server, free_port, new_bucket_name, pending_uploads
+from tests.fixtures.ports import free_port
+from tests.fixtures.s3 import S3Server, new_bucket_name, pending_uploads
 from tests.unit.storage.blob_helpers import MiB, payload, read_all, uneven, write_blob
 
 pytestmark = pytest.mark.s3
