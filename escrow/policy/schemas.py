@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -26,52 +26,42 @@ class ImpactIn(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_IMPACT_LIMIT)] = DEFAULT_IMPACT_LIMIT
 
 
-class BundleSummaryOut(msgspec.Struct):
+class _BundleMetadata(msgspec.Struct):
     id: str
     sha256: str
     state: str
     author: str | None  # principal id; null for the bundle seeded from ESCROW_POLICIES_DIR
     created_at: datetime
     activated_at: datetime | None
+
+
+def _metadata(row: PolicyBundleRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "sha256": row.sha256,
+        "state": row.state,
+        "author": row.author_id,
+        "created_at": row.created_at,
+        "activated_at": row.activated_at,
+    }
+
+
+class BundleSummaryOut(_BundleMetadata):
     files: list[str]
     tests: list[str]
 
     @classmethod
     def of(cls, row: PolicyBundleRow) -> BundleSummaryOut:
-        return cls(
-            id=row.id,
-            sha256=row.sha256,
-            state=row.state,
-            author=row.author_id,
-            created_at=row.created_at,
-            activated_at=row.activated_at,
-            files=sorted(row.files),
-            tests=sorted(row.tests),
-        )
+        return cls(**_metadata(row), files=sorted(row.files), tests=sorted(row.tests))
 
 
-class BundleOut(msgspec.Struct):
-    id: str
-    sha256: str
-    state: str
-    author: str | None
-    created_at: datetime
-    activated_at: datetime | None
+class BundleOut(_BundleMetadata):
     files: dict[str, str]
     tests: dict[str, str]
 
     @classmethod
     def of(cls, row: PolicyBundleRow) -> BundleOut:
-        return cls(
-            id=row.id,
-            sha256=row.sha256,
-            state=row.state,
-            author=row.author_id,
-            created_at=row.created_at,
-            activated_at=row.activated_at,
-            files=dict(row.files),
-            tests=dict(row.tests),
-        )
+        return cls(**_metadata(row), files=dict(row.files), tests=dict(row.tests))
 
 
 class DecisionFlipOut(msgspec.Struct):
