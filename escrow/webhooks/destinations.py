@@ -27,7 +27,16 @@ MAX_URL_LENGTH = 2048
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address in their last 32 bits and route (or translate) to it:
+# IPv4-compatible (deprecated, RFC 4291), IPv4-mapped, SIIT IPv4-translated (RFC 2765) and the
+# NAT64 well-known prefix (RFC 6052). Python calls several of these global whatever they embed.
+_EMBEDS_LAST_32_BITS = tuple(
+    ipaddress.ip_network(prefix)
+    for prefix in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+# NAT64 local-use (RFC 8215): the operator picks where the IPv4 address sits, and the prefix is
+# never globally routed, so no address in it is reachable from the internet.
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 log = logging.getLogger("escrow.webhooks")
@@ -80,6 +89,8 @@ def address_allowed(address: IPAddress, *, allow_private: bool) -> bool:
         return False
     if allow_private:
         return True
+    if address in _NAT64_LOCAL_USE:
+        return False
     return all(candidate.is_global for candidate in _with_embedded(address))
 
 
@@ -99,9 +110,11 @@ def _parse(url: str, policy: WebhookSettings) -> SplitResult:
     if parts.fragment:
         raise ValidationError("url must not have a #fragment", field="url")
     try:
-        parts.port  # noqa: B018 - urlsplit validates the port only when it is read
+        port = parts.port  # urlsplit validates the port only when it is read
     except ValueError:
-        raise ValidationError("url has an invalid port", field="url") from None
+        port = 0
+    if port == 0:  # 0 is no port: a connection to it goes wherever the OS decides
+        raise ValidationError("url has an invalid port", field="url")
     host = parts.hostname or ""
     if _ip(host) is None and not _HOSTNAME.match(host):
         raise ValidationError("url must name a host (a DNS name or an IP address)", field="url")
@@ -141,17 +154,16 @@ def _lookup(host: str, port: int) -> list[IPAddress]:
 
 
 def _with_embedded(address: IPAddress) -> list[IPAddress]:
-    """The address plus any IPv4 address an IPv6 transition form routes to."""
+    """The address plus every IPv4 address an IPv6 transition form routes or translates to."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return [address]
     found: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address.teredo is not None:
-            found.append(address.teredo[1])
-        if address in _NAT64:
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if any(address in prefix for prefix in _EMBEDS_LAST_32_BITS):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:  # 2002::/16
+        found.append(address.sixtofour)
+    if address.teredo is not None:  # 2001::/32: the relay server and the client's NAT
+        found.extend(address.teredo)
     return found
 
 
