@@ -37,6 +37,7 @@ RECEIPT_TYPE = "partner-escrow/deposit-receipt/v1"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+MAX_MEDIA_TYPE_LENGTH = 255  # the column's width; checked before the body is read
 
 
 def blob_key_for(dataset_id: str, version_id: str) -> str:
@@ -53,6 +54,11 @@ class DepositRequest:
 
     def validated(self) -> DepositRequest:
         media_type = (self.media_type or "").split(";", 1)[0].strip().lower() or None
+        if media_type is not None and len(media_type) > MAX_MEDIA_TYPE_LENGTH:
+            raise ValidationError(
+                f"Content-Type's media type must be at most {MAX_MEDIA_TYPE_LENGTH} characters",
+                field="content-type",
+            )
         if media_type is not None and not _MEDIA_TYPE.match(media_type):
             raise ValidationError("Content-Type is not a media type", field="content-type")
         if self.idempotency_key is not None and not _IDEMPOTENCY_KEY.match(self.idempotency_key):

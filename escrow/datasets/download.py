@@ -33,6 +33,10 @@ from storage.blobs import BlobStore, BlobStream
 from storage.models import DatasetVersion
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# A position with more digits than this is beyond any object we store (2**63 has 19), and
+# int() refuses strings over 4,300 digits; such a number is read as "beyond the end".
+_MAX_POSITION_DIGITS = 19
+_BEYOND_ANY_SIZE = 2**63
 
 
 @dataclass(frozen=True)
@@ -56,17 +60,29 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
-            raise RangeNotSatisfiableError("empty suffix range", size=size)
+            raise _unsatisfiable("empty suffix range", size)
         return ByteRange(max(0, size - suffix), size)
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if last and int(last) < start:
+    start = _position(first)
+    end = min(_position(last) + 1, size) if last else size
+    if last and _position(last) < start:
         return None  # syntactically invalid: ignore
     if start >= size:
-        raise RangeNotSatisfiableError(f"range starts beyond the {size} bytes", size=size)
+        raise _unsatisfiable(f"range starts beyond the {size} bytes", size)
     return ByteRange(start, end)
+
+
+def _unsatisfiable(detail: str, size: int) -> RangeNotSatisfiableError:
+    error = RangeNotSatisfiableError(detail, size=size)
+    error.headers["Content-Range"] = f"bytes */{size}"  # RFC 9110 s15.5.17: the current length
+    return error
+
+
+def _position(digits: str) -> int:
+    """A byte position; any number too long to be a real one counts as past every end."""
+    stripped = digits.lstrip("0") or "0"
+    return _BEYOND_ANY_SIZE if len(stripped) > _MAX_POSITION_DIGITS else int(stripped)
 
 
 def etag_of(version: DatasetVersion, grant: Grant = WHOLE) -> str:
