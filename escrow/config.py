@@ -96,6 +96,7 @@ class Settings:
     forwarded_allow_ips: str
     input_limits: InputLimits
     token_rate: TokenRateSettings
+    policy_validation_seconds: float  # a candidate bundle's checks run at most this long
 
     @property
     def service_url(self) -> str:
@@ -190,6 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         forwarded_allow_ips=env.get("ESCROW_FORWARDED_ALLOW_IPS") or "127.0.0.1",
         input_limits=_input_limits(env),
         token_rate=_token_rate(env),
+        policy_validation_seconds=_int(env, "ESCROW_POLICY_VALIDATION_SECONDS", 10, minimum=1),
     )
 
 

@@ -156,7 +156,8 @@ class PolicyService(Service):
     ) -> PolicyEngine:
         """A rejected bundle is audited (outcome failed) before the 413/422 goes out."""
         try:
-            return validated_engine(bundle, self.store.seed.bundle.tests)
+            budget = self.deps.components.settings.policy_validation_seconds
+            return validated_engine(bundle, self.store.seed.bundle.tests, budget)
         except EscrowError as exc:
             self.session.rollback()
             action = "policy.activate" if row else "policy.upload"

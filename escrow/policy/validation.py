@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from polar.exceptions import OsoError
+
 from escrow.errors import PayloadTooLargeError, ValidationError
 from escrow.policy.engine import PolicyBundle, PolicyEngine, PolicyLoadError
 from escrow.policy.testing import agreement, run_suites
+from escrow.policy.time_budget import BudgetExceededError, Problem, problem_within
 
 MAX_POLAR_FILES = 64
 MAX_TEST_FILES = 64
@@ -17,6 +20,7 @@ MAX_REPORTED_FAILURES = 100
 POLAR_PATH = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,62}/){0,3}[a-z0-9][a-z0-9_-]{0,62}\.polar$")
 TEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\.ya?ml$")
 REPO_SUITE, BUNDLE_SUITE = "policies/tests/", "bundle:"
+DEFAULT_BUDGET_SECONDS = 10.0
 
 
 def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
@@ -33,8 +37,8 @@ def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
             f"at most {MAX_POLAR_FILES} Polar files and {MAX_TEST_FILES} test files",
             field="files",
         )
-    bad = sorted(name for name in files if not POLAR_PATH.match(name) or ".." in name)
-    bad += sorted(f"tests:{name}" for name in tests if not TEST_NAME.match(name))
+    bad = sorted(name[:80] for name in files if not POLAR_PATH.match(name) or ".." in name)
+    bad += sorted(f"tests:{name[:80]}" for name in tests if not TEST_NAME.match(name))
     if bad:
         raise ValidationError(
             "file names are relative paths like main.polar or orgs/<slug>.polar; test names"
@@ -42,7 +46,7 @@ def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
             field="files",
             invalid=bad,
         )
-    large = sorted(
+    large = sorted(  # names are valid here, so short
         n for n, t in [*files.items(), *tests.items()] if len(t.encode()) > MAX_FILE_BYTES
     )
     if large:
@@ -51,31 +55,66 @@ def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
         )
 
 
-def validated_engine(bundle: PolicyBundle, repo_tests: Mapping[str, str]) -> PolicyEngine:
-    """Fails closed: the bundle loads, and every repository and bundle test case passes."""
+def validated_engine(
+    bundle: PolicyBundle,
+    repo_tests: Mapping[str, str],
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+) -> PolicyEngine:
+    """Fails closed: the bundle loads, and every repository and bundle test case passes
+    within ``budget_seconds`` (the checks run in a child process that is killed after)."""
     check_limits(bundle.files, bundle.tests)
     try:
         engine = PolicyEngine(bundle)
     except PolicyLoadError as exc:
         raise ValidationError(f"the policy does not load: {exc}", field="files") from None
+    try:
+        problem = problem_within(budget_seconds, bundle.files, bundle.tests, repo_tests)
+    except BudgetExceededError:
+        raise ValidationError(
+            f"the policy's checks did not finish within {budget_seconds:g} s; a rule that"
+            " backtracks over many combinations is the usual cause",
+            field="files",
+        ) from None
+    if problem is not None:
+        detail, problem_field, extra = problem
+        raise ValidationError(detail, field=problem_field, **extra)
+    return engine
+
+
+def candidate_problem(
+    files: Mapping[str, str], tests: Mapping[str, str], repo_tests: Mapping[str, str]
+) -> Problem | None:
+    """What is wrong with a loadable bundle when its rules are asked (None: nothing).
+
+    Runs in the child process of ``problem_within``: answers plain data.
+    """
+    engine = PolicyEngine(PolicyBundle(files, tests))
+    sample = agreement({"labels": ["pii"]})
+    try:
+        engine.release(sample)
+    except OsoError:
+        return (
+            "main.polar must define release_blocker(agreement: Agreement, reason) rules",
+            "files",
+            {},
+        )
     suites = {REPO_SUITE + name: text for name, text in repo_tests.items()}
-    suites |= {BUNDLE_SUITE + name: text for name, text in bundle.tests.items()}
+    suites |= {BUNDLE_SUITE + name: text for name, text in tests.items()}
     report = run_suites(engine, suites)
     if not report.ok:
         failures = report.failures
-        raise ValidationError(
+        return (
             f"{len(failures)} policy test case(s) failed ({report.passed} passed)",
-            field="tests",
-            failures=[
-                {"suite": f.suite, "case": f.case, "message": f.message}
-                for f in failures[:MAX_REPORTED_FAILURES]
-            ],
+            "tests",
+            {
+                "failures": [
+                    {"suite": f.suite, "case": f.case, "message": f.message}
+                    for f in failures[:MAX_REPORTED_FAILURES]
+                ]
+            },
         )
     for slug in engine.org_slugs:
         sample = agreement({"owner": slug, "labels": ["pii"]})
         if f"{slug}:policy_error" in engine.release(sample).blockers:
-            raise ValidationError(
-                f"orgs/{slug}.polar fails when asked about an agreement of {slug}",
-                field="files",
-            )
-    return engine
+            return f"orgs/{slug}.polar fails when asked about an agreement of {slug}", "files", {}
+    return None
