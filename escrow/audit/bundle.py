@@ -176,6 +176,8 @@ def _check_entry(entry: bytes, index: int, stated: object, where: str) -> bytes:
         event = json.loads(entry)
     except ValueError:
         raise BundleError(where, "is not JSON") from None
+    except RecursionError:  # the decoder recurses per nesting level
+        raise BundleError(where, "is not JSON (nested too deeply)") from None
     if not isinstance(event, dict) or event.get("seq") != index:
         seq = event.get("seq") if isinstance(event, dict) else None
         raise BundleError(where, f"records sequence number {seq} (moved, swapped or renumbered)")
@@ -194,6 +196,8 @@ def _json_line(raw: bytes | str | None, where: str) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError:
         raise BundleError(where, "is not a JSON line") from None
+    except RecursionError:  # the decoder recurses per nesting level
+        raise BundleError(where, "is not a JSON line (nested too deeply)") from None
     if not isinstance(value, dict):
         raise BundleError(where, "is not a JSON object")
     return value
