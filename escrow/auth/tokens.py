@@ -104,14 +104,23 @@ class TokenAuthority:
         return self._check_lifetime(claims)
 
     def _check_lifetime(self, claims: dict[str, Any]) -> TokenClaims:
+        """Fails closed: within [nbf, exp), and no longer-lived than this service issues."""
         now = self._clock.now().timestamp()
-        exp, iat = claims["exp"], claims["iat"]
-        if not isinstance(exp, int) or not isinstance(iat, int):
+        exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in (exp, iat, nbf)):
             raise AuthenticationError("token times are malformed", reason="claims")
         if exp <= now - CLOCK_SKEW_SECONDS:
             raise AuthenticationError("token has expired", reason="expired")
         if iat > now + CLOCK_SKEW_SECONDS:
             raise AuthenticationError("token was issued in the future", reason="claims")
+        if nbf > now + CLOCK_SKEW_SECONDS:
+            raise AuthenticationError("token is not valid yet (nbf)", reason="not_yet_valid")
+        # A key that signs what this service never issues (a 10-year token) must not work:
+        # no token lives longer than the configured TTL.
+        if exp - min(iat, nbf) > self.ttl_seconds + CLOCK_SKEW_SECONDS:
+            raise AuthenticationError(
+                "token lifetime exceeds what this service issues", reason="lifetime"
+            )
         org_id, key_id = claims.get("org_id"), claims.get("key")
         if not isinstance(org_id, str) or not isinstance(claims["sub"], str):
             raise AuthenticationError("token subject is malformed", reason="claims")
