@@ -62,6 +62,26 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def purge_write_ahead_log(self) -> bool:
+        """Moves every committed change into the database file and empties SQLite's WAL.
+
+        With ``secure_delete`` on, what a committed UPDATE or DELETE overwrote (a shredded
+        key) is then gone from disk: the WAL held earlier copies of its pages. Answers False
+        when readers kept the WAL from being emptied within the busy timeout. PostgreSQL: a
+        no-op answering True (its storage is the operator's to scrub).
+        """
+        if not self.is_sqlite:
+            return True
+        # The raw connection runs in autocommit: no BEGIN IMMEDIATE around the checkpoint.
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            busy, _frames, _moved = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            raw.close()
+        return not busy
+
 
 def _create_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("sqlite"):
@@ -85,4 +105,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted and overwritten content is zeroed in place, so that shredded keys do not
+    # linger in free space (purge_write_ahead_log then empties the WAL).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -233,6 +233,8 @@ class DatasetService(Service):
                 details={"versions": len(blob_keys)},
             )
         )
+        if not self.deps.components.db.purge_write_ahead_log():
+            log.warning("shredded dataset %s: the SQLite WAL could not be emptied yet", dataset.id)
         for key in blob_keys:
             try:
                 blobs.delete(key)
