@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from escrow.agreements import lifecycle
@@ -40,7 +40,14 @@ class Gates:
         self.commit = threading.Event()
         self.download_evaluating = threading.Event()
         self.evaluate = threading.Event()
+        self.download_decided = threading.Event()  # evaluating, or refused and recording it
         self.armed = False
+
+    def before_execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """Once armed, the approval is parked before its commit holding the log head, so whoever
+        asks for the head now is the download: it has decided and is about to record it."""
+        if self.armed and "audit_head" in statement and "FOR UPDATE" in statement:
+            self.download_decided.set()
 
     def before_commit(self, session: Session) -> None:
         releasing = any(isinstance(o, Agreement) and o.state == "released" for o in session.dirty)
@@ -52,6 +59,7 @@ class Gates:
         def gated(*args: Any) -> Any:
             if self.armed:  # the approval is held: this is the download
                 self.download_evaluating.set()
+                self.download_decided.set()
                 self.evaluate.wait(_WAIT)
             return real(*args)
 
@@ -65,7 +73,9 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
         lifecycle, "agreement_resource", gates.agreement_resource(lifecycle.agreement_resource)
     )
     event.listen(Session, "before_commit", gates.before_commit)
+    event.listen(Engine, "before_cursor_execute", gates.before_execute)
     yield gates
+    event.remove(Engine, "before_cursor_execute", gates.before_execute)
     event.remove(Session, "before_commit", gates.before_commit)
 
 
@@ -89,15 +99,19 @@ def test_a_download_during_an_approval_does_not_release_the_agreement_again(
     gates.armed = True
     download, downloaded = _in_thread(lambda: deal.content(deal.partner))
     # Without row locks the download now evaluates the release; with them it skips the
-    # agreement the approval holds (and then waits for the audit log head).
-    gates.download_evaluating.wait(1.0)
+    # agreement the approval holds, is refused, and waits for the audit log head to record
+    # the refusal. Either way the approval commits only once the download has decided.
+    assert gates.download_decided.wait(_WAIT)
+    assert not gates.download_evaluating.is_set()
     gates.commit.set()
     approval.join(_WAIT)  # committed: its decision is now visible to the download
     gates.evaluate.set()
     download.join(_WAIT)
 
     assert approved[0].status_code == 201 and approved[0].json()["state"] == "released"
-    assert downloaded[0].status_code in (200, 404)
+    # It decided while the agreement was still pending: refused, and the refusal is the
+    # same 404 as for any dataset it was never granted.
+    assert downloaded[0].status_code == 404, downloaded[0].text
     with components.db.session() as session:
         releases = session.scalar(
             select(func.count())
