@@ -23,6 +23,7 @@ from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
 from escrow.audit.routes import AuditController
 from escrow.audit.trail import AuditTrail, checkpoint_schedule
+from escrow.auth.failures import BearerFailures
 from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.routes import AuthController
 from escrow.auth.tokens import TokenAuthority
@@ -113,6 +114,7 @@ def build_components(
         blobs=blobs or open_settings_blob_store(settings),
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
         token_limits=TokenRateLimits(settings.token_rate, clock),
+        bearer_failures=BearerFailures(settings.bearer_failures, clock),
     )
 
 

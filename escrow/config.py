@@ -71,6 +71,18 @@ class TokenRateSettings:
 
 
 @dataclass(frozen=True)
+class BearerFailureSettings:
+    """Failed bearer authentication, per client address and process (see escrow.auth.failures)."""
+
+    enabled: bool
+    failures_per_ip: Rate  # failed authentications from one address before 429
+    audit_window_seconds: int  # one audit event per address and window
+
+
+DEFAULT_BEARER_FAILURES = BearerFailureSettings(True, Rate(30, 30), 60)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str
@@ -97,6 +109,7 @@ class Settings:
     input_limits: InputLimits
     token_rate: TokenRateSettings
     policy_validation_seconds: float  # a candidate bundle's checks run at most this long
+    bearer_failures: BearerFailureSettings = DEFAULT_BEARER_FAILURES
 
     @property
     def service_url(self) -> str:
@@ -192,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         input_limits=_input_limits(env),
         token_rate=_token_rate(env),
         policy_validation_seconds=_int(env, "ESCROW_POLICY_VALIDATION_SECONDS", 10, minimum=1),
+        bearer_failures=_bearer_failures(env),
     )
 
 
@@ -238,6 +252,16 @@ def _token_rate(env: Mapping[str, str]) -> TokenRateSettings:
         per_ip=_rate(env, "ESCROW_TOKEN_RATE_PER_IP", "ESCROW_TOKEN_BURST_PER_IP", 120, 60),
         failures_per_ip=failures_per_ip,
         failures_per_key=failures_per_key,
+    )
+
+
+def _bearer_failures(env: Mapping[str, str]) -> BearerFailureSettings:
+    return BearerFailureSettings(
+        enabled=_bool(env, "ESCROW_AUTH_FAILURE_LIMIT", default=True),
+        failures_per_ip=_rate(
+            env, "ESCROW_AUTH_FAILURES_PER_IP", "ESCROW_AUTH_FAILURE_BURST_PER_IP", 30, 30
+        ),
+        audit_window_seconds=_int(env, "ESCROW_AUTH_FAILURE_WINDOW", 60, minimum=1),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crypto import Keyring
 from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail
+from escrow.auth.failures import BearerFailures
 from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.service import AuthService
 from escrow.auth.tokens import TokenAuthority
@@ -39,6 +40,7 @@ class Components:
     blobs: BlobStore
     trail: AuditTrail
     token_limits: TokenRateLimits  # POST /v1/auth/token, per process
+    bearer_failures: BearerFailures  # failed bearer authentication, per process
 
     @property
     def guard(self) -> Guard:
@@ -62,6 +64,7 @@ def auth_service(components: Components, session: Session, ctx: RequestContext) 
         components.audit,
         components.clock,
         components.token_limits,
+        components.bearer_failures,
     )
 
 

@@ -65,8 +65,7 @@ class AgreementService(Service):
         return Lifecycle(self.deps.components, self.ctx)
 
     def create(self, dataset_id: str, terms: Terms) -> Agreement:
-        dataset = find_dataset(self.session, dataset_id)
-        DatasetService(self.deps).authorize(dataset, "create_agreement")
+        dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
         beneficiary = find_org(self.session, terms.beneficiary)
@@ -129,7 +128,7 @@ class AgreementService(Service):
         return decision
 
     def get(self, agreement_id: str) -> tuple[Agreement, ReleaseDecision | None]:
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "read")
         self._authorize(agreement, "read")
         decision = self.lifecycle.refresh(self.session, agreement)
         self.session.commit()
@@ -151,7 +150,7 @@ class AgreementService(Service):
         return paginate(list(rows), limit)
 
     def decide(self, agreement_id: str, decision: str, reason: str) -> Agreement:
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "approve")
         resource = self._authorize(agreement, "approve")
         self._require_state(agreement, "pending")
         actor = self.ctx.principal
@@ -197,7 +196,7 @@ class AgreementService(Service):
         return agreement
 
     def attest(self, agreement_id: str, event: str, statement: str) -> Agreement:
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "attest")
         self._authorize(agreement, "attest")
         self._require_state(agreement, "pending")
         if event != agreement.attestation_event:
@@ -236,7 +235,7 @@ class AgreementService(Service):
 
     def release(self, agreement_id: str) -> Agreement:
         """Asks the release rule now; refused with the unmet conditions if it does not hold."""
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "release")
         self._authorize(agreement, "release")
         decision = self.lifecycle.refresh(self.session, agreement)
         self.session.commit()
@@ -252,7 +251,7 @@ class AgreementService(Service):
 
     def object(self, agreement_id: str, reason: str) -> Agreement:
         """The owner stops a release during its objection window."""
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "object")
         self._authorize(agreement, "object")
         self.lifecycle.refresh(self.session, agreement)
         if agreement.state != "pending" or agreement.conditions_met_at is None:
@@ -262,7 +261,7 @@ class AgreementService(Service):
 
     def revoke(self, agreement_id: str, reason: str) -> Agreement:
         """The owner ends it at once: released -> revoked, pending -> rejected."""
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "revoke")
         self._authorize(agreement, "revoke")
         self.lifecycle.refresh(self.session, agreement)
         target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
@@ -273,7 +272,7 @@ class AgreementService(Service):
 
     def terminate(self, agreement_id: str, reason: str) -> Agreement:
         """The beneficiary ends it early: released -> revoked, pending -> rejected."""
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "terminate")
         self._authorize(agreement, "terminate")
         self.lifecycle.refresh(self.session, agreement)
         target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
@@ -286,7 +285,7 @@ class AgreementService(Service):
 
     def preview(self, agreement_id: str, rows: int, number: int | None) -> Preview:
         """The first rows the beneficiary would receive, for the owner to check before approving."""
-        agreement = self._load(agreement_id)
+        agreement = self._load(agreement_id, "preview")
         self._authorize(agreement, "preview")
         dataset = find_dataset(self.session, agreement.dataset_id)
         versions = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
@@ -360,10 +359,13 @@ class AgreementService(Service):
         agreement.state, agreement.ended_at, agreement.end_reason = state, now, end_reason
         agreement.updated_at = now
 
-    def _load(self, agreement_id: str) -> Agreement:
+    def _load(self, agreement_id: str, action: str) -> Agreement:
+        """The agreement, or the same concealed denial as for one the caller may not see."""
         agreement = self.session.get(Agreement, agreement_id)
         if agreement is None:
-            raise NotFoundError(f"no agreement {agreement_id!r}")
+            self.guard.deny_missing(
+                self.session, self.ctx, action, Target("agreement", agreement_id)
+            )
         return agreement
 
     def _resource(self, agreement: Agreement) -> AgreementResource:

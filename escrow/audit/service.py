@@ -10,7 +10,7 @@ from escrow.audit.export import ExportPlan
 from escrow.audit.trail import AuditTrail
 from escrow.audit.tree import MerkleTree
 from escrow.errors import ValidationError
-from escrow.orgs.queries import as_resource, find_org
+from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.policy.guard import Target
 from escrow.policy.resources import AuditLogResource
 from escrow.service import Page, Service, ServiceDeps, decode_number_cursor, paginate
@@ -88,14 +88,19 @@ class AuditService(Service):
             if target is None:  # pragma: no cover - authentication loaded this org
                 raise ValidationError("caller has no organization")
         else:
-            target = find_org(self.session, org)
+            found = find_org_or_none(self.session, org)
+            if found is None:
+                self.guard.deny_missing(
+                    self.session, self.ctx, "read", Target("audit_log", None, named=org)
+                )
+            target = found
         resource = as_resource(self.session, target)
         self.guard.require(
             self.session,
             self.ctx,
             "read",
             AuditLogResource(resource),
-            Target("audit_log", target.id, (target.id,)),
+            Target("audit_log", target.id, (target.id,), named=org),
             conceal=not self.guard.allows(self.ctx, "read", resource),
         )
         return target.id

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
+from escrow.auth.failures import RATE_LIMITED, BearerFailures, FailureReport
 from escrow.auth.rate_limit import Refusal, TokenRateLimits
 from escrow.auth.secrets import burn_equivalent_time, verify_secret
 from escrow.auth.tokens import TokenAuthority
@@ -41,6 +42,7 @@ class AuthService:
         audit: AuditLog,
         clock: Clock,
         limits: TokenRateLimits,
+        failures: BearerFailures,
     ) -> None:
         self.session = session
         self.ctx = ctx
@@ -48,6 +50,7 @@ class AuthService:
         self.audit = audit
         self.clock = clock
         self.limits = limits
+        self.failures = failures
 
     def exchange_key(self, key_id: str, secret: str) -> IssuedToken:
         """Fails closed: over a rate limit 429 (secret unchecked); bad keys and owners 401."""
@@ -87,23 +90,71 @@ class AuthService:
         return IssuedToken(token, self.tokens.ttl_seconds)
 
     def authenticate(self, token: str) -> Actor:
-        """Fails closed: signature, claims, revocation and the owner's current state all count."""
+        """Fails closed: signature, claims, revocation and the owner's current state all count.
+
+        An address failing faster than its limit gets 429 before its token is looked at.
+        """
+        if (wait := self.failures.retry_after(self.ctx.client_ip)) is not None:
+            self._refuse_bearer(wait)
         try:
             claims = self.tokens.verify(token)
         except AuthenticationError as exc:
-            self._deny("auth.authenticate", "access_token", None, exc.extra["reason"], ())
+            self._fail(None, exc.extra["reason"], ())
         if self.session.get(RevokedToken, claims.jti) is not None:
-            self._deny("auth.authenticate", "access_token", claims.jti, "revoked_token", ())
+            self._fail(claims.jti, "revoked_token", ())
         found = self._live_key(claims.key_id) if claims.key_id else None
         if found is None or found[1].id != claims.principal_id:
-            self._deny("auth.authenticate", "access_token", claims.jti, "unknown_key", ())
+            self._fail(claims.jti, "unknown_key", ())
         key, principal, org = found
         if reason := self._inactive_reason(key, principal, org):
-            self._deny("auth.authenticate", "access_token", claims.jti, reason, (org.id,))
+            self._fail(claims.jti, reason, (org.id,))
         return _actor(principal, org, key.id, claims.jti)
 
     def reject_missing_token(self) -> NoReturn:
-        self._deny("auth.authenticate", "access_token", None, "missing_token", ())
+        if (wait := self.failures.retry_after(self.ctx.client_ip)) is not None:
+            self._refuse_bearer(wait)
+        self._fail(None, "missing_token", ())
+
+    def _fail(self, token_id: str | None, reason: str, org_ids: tuple[str, ...]) -> NoReturn:
+        """A failure an organization should see (its suspended org, revoked key) is audited
+        in its trail; the others, from callers nobody knows, are counted per address."""
+        if org_ids:
+            self.failures.charge(self.ctx.client_ip)
+            self._deny("auth.authenticate", "access_token", token_id, reason, org_ids)
+        report = self.failures.failed(self.ctx.client_ip, reason)
+        if report is not None:
+            self._audit_failures(reason, report)
+        shown = reason if reason in _EXPLAINED else "invalid"
+        raise AuthenticationError(f"access token rejected: {shown}", reason=shown)
+
+    def _refuse_bearer(self, retry_after: int) -> NoReturn:
+        report = self.failures.failed(self.ctx.client_ip, RATE_LIMITED, charge=False)
+        if report is not None:
+            self._audit_failures(RATE_LIMITED, report)
+        raise RateLimitedError(
+            f"too many failed authentications; retry in {retry_after} s",
+            retry_after=retry_after,
+        )
+
+    def _audit_failures(self, reason: str, report: FailureReport) -> None:
+        """One event per address and window: this failure, and the tally since the last."""
+        self.session.rollback()
+        self.audit.append(
+            self.session,
+            self.ctx,
+            AuditRecord(
+                "auth.authenticate",
+                "denied",
+                "access_token",
+                None,
+                reason,
+                details={
+                    "window_seconds": report.window_seconds,
+                    "failures_since_last_event": report.earlier,
+                },
+            ),
+        )
+        self.session.commit()
 
     def revoke(self, guard: Guard, token: str) -> None:
         """RFC 7009: revoking an invalid or unknown token succeeds and changes nothing."""

@@ -23,7 +23,6 @@ from crypto import StreamEncryptor, WrappedDataKey, sign_document
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.datasets.attestation import TabularAttestor, attestor_for
-from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
 from escrow.errors import InvalidStateError, PayloadTooLargeError, ValidationError
 from escrow.metrics.instruments import DEPOSIT_BYTES
@@ -128,8 +127,7 @@ class Depositor:
         limit = self.components.settings.max_deposit_bytes
         with self.components.db.session() as session:
             datasets = DatasetService(service_deps(self.components, session, self.ctx))
-            dataset = find_dataset(session, request.dataset_id)
-            datasets.authorize(dataset, "deposit")
+            dataset = datasets.load(request.dataset_id, "deposit")
             if dataset.status != "active":
                 raise InvalidStateError(f"dataset is {dataset.status}: no new versions")
             if request.idempotency_key is not None:

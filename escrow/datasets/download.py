@@ -25,7 +25,7 @@ from escrow.datasets.disclosure import (
     require_viewable,
     viewed,
 )
-from escrow.datasets.queries import find_dataset, find_version
+from escrow.datasets.queries import find_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from escrow.wiring import Components
@@ -86,11 +86,16 @@ def _position(digits: str) -> int:
 
 
 def etag_of(version: DatasetVersion, grant: Grant = WHOLE) -> str:
-    """The representation's validator: the plaintext digest, and the view when one applies."""
+    """The representation's validator: the plaintext digest, or for a view one that names
+    the version and the view.
+
+    Discloses nothing of the original: a version's content never changes, so its id and the
+    view determine the view's bytes, and nothing derived from the original's digest (which a
+    partner could test a guessed original against) is needed.
+    """
     if grant.view_sha256 is None:
         return f'"sha256-{version.sha256}"'
-    # Derived, not quoted: the original's digest is not part of what the view discloses.
-    derived = hashlib.sha256(f"{version.sha256}:{grant.view_sha256}".encode()).hexdigest()
+    derived = hashlib.sha256(f"{version.id}:{grant.view_sha256}".encode()).hexdigest()
     return f'"view-{derived}"'
 
 
@@ -129,8 +134,7 @@ class ContentReader:
     ) -> Content:
         """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
-        dataset = find_dataset(session, dataset_id)
-        datasets.authorize(dataset, "download")
+        dataset = datasets.load(dataset_id, "download")
         if dataset.status == "shredded":
             raise GoneError("this dataset was shredded: its keys and content are destroyed")
         version = find_version(session, dataset, number)
@@ -163,14 +167,7 @@ class ContentReader:
                 "dataset",
                 dataset.id,
                 org_ids=org_ids,
-                details={
-                    "version": version.number,
-                    "sha256": version.sha256,
-                    "range": [byte_range.start, byte_range.end] if byte_range else None,
-                    "agreement_id": grant.agreement_id,
-                    "view_sha256": grant.view_sha256,
-                    "bytes": _served(version, byte_range, grant),
-                },
+                details=_download_details(version, byte_range, grant),
             )
         )
         if grant.view is None:
@@ -204,9 +201,13 @@ class ContentReader:
         grant: Grant,
         produced: _ByteTally,
     ) -> RowCounter:
-        """Audits what a view let through, once the download has streamed to its end."""
+        """Audits what a view let through, once the download has streamed to its end.
 
-        def counted(scanned: int, returned: int, malformed: int) -> None:
+        The partner reads this event, so it holds only what the view disclosed: rows scanned
+        and malformed rows would give away the original's row count.
+        """
+
+        def counted(_scanned: int, returned: int, _malformed: int) -> None:
             with self.components.db.session() as session:
                 self.components.audit.append(
                     session,
@@ -220,9 +221,7 @@ class ContentReader:
                         details={
                             "agreement_id": grant.agreement_id,
                             "view_sha256": grant.view_sha256,
-                            "rows_scanned": scanned,
                             "rows_returned": returned,
-                            "malformed_rows": malformed,
                             "bytes": produced.bytes,
                         },
                     ),
@@ -270,6 +269,23 @@ def _decrypted(ciphertext: BlobStream, decryptor: StreamDecryptor) -> Iterator[b
     tail = decryptor.finalize()
     if tail:
         yield tail
+
+
+def _download_details(
+    version: DatasetVersion, byte_range: ByteRange | None, grant: Grant
+) -> dict[str, object]:
+    """The download event's details; the beneficiary reads them, so a view's download
+    names the view, never the original's digest or size."""
+    details: dict[str, object] = {
+        "version": version.number,
+        "range": [byte_range.start, byte_range.end] if byte_range else None,
+        "agreement_id": grant.agreement_id,
+        "view_sha256": grant.view_sha256,
+        "bytes": _served(version, byte_range, grant),
+    }
+    if grant.view is None:
+        details["sha256"] = version.sha256
+    return details
 
 
 def _served(version: DatasetVersion, byte_range: ByteRange | None, grant: Grant) -> int | None:

@@ -58,14 +58,19 @@ class DatasetController(Controller):
         page = service.list_visible(cursor, limit)
         slugs = service.owner_slugs(page.items)
         return PageOut(
-            [DatasetOut.of(d, slugs[d.owner_org_id]) for d in page.items], page.next_cursor
+            [
+                DatasetOut.of(d, slugs[d.owner_org_id], service.disclosed_schema(d))
+                for d in page.items
+            ],
+            page.next_cursor,
         )
 
     @get("/{dataset_id:str}", sync_to_thread=True, summary="Read a dataset's metadata")
     def read(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
         service = DatasetService(deps)
         dataset = service.get(dataset_id)
-        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+        slug = service.owner_slugs([dataset])[dataset.owner_org_id]
+        return DatasetOut.of(dataset, slug, service.disclosed_schema(dataset))
 
     @post(
         "/{dataset_id:str}/withdraw",

@@ -57,7 +57,10 @@ class DatasetOut(msgspec.Struct):
     updated_at: datetime
 
     @classmethod
-    def of(cls, dataset: Dataset, owner_slug: str) -> DatasetOut:
+    def of(
+        cls, dataset: Dataset, owner_slug: str, schema: dict[str, Any] | None = None
+    ) -> DatasetOut:
+        """``schema``: what the caller may see of it (DatasetService.disclosed_schema)."""
         return cls(
             id=dataset.id,
             owner=owner_slug,
@@ -65,7 +68,7 @@ class DatasetOut(msgspec.Struct):
             description=dataset.description,
             media_type=dataset.media_type,
             labels=list(dataset.labels),
-            schema=dataset.schema,
+            schema=dataset.schema if schema is None else schema,
             status=dataset.status,
             versions=dataset.version_count,
             created_at=dataset.created_at,

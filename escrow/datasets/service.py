@@ -15,7 +15,6 @@ from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
     as_resource,
     datasets_released_to,
-    find_dataset,
     find_version,
 )
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
@@ -156,8 +155,15 @@ class DatasetService(Service):
         return slugs_of(self.session, {d.owner_org_id for d in datasets})
 
     def get(self, dataset_id: str) -> Dataset:
-        dataset = find_dataset(self.session, dataset_id)
-        self.authorize(dataset, "read")
+        return self.load(dataset_id, "read")
+
+    def load(self, dataset_id: str, action: str) -> Dataset:
+        """The dataset, authorized for ``action``; one that does not exist is denied exactly
+        as one the caller may not see (404, same audit events)."""
+        dataset = self.session.get(Dataset, dataset_id)
+        if dataset is None:
+            self.guard.deny_missing(self.session, self.ctx, action, Target("dataset", dataset_id))
+        self.authorize(dataset, action)
         return dataset
 
     def versions(self, dataset_id: str, cursor: str | None, limit: int) -> Page:
@@ -181,10 +187,24 @@ class DatasetService(Service):
         org_id = self.deps.ctx.principal.org_id
         return grant_for(self.session, dataset, org_id, self.deps.clock.now()).view is None
 
+    def disclosed_schema(self, dataset: Dataset) -> dict[str, Any] | None:
+        """The schema as the caller may see it: a partner granted a view sees only the
+        fields the view grants, never the names of the others."""
+        if dataset.schema is None:
+            return None
+        org_id = self.deps.ctx.principal.org_id
+        view = grant_for(self.session, dataset, org_id, self.deps.clock.now()).view
+        if view is None or view.get("fields") is None:
+            return dataset.schema
+        granted = set(view["fields"])
+        return {
+            **dataset.schema,
+            "fields": [f for f in dataset.schema["fields"] if f["name"] in granted],
+        }
+
     def withdraw(self, dataset_id: str) -> Dataset:
         """No new deposits, agreements or partner access; the owner keeps its own copy."""
-        dataset = find_dataset(self.session, dataset_id)
-        self.authorize(dataset, "withdraw")
+        dataset = self.load(dataset_id, "withdraw")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}, not active")
         dataset.status = "withdrawn"
@@ -206,8 +226,7 @@ class DatasetService(Service):
         Once the transaction commits the data is unrecoverable, whatever happens to the
         blobs; blobs that could not be deleted now are reclaimed by `escrow storage gc`.
         """
-        dataset = find_dataset(self.session, dataset_id)
-        self.authorize(dataset, "shred")
+        dataset = self.load(dataset_id, "shred")
         if dataset.status == "shredded":
             raise InvalidStateError("dataset is already shredded")
         now = self.deps.clock.now()

@@ -9,7 +9,7 @@ from escrow.audit.log import AuditRecord
 from escrow.ecosystem.figures import Report, measure
 from escrow.ecosystem.periods import Period, Window
 from escrow.errors import ValidationError
-from escrow.orgs.queries import as_resource, find_org, slugs_of
+from escrow.orgs.queries import as_resource, find_org_or_none, slugs_of
 from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM
 from escrow.service import Service
@@ -65,14 +65,19 @@ class EcosystemService(Service):
             if target is None:  # pragma: no cover - authentication loaded this org
                 raise ValidationError("caller has no organization")
         else:
-            target = find_org(self.session, org)
+            found = find_org_or_none(self.session, org)
+            if found is None:
+                self.guard.deny_missing(
+                    self.session, self.ctx, "read_metrics", Target(RESOURCE_TYPE, None, named=org)
+                )
+            target = found
         resource = as_resource(self.session, target)
         self.guard.require(
             self.session,
             self.ctx,
             "read_metrics",
             resource,
-            Target(RESOURCE_TYPE, target.id, (target.id,)),
+            Target(RESOURCE_TYPE, target.id, (target.id,), named=org),
             conceal=not self.guard.allows(self.ctx, "read", resource),
         )
         return target

@@ -49,8 +49,12 @@ def org_by_id(session: Session, org_id: str) -> Organization:
     return org
 
 
+def find_org_or_none(session: Session, slug: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.slug == slug))
+
+
 def find_org(session: Session, slug: str) -> Organization:
-    org = session.scalar(select(Organization).where(Organization.slug == slug))
+    org = find_org_or_none(session, slug)
     if org is None:
         raise NotFoundError(f"no organization {slug!r}")
     return org

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
-from escrow.orgs.queries import as_resource, find_org, partner_org_ids
+from escrow.orgs.queries import as_resource, find_org_or_none, partner_org_ids
 from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM, PLATFORM_SLUG
 from escrow.service import Page, Service, decode_cursor, paginate
@@ -74,13 +74,13 @@ class OrgService(Service):
         return paginate(list(self.session.scalars(query)), limit)
 
     def get(self, slug: str) -> Organization:
-        org = find_org(self.session, slug)
+        org = self._find(slug, "read")
         self.guard.require(
             self.session,
             self.ctx,
             "read",
             as_resource(self.session, org),
-            Target("organization", org.id, (org.id,)),
+            Target("organization", org.id, (org.id,), named=slug),
             conceal=True,
         )
         return org
@@ -120,14 +120,23 @@ class OrgService(Service):
 
     def authorized(self, slug: str, action: str) -> Organization:
         """Load an organization for ``action``; outsiders who cannot even read it get 404."""
-        org = find_org(self.session, slug)
+        org = self._find(slug, action)
         resource = as_resource(self.session, org)
         self.guard.require(
             self.session,
             self.ctx,
             action,
             resource,
-            Target("organization", org.id, (org.id,)),
+            Target("organization", org.id, (org.id,), named=slug),
             conceal=not self.guard.allows(self.ctx, "read", resource),
         )
+        return org
+
+    def _find(self, slug: str, action: str) -> Organization:
+        """The organization, or the same concealed denial as for one the caller may not see."""
+        org = find_org_or_none(self.session, slug)
+        if org is None:
+            self.guard.deny_missing(
+                self.session, self.ctx, action, Target("organization", None, named=slug)
+            )
         return org

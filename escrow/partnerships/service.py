@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
-from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.orgs.queries import find_org, slugs_of
 from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM, PartnershipResource
@@ -83,7 +83,7 @@ class PartnershipService(Service):
         return paginate(list(self.session.scalars(query)), limit)
 
     def get(self, partnership_id: str) -> Partnership:
-        partnership = self._load(partnership_id)
+        partnership = self._load(partnership_id, "read")
         self.guard.require(
             self.session,
             self.ctx,
@@ -95,7 +95,7 @@ class PartnershipService(Service):
         return partnership
 
     def end(self, partnership_id: str) -> Partnership:
-        partnership = self._load(partnership_id)
+        partnership = self._load(partnership_id, "end")
         resource = as_resource(partnership)
         self.guard.require(
             self.session,
@@ -124,10 +124,13 @@ class PartnershipService(Service):
         ids = {org_id for p in partnerships for org_id in (p.org_a_id, p.org_b_id)}
         return slugs_of(self.session, ids)
 
-    def _load(self, partnership_id: str) -> Partnership:
+    def _load(self, partnership_id: str, action: str) -> Partnership:
+        """The partnership, or the same concealed denial as for one the caller may not see."""
         partnership = self.session.get(Partnership, partnership_id)
         if partnership is None:
-            raise NotFoundError(f"no partnership {partnership_id!r}")
+            self.guard.deny_missing(
+                self.session, self.ctx, action, Target("partnership", partnership_id)
+            )
         return partnership
 
     @staticmethod

@@ -1,8 +1,17 @@
-"""Authorization checks for services: ask the policy, audit denials, raise the right error."""
+"""Authorization checks for services: ask the policy, audit denials, raise the right error.
+
+A concealed denial (answered 404) must look the same whether its target exists or not, in
+the answer and in every audit event the caller's organization can read afterwards. So it is
+scoped to the caller's organization alone, names the target as the caller named it, and the
+target's organization goes into a second event that only operators read (no organization
+scope). A target that does not exist is denied the same way, with the same two events.
+"""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +29,11 @@ class Target:
     resource_type: str
     resource_id: str | None
     org_ids: tuple[str, ...] = ()
+    named: str | None = None  # what the caller called it (a slug), if not resource_id
+
+    def as_named(self) -> Target:
+        """The target as the caller named it, without what only its existence would tell."""
+        return Target(self.resource_type, self.named or self.resource_id)
 
 
 class Guard:
@@ -47,8 +61,67 @@ class Guard:
         AUTHZ_DECISIONS.labels(action, "allowed" if decision.allowed else "denied").inc()
         if decision.allowed:
             return decision
+        if conceal:
+            self._deny_concealed(session, ctx, action, target, decision.policy_version)
         session.rollback()
+        self._record(session, ctx, action, target, decision.policy_version)
+        session.commit()
+        raise ForbiddenError(f"policy does not allow {action!r} on this {target.resource_type}")
+
+    def deny_missing(
+        self, session: Session, ctx: RequestContext, action: str, target: Target
+    ) -> NoReturn:
+        """Fails closed: ``action`` on a target that does not exist is denied exactly as on
+        one that exists but the caller may not see (same answer, same audit events)."""
+        AUTHZ_DECISIONS.labels(action, "denied").inc()
+        self._deny_concealed(session, ctx, action, target, self.engine.version)
+
+    def _deny_concealed(
+        self,
+        session: Session,
+        ctx: RequestContext,
+        action: str,
+        target: Target,
+        policy_version: str,
+    ) -> NoReturn:
+        named = target.as_named()
+        session.rollback()
+        seq = self._record(session, ctx, action, named, policy_version)
+        operator_only = RequestContext(ctx.request_id, None, ctx.client_ip)
         self.audit.append(
+            session,
+            operator_only,
+            AuditRecord(
+                action="authz.concealed_target",
+                outcome="denied",
+                resource_type=named.resource_type,
+                resource_id=named.resource_id,
+                reason="concealed",
+                details={
+                    "denial": seq,
+                    "action": action,
+                    "actor": ctx.principal.id,
+                    "target_orgs": sorted(set(target.org_ids)),
+                    # Entropy in the leaf: the caller sees this event's leaf hash (hashes are
+                    # public) and knows the rest of it, so without it a guessed target org
+                    # could be confirmed against that hash.
+                    "nonce": secrets.token_hex(16),
+                },
+                policy_version=policy_version,
+            ),
+        )
+        session.commit()
+        raise NotFoundError(f"no {named.resource_type} {named.resource_id!r}")
+
+    def _record(
+        self,
+        session: Session,
+        ctx: RequestContext,
+        action: str,
+        target: Target,
+        policy_version: str,
+    ) -> int:
+        return self.audit.append(
             session,
             ctx,
             AuditRecord(
@@ -58,10 +131,6 @@ class Guard:
                 resource_id=target.resource_id,
                 reason="policy",
                 org_ids=target.org_ids,
-                policy_version=decision.policy_version,
+                policy_version=policy_version,
             ),
         )
-        session.commit()
-        if conceal:
-            raise NotFoundError(f"no {target.resource_type} {target.resource_id!r}")
-        raise ForbiddenError(f"policy does not allow {action!r} on this {target.resource_type}")

@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from escrow.agreements.lifecycle import agreement_resource
 from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
-from escrow.datasets.queries import find_dataset
 from escrow.errors import (
     ConflictError,
     EscrowError,
@@ -28,7 +27,7 @@ from escrow.policy.resources import PLATFORM, Actor, AgreementResource
 from escrow.policy.store import PolicyStore, active_bundle
 from escrow.policy.validation import validated_engine
 from escrow.service import Page, Service, decode_cursor, paginate
-from storage.models import Agreement, Organization, Partnership, PolicyBundleRow
+from storage.models import Agreement, Dataset, Organization, Partnership, PolicyBundleRow
 
 
 class PolicyService(Service):
@@ -201,6 +200,8 @@ class ExplainService(Service):
         caller = self.ctx.principal
         subject = caller if actor_id in (None, caller.id) else self._subject(str(actor_id))
         resource, target = self._resource(kind, resource_id)
+        if resource is None:
+            self.guard.deny_missing(self.session, self.ctx, "read", target)
         if not self.guard.allows(self.ctx, "explain", PLATFORM):
             self.guard.require(self.session, self.ctx, "read", resource, target, conceal=True)
         policy = self.deps.components.policy
@@ -230,17 +231,20 @@ class ExplainService(Service):
                 self.session, self.ctx, "explain", PLATFORM, Target("principal", principal_id)
             )
             raise NotFoundError(f"no principal {principal_id!r}")
+        resource = org_resource(self.session, org)
+        # Scoped to the principal's organization only for callers who may see that org:
+        # otherwise the denial would name it in the caller's own trail.
+        seen = (org.id,) if self.guard.allows(self.ctx, "read", resource) else ()
         self.guard.require(
-            self.session,
-            self.ctx,
-            "explain",
-            org_resource(self.session, org),
-            Target("principal", actor.id, (org.id,)),
+            self.session, self.ctx, "explain", resource, Target("principal", actor.id, seen)
         )
         return actor
 
-    def _resource(self, kind: str, resource_id: str) -> tuple[object, Target]:
+    def _resource(self, kind: str, resource_id: str) -> tuple[object | None, Target]:
+        """The resource and how denials name it; None when it does not exist (the caller
+        is then denied exactly as for one it may not see)."""
         now = self.deps.clock.now()
+        missing = Target(kind, resource_id)
         if kind == "organization":
             org = self.session.scalar(
                 select(Organization).where(
@@ -248,10 +252,13 @@ class ExplainService(Service):
                 )
             )
             if org is None:
-                raise NotFoundError(f"no organization {resource_id!r}")
-            return org_resource(self.session, org), Target("organization", org.id, (org.id,))
+                return None, missing
+            target = Target("organization", org.id, (org.id,), named=resource_id)
+            return org_resource(self.session, org), target
         if kind == "dataset":
-            dataset = find_dataset(self.session, resource_id)
+            dataset = self.session.get(Dataset, resource_id)
+            if dataset is None:
+                return None, missing
             return (
                 dataset_resource(self.session, dataset, now),
                 Target("dataset", dataset.id, (dataset.owner_org_id,)),
@@ -259,7 +266,7 @@ class ExplainService(Service):
         if kind == "agreement":
             agreement = self.session.get(Agreement, resource_id)
             if agreement is None:
-                raise NotFoundError(f"no agreement {resource_id!r}")
+                return None, missing
             parties = (agreement.owner_org_id, agreement.beneficiary_org_id)
             return (
                 agreement_resource(self.session, agreement, now),
@@ -268,7 +275,7 @@ class ExplainService(Service):
         if kind == "partnership":
             partnership = self.session.get(Partnership, resource_id)
             if partnership is None:
-                raise NotFoundError(f"no partnership {resource_id!r}")
+                return None, missing
             parties = (partnership.org_a_id, partnership.org_b_id)
             return partnership_resource(partnership), Target("partnership", partnership.id, parties)
         raise ValidationError(f"cannot explain decisions on a {kind!r}", field="resource.type")

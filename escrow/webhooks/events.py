@@ -139,33 +139,38 @@ def _expiring(session: Session, record: AuditRecord, _now: datetime) -> Occurren
 
 
 def _deposit_received(session: Session, record: AuditRecord, now: datetime) -> Occurrence | None:
-    """To the owner, and to every organization the dataset is released to right now."""
+    """To the owner, and to every organization the dataset is released to right now.
+
+    The version's size and digest go only to those who may have the original: the owner and
+    partners granted it whole. A partner granted a view learns nothing of the original.
+    """
     dataset = session.get(Dataset, record.resource_id)
     number = record.details.get("version")
     if dataset is None or not isinstance(number, int):
         return None
-    released_to = session.scalars(
-        select(Agreement.beneficiary_org_id).where(
+    grants = session.execute(
+        select(Agreement.beneficiary_org_id, Agreement.view).where(
             Agreement.dataset_id == dataset.id,
             Agreement.state == "released",
             or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
         )
     ).all()
-    recipients: dict[str, dict[str, Any]] = {
-        org_id: {"relation": "beneficiary"} for org_id in released_to
-    }
-    recipients[dataset.owner_org_id] = {"relation": "owner"}
+    whole = {org_id for org_id, view in grants if view is None}
+    whole.add(dataset.owner_org_id)
     owner = slugs_of(session, {dataset.owner_org_id}).get(dataset.owner_org_id)
     href = f"/v1/datasets/{dataset.id}"
-    data = {
-        "dataset": {"id": dataset.id, "href": href, "name": dataset.name, "owner": owner},
-        "version": {
-            "number": number,
-            "href": f"{href}/versions/{number}",
-            "size": record.details.get("size"),
-            "sha256": record.details.get("sha256"),
-        },
+    version = {"number": number, "href": f"{href}/versions/{number}"}
+    original = {
+        **version,
+        "size": record.details.get("size"),
+        "sha256": record.details.get("sha256"),
     }
+    recipients: dict[str, dict[str, Any]] = {
+        org_id: {"relation": "beneficiary", "version": original if org_id in whole else version}
+        for org_id, _ in grants
+    }
+    recipients[dataset.owner_org_id] = {"relation": "owner", "version": original}
+    data = {"dataset": {"id": dataset.id, "href": href, "name": dataset.name, "owner": owner}}
     return Occurrence(DEPOSIT_RECEIVED, data, recipients)
 
 

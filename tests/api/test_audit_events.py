@@ -51,7 +51,7 @@ def test_allowed_changes_are_audited_with_actor_and_request_id(
 
 
 def test_denied_attempts_are_audited(eco: Ecosystem, components: Components) -> None:
-    eco.org("acme")
+    acme = eco.org("acme")
     eco.org("globex")
     admin = eco.principal("acme", "admin")
     admin.post(
@@ -64,14 +64,24 @@ def test_denied_attempts_are_audited(eco: Ecosystem, components: Components) -> 
     assert last.request_id == "req-denied" and last.actor_id == admin.id
     assert len(last.policy_version or "") == 64
     admin.get("/v1/orgs/globex")
-    concealed = _last(components)
+    concealed, for_operators = _events(components)[-2:]
     assert concealed.outcome == "denied" and concealed.resource_type == "organization"
+    assert concealed.resource_id == "globex"  # as the prober named it, not globex's id
     with components.db.session() as session:
         globex = session.scalar(select(Organization).where(Organization.slug == "globex"))
         orgs = set(
             session.scalars(select(AuditEventOrg.org_id).where(AuditEventOrg.seq == concealed.seq))
         )
-    assert globex is not None and globex.id in orgs  # globex's auditors will see the probe
+        operator_scope = set(
+            session.scalars(
+                select(AuditEventOrg.org_id).where(AuditEventOrg.seq == for_operators.seq)
+            )
+        )
+    # Only the prober's org reads the probe; the target org is named for operators alone.
+    assert globex is not None and orgs == {acme["id"]}
+    assert for_operators.action == "authz.concealed_target" and operator_scope == set()
+    details = json.loads(for_operators.entry)["details"]
+    assert details["target_orgs"] == [globex.id] and details["denial"] == concealed.seq
 
 
 def test_failed_authentication_is_audited(eco: Ecosystem, components: Components) -> None:

@@ -138,14 +138,19 @@ def test_auditors_read_only_their_orgs_events_and_probes_are_audited(
     assert people["acme-admin"].get("/v1/audit/events").status_code == 200
 
     assert people["acme-auditor"].get("/v1/audit/events?org=globex").status_code == 404
-    probe = json.loads(_entries(components)[-1])
-    assert (probe["action"], probe["outcome"], probe["resource"]) == (
+    probe = json.loads(_entries(components)[-2])
+    assert (probe["action"], probe["outcome"], probe["resource"], probe["orgs"]) == (
         "read",
         "denied",
-        {"type": "audit_log", "id": globex},
+        {"type": "audit_log", "id": "globex"},
+        [acme],
     )
+    # The probe is not put in globex's trail (that would tell acme globex exists); the
+    # target is named in an event only operators read.
     seen_by_globex = people["globex-auditor"].get("/v1/audit/events?outcome=denied").json()
-    assert probe["seq"] in [item["index"] for item in seen_by_globex["items"]]
+    assert probe["seq"] not in [item["index"] for item in seen_by_globex["items"]]
+    for_operators = json.loads(_entries(components)[-1])
+    assert for_operators["orgs"] == [] and for_operators["details"]["target_orgs"] == [globex]
     assert people["acme-member"].get("/v1/audit/events").status_code == 403
     assert json.loads(_entries(components)[-1])["outcome"] == "denied"
     eco.partnership("acme", "globex")  # partners may see each other's card: 403, not 404
@@ -493,7 +498,8 @@ def test_parallel_requests_produce_one_gap_free_order(
     assert sorted(set(statuses)) == [201, 404] and len(statuses) == 80
     entries = _entries(components)
     assert [json.loads(entry)["seq"] for entry in entries] == list(range(len(entries)))
-    assert len(entries) == before.size + 80
+    # 40 creations; 40 concealed reads, each a denial plus the operators' record of its target.
+    assert len(entries) == before.size + 40 + 2 * 40
     leaves = [leaf(entry) for entry in entries]
     after = components.trail.issue_checkpoint()
     assert (after.size, after.root_hash) == (len(leaves), mth(leaves))
