@@ -70,7 +70,7 @@ def test_key_secret_is_shown_once_and_never_listed(eco: Ecosystem) -> None:
     eco.org("acme")
     admin = eco.principal("acme", "admin")
     bot = eco.principal("acme", "steward", by=admin)
-    keys = admin.get(f"/v1/orgs/acme/service-accounts/{bot.id}/keys").json()
+    keys = admin.get(f"/v1/orgs/acme/service-accounts/{bot.id}/keys").json()["items"]
     assert [k["key_id"] for k in keys] == [bot.key_id]
     assert "secret" not in keys[0] and bot.secret not in str(keys)
 
