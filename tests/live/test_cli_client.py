@@ -117,8 +117,13 @@ def world(
         ("reader", partner, ["member"]),
     ):
         role_args = [arg for role in roles for arg in ("--role", role)]
-        account = client.json("orgs", "service-accounts", "add", org, profile, *role_args)
-        key = client.json("orgs", "service-accounts", "issue-key", org, account["id"])
+        # The operator seeds each org's first admin (its key comes back once); the partner's
+        # admin adds the reader and issues its key.
+        by = ["--profile", "partner"] if profile == "reader" else []
+        account = client.json("orgs", "service-accounts", "add", org, profile, *role_args, *by)
+        key = account["api_key"] or client.json(
+            "orgs", "service-accounts", "issue-key", org, account["id"], *by
+        )
         assert (
             client.login(live_server, Credential(key["key_id"], key["secret"]), profile).exit_code
             == 0
@@ -321,6 +326,7 @@ def _sales_dataset(world: World) -> str:
 
 def test_every_group_prints_parseable_json(world: World) -> None:
     dataset_id = world.dataset(b"x" * 10)
+    owner_id = world.cli.json("orgs", "service-accounts", "list", world.owner)["items"][0]["id"]
     pages = [
         ("orgs", "list"),
         ("partnerships", "list"),
@@ -329,6 +335,7 @@ def test_every_group_prints_parseable_json(world: World) -> None:
         ("audit", "events", "--limit", "2"),
         ("policy", "list"),
         ("orgs", "service-accounts", "list", world.owner),
+        ("orgs", "service-accounts", "keys", world.owner, owner_id, "--limit", "1"),
     ]
     for args in pages:
         page = world.cli.json(*args)
