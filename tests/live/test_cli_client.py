@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -224,6 +225,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(world: World) -> N
         process.wait(timeout=30)
     kept = part.stat().st_size
     assert 0 < kept < len(content) and not target.exists()
+    assert stat.S_IMODE(part.stat().st_mode) == 0o600  # plaintext: owner only
 
     resumed = world.cli.run(*args, "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -231,6 +233,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(world: World) -> N
     assert result["resumed_from"] >= kept and result["verified"] is True
     assert result["sha256"] == hashlib.sha256(content).hexdigest()
     assert target.read_bytes() == content and not part.exists()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     events = world.cli.json(
         "audit",
         "events",
