@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from escrow.agreements.lifecycle import sweep
 from escrow.clock import FrozenClock
 from escrow.wiring import Components
-from tests.api.test_agreements import Deal, deal  # noqa: F401 (the fixture)
+from tests.api.test_agreements import Deal
+from tests.fixtures.api import Ecosystem
+
+
+@pytest.fixture
+def deal(eco: Ecosystem) -> Deal:
+    return Deal(eco)
 
 
 def test_every_agreement_answer_carries_the_same_blockers(deal: Deal) -> None:
@@ -34,9 +42,7 @@ def test_every_agreement_answer_carries_the_same_blockers(deal: Deal) -> None:
     assert released["state"] == "released" and released["blockers"] is None
 
 
-def test_an_open_objection_window_is_a_blocker_with_its_end(
-    deal: Deal, clock: FrozenClock
-) -> None:
+def test_an_open_objection_window_is_a_blocker_with_its_end(deal: Deal, clock: FrozenClock) -> None:
     agreement = deal.propose(objection_window_hours=24)
     url = f"/v1/agreements/{agreement['id']}"
     approved = deal.steward.post(url + "/approvals", json={"decision": "approve"}).json()
