@@ -251,6 +251,10 @@ class MemberService(Service):
         if "admin" in roles and not self.guard.allows(
             self.ctx, "manage_members", as_resource(self.session, org)
         ):
+            # Locked so that two operators seeding at once cannot both find no admin.
+            self.session.execute(
+                select(Organization.id).where(Organization.id == org.id).with_for_update()
+            )
             resource = with_admin_fact(self.session, org)
             if self.guard.allows(self.ctx, "create_first_admin", resource):
                 return org, True
