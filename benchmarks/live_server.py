@@ -97,8 +97,13 @@ def partner_steward(server: LiveServer, slug: str = "bench") -> httpx.Client:
     """An org with a steward service account; returns a client authenticated as it."""
     with server.client(server.operator_token) as operator:
         operator.post("/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"})
-        account = operator.post(
+        # The operator seeds the org's first admin (with its key); the admin adds the steward.
+        seeded = operator.post(
+            f"/v1/orgs/{slug}/service-accounts", json={"name": "bench-admin", "roles": ["admin"]}
+        ).json()["api_key"]
+    with server.client(server.token_for(seeded["key_id"], seeded["secret"])) as admin:
+        account = admin.post(
             f"/v1/orgs/{slug}/service-accounts", json={"name": "bench", "roles": ["steward"]}
         ).json()
-        key = operator.post(f"/v1/orgs/{slug}/service-accounts/{account['id']}/keys").json()
+        key = admin.post(f"/v1/orgs/{slug}/service-accounts/{account['id']}/keys").json()
     return server.client(server.token_for(key["key_id"], key["secret"]))

@@ -174,13 +174,25 @@ def _deposit(http: httpx.Client, org: Org, dataset_id: str, registry: Registry, 
 
 def _make_org(url: str, operator: Principal, slug: str, registry: Registry, seed: int) -> Org:
     with httpx.Client(base_url=url, timeout=120) as http:
-        admin = operator.headers(http)
+        as_operator = operator.headers(http)
         _expect(
             http.post(
-                "/v1/orgs", json={"slug": slug, "name": slug, "tier": "strategic"}, headers=admin
+                "/v1/orgs",
+                json={"slug": slug, "name": slug, "tier": "strategic"},
+                headers=as_operator,
             ),
             201,
         )
+        # The operator seeds the org's first admin; that admin creates everyone else.
+        seeded = _expect(
+            http.post(
+                f"/v1/orgs/{slug}/service-accounts",
+                json={"name": "load-admin", "roles": ["admin"]},
+                headers=as_operator,
+            ),
+            201,
+        )["api_key"]
+        admin = Principal(url, seeded["key_id"], seeded["secret"]).headers(http)
         keys = []
         for role in ("steward", "member", "auditor"):
             account = _expect(

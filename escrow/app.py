@@ -78,6 +78,7 @@ def build_components(
     clock = clock or SystemClock()
     new_id = new_id or Uuid7Factory(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.data_dir.chmod(0o700)  # it holds the database and blobs: tighten an older one
     settings.keyring_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     keyring = Keyring.load_or_create(settings.keyring_path)
     token_key = keyring.token_signing_key

@@ -3,7 +3,9 @@
 # Every request is decided here; handlers never check roles themselves.
 # A principal belongs to exactly one organization and holds roles in it.
 # The platform organization's "operator" role manages the ecosystem (orgs,
-# partnerships, policies) but never grants access to escrowed content.
+# partnerships, policies) but never grants access to escrowed content, nor any way to
+# obtain it: an operator seeds an organization's first admin and may suspend principals,
+# but never creates principals in, or mints keys for, an organization that has an admin.
 # A principal whose organization is suspended can do nothing.
 
 actor Principal {}
@@ -17,7 +19,7 @@ allow(actor: Principal, action, resource) if
 resource Platform {
     permissions = [
         "create_org", "list_all_orgs", "manage_partnerships", "manage_policies", "explain",
-        "read_metrics"
+        "read_metrics", "manage_operators"
     ];
     roles = ["operator"];
 
@@ -28,6 +30,8 @@ resource Platform {
     "manage_partnerships" if "operator";
     "manage_policies" if "operator";
     "explain" if "operator";
+    # Only an operator grants or removes the operator role (a platform admin cannot).
+    "manage_operators" if "operator";
 }
 
 has_role(actor: Principal, "operator", _platform: Platform) if
@@ -39,7 +43,8 @@ resource Organization {
     permissions = [
         "read", "update", "change_status",
         "read_members", "manage_members", "manage_keys", "create_dataset", "explain",
-        "read_webhooks", "manage_webhooks", "read_metrics"
+        "read_webhooks", "manage_webhooks", "read_metrics",
+        "read_keys", "revoke_keys", "suspend_members", "create_first_admin"
     ];
     roles = ["admin", "steward", "member", "auditor"];
     relations = { platform: Platform };
@@ -54,6 +59,9 @@ resource Organization {
     "read_members" if "auditor";
     "manage_members" if "admin";
     "manage_keys" if "admin";
+    "read_keys" if "admin";
+    "revoke_keys" if "admin";
+    "suspend_members" if "admin";
     # Explaining decisions taken for a member (any principal may explain its own).
     "explain" if "admin";
     # Webhook endpoints carry event metadata out of the platform, and their secrets sign it.
@@ -66,8 +74,11 @@ resource Organization {
     "update" if "operator" on "platform";
     "change_status" if "operator" on "platform";
     "read_members" if "operator" on "platform";
-    "manage_members" if "operator" on "platform";
-    "manage_keys" if "operator" on "platform";
+    # Operators contain (suspend a principal, revoke a key) but never create or mint: a
+    # principal or key they made in an organization would let them read its data.
+    "read_keys" if "operator" on "platform";
+    "revoke_keys" if "operator" on "platform";
+    "suspend_members" if "operator" on "platform";
     "explain" if "operator" on "platform";
     # Operators already read every audit event; they may also stop an abusive endpoint.
     "read_webhooks" if "operator" on "platform";
@@ -78,6 +89,12 @@ resource Organization {
 has_relation(platform: Platform, "platform", _org: Organization) if
     platform = PLATFORM;
 
+# An organization without an admin (new, or whose admins were all removed) gets its first
+# one from an operator; from then on only its admins create principals and mint keys.
+has_permission(actor: Principal, "create_first_admin", org: Organization) if
+    not org.has_admin and
+    has_role(actor, "operator", PLATFORM);
+
 has_role(actor: Principal, role: String, org: Organization) if
     actor.org_id = org.id and
     role in actor.roles;
@@ -86,6 +103,18 @@ has_role(actor: Principal, role: String, org: Organization) if
 has_permission(actor: Principal, "read", org: Organization) if
     org.status = "active" and
     actor.org_id in org.partner_org_ids;
+
+# ---------------------------------------------------------------- members
+# A principal as the target of a role change. No principal changes its own roles: an admin
+# neither widens nor drops itself (another admin does), and operator needs manage_operators.
+
+resource Member {
+    permissions = ["change_roles"];
+}
+
+has_permission(actor: Principal, "change_roles", member: Member) if
+    actor.id != member.id and
+    has_permission(actor, "manage_members", member.org);
 
 # ---------------------------------------------------------------- partnerships
 
@@ -212,7 +241,7 @@ resource AccessToken {
     permissions = ["revoke"];
     relations = { org: Organization };
 
-    "revoke" if "manage_keys" on "org";
+    "revoke" if "revoke_keys" on "org";
 }
 
 has_relation(org: Organization, "org", token: AccessToken) if

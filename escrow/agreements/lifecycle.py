@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from crypto import sign_document
@@ -20,7 +20,7 @@ from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
-from escrow.orgs.queries import active_partnership_exists, org_by_id
+from escrow.orgs.queries import active_partnership_exists, org_by_id, partnership_since
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.resources import AgreementResource
@@ -77,6 +77,32 @@ def agreement_resource(session: Session, agreement: Agreement, now: datetime) ->
     )
 
 
+def conditions_met_at(session: Session, agreement: Agreement, now: datetime) -> datetime:
+    """The instant the release rule became true, for a pending agreement it holds for now.
+
+    With an embargo, that is its end (``not_before``) unless an approval, attestation or the
+    partnership came later: a release the sweep or an access sees at 10:05 for an embargo
+    that ended at 10:00 is dated 10:00, whoever looked. Without one, it is now (the other
+    conditions are met by requests, which evaluate the agreement as they commit).
+    """
+    if agreement.not_before is None or agreement.not_before > now:
+        return now
+    latest = [
+        session.scalar(
+            select(func.max(AgreementDecision.created_at)).where(
+                AgreementDecision.agreement_id == agreement.id
+            )
+        ),
+        session.scalar(
+            select(func.max(AgreementAttestation.created_at)).where(
+                AgreementAttestation.agreement_id == agreement.id
+            )
+        ),
+        partnership_since(session, agreement.owner_org_id, agreement.beneficiary_org_id),
+    ]
+    return min(now, max([agreement.not_before, *(m for m in latest if m is not None)]))
+
+
 class Lifecycle:
     """Applies time and the release rule to agreements, inside the caller's transaction."""
 
@@ -114,21 +140,22 @@ class Lifecycle:
             agreement.conditions_met_at = None
             return decision
         window = agreement.objection_seconds
+        met_at = conditions_met_at(session, agreement, now)
         if window:
             if agreement.conditions_met_at is None:
-                agreement.conditions_met_at = now
+                agreement.conditions_met_at = met_at
                 self._event(
                     session,
                     agreement,
                     "agreement.conditions_met",
                     decision,
-                    {"objection_ends": (now + timedelta(seconds=window)).isoformat()},
+                    {"objection_ends": (met_at + timedelta(seconds=window)).isoformat()},
                 )
             effective = agreement.conditions_met_at + timedelta(seconds=window)
             if now < effective:
                 return decision
         else:
-            effective = now
+            effective = met_at
         self._release(session, agreement, decision, effective)
         return decision
 

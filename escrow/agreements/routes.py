@@ -16,7 +16,6 @@ from escrow.agreements.schemas import (
     ReasonIn,
 )
 from escrow.agreements.service import AgreementService, Terms
-from escrow.policy.engine import ReleaseDecision
 from escrow.schemas import Cursor, Deps, Limit, PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 from storage.models import Agreement
@@ -24,12 +23,13 @@ from storage.models import Agreement
 ITEM = "/v1/agreements/{agreement_id:str}"
 
 
-def _out(
-    service: AgreementService, agreement: Agreement, decision: ReleaseDecision | None = None
-) -> AgreementOut:
-    blockers = decision.blockers if decision is not None else None
+def _out(service: AgreementService, agreement: Agreement) -> AgreementOut:
+    """Every agreement answer carries the same blockers, computed now (see ``waiting_on``)."""
     return AgreementOut.of(
-        agreement, service.org_slugs([agreement]), service.decisions(agreement), blockers
+        agreement,
+        service.org_slugs([agreement]),
+        service.decisions(agreement),
+        service.waiting_on(agreement),
     )
 
 
@@ -62,7 +62,7 @@ class AgreementController(Controller):
                 view=data.view,
             ),
         )
-        return _out(service, agreement, service.lifecycle_preview(agreement))
+        return _out(service, agreement)
 
     @get("/v1/agreements", sync_to_thread=True, summary="Agreements your organization is party to")
     def list_agreements(
@@ -75,8 +75,8 @@ class AgreementController(Controller):
     @get(ITEM, sync_to_thread=True, summary="Read an agreement, with what still blocks release")
     def read(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:
         service = AgreementService(deps)
-        agreement, decision = service.get(agreement_id)
-        return _out(service, agreement, decision)
+        agreement, _ = service.get(agreement_id)
+        return _out(service, agreement)
 
     @get(
         ITEM + "/preview",

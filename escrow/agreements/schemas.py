@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.agreements.service import Waiting
 from escrow.agreements.terms import APPROVER_PATTERN
 from escrow.schemas import Input, Slug
 from storage.models import Agreement, AgreementDecision
@@ -95,6 +96,8 @@ class AgreementOut(msgspec.Struct):
     end_reason: str | None
     release_receipt: dict[str, Any] | None
     created_at: datetime
+    # While the release rule holds but the objection window is open ("objection_window").
+    objection_window_ends_at: datetime | None = None
 
     @classmethod
     def of(
@@ -102,7 +105,7 @@ class AgreementOut(msgspec.Struct):
         agreement: Agreement,
         slugs: dict[str, str],
         decisions: list[AgreementDecision],
-        blockers: tuple[str, ...] | None,
+        waiting: Waiting,
     ) -> AgreementOut:
         attestation = None
         if agreement.attestation_event:
@@ -126,13 +129,14 @@ class AgreementOut(msgspec.Struct):
             attestation=attestation,
             view=agreement.view,
             decisions=[DecisionOut.of(d) for d in decisions],
-            blockers=list(blockers) if blockers is not None else None,
+            blockers=list(waiting.blockers) if waiting.blockers is not None else None,
             conditions_met_at=agreement.conditions_met_at,
             released_at=agreement.released_at,
             ended_at=agreement.ended_at,
             end_reason=agreement.end_reason,
             release_receipt=agreement.release_receipt,
             created_at=agreement.created_at,
+            objection_window_ends_at=waiting.objection_window_ends_at,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -43,6 +43,14 @@ class Preview:
     version: int
     view_sha256: str | None
     rows: list[Any]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What blocks a pending agreement now (None once it is not pending)."""
+
+    blockers: tuple[str, ...] | None
+    objection_window_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,19 @@ class AgreementService(Service):
             )
         )
         return agreement
+
+    def waiting_on(self, agreement: Agreement) -> Waiting:
+        """What still blocks a pending agreement's release, evaluated now; an open objection
+        window is a blocker of its own, with the instant it closes."""
+        if agreement.state != "pending":
+            return Waiting(None)
+        decision = self.lifecycle_preview(agreement)
+        if not decision.allowed:
+            return Waiting(tuple(decision.blockers))
+        ends = None
+        if agreement.conditions_met_at is not None and agreement.objection_seconds:
+            ends = agreement.conditions_met_at + timedelta(seconds=agreement.objection_seconds)
+        return Waiting(("objection_window",), ends)
 
     def lifecycle_preview(self, agreement: Agreement) -> ReleaseDecision:
         resource = agreement_resource(self.session, agreement, self.deps.clock.now())
@@ -240,12 +261,12 @@ class AgreementService(Service):
         decision = self.lifecycle.refresh(self.session, agreement)
         self.session.commit()
         if agreement.state != "released":
-            blockers = list(decision.blockers) if decision else []
-            if decision is not None and decision.allowed:
-                blockers = ["objection_window"]
+            waiting = self.waiting_on(agreement) if decision is not None else Waiting(())
+            extra: dict[str, Any] = {"blockers": list(waiting.blockers or ())}
+            if waiting.objection_window_ends_at is not None:
+                extra["objection_window_ends_at"] = waiting.objection_window_ends_at.isoformat()
             raise InvalidStateError(
-                f"the release rule does not hold (agreement is {agreement.state})",
-                blockers=blockers,
+                f"the release rule does not hold (agreement is {agreement.state})", **extra
             )
         return agreement
 

@@ -27,8 +27,8 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
     @post("/", sync_to_thread=True, summary=f"Add a {tag} (org admins)")
     def create(org: FromPath[str], data: JSONBody[PrincipalCreate], deps: Deps) -> PrincipalOut:
         service = MemberService(deps)
-        principal = service.create(org, kind, data.name, list(data.roles), data.email)
-        return PrincipalOut.of(principal, org)
+        created = service.create(org, kind, data.name, list(data.roles), data.email)
+        return PrincipalOut.created(created, org)
 
     @get("/", sync_to_thread=True, summary=f"List {tag}s")
     def list_principals(
@@ -48,6 +48,21 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
         principal = MemberService(deps).set_roles(org, kind, principal_id, list(data.roles))
         return PrincipalOut.of(principal, org)
 
+    @post(
+        item + "/suspend",
+        sync_to_thread=True,
+        status_code=200,
+        summary=f"Suspend a {tag} (admins, operators)",
+    )
+    def suspend(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
+        principal = MemberService(deps).set_status(org, kind, principal_id, "suspended")
+        return PrincipalOut.of(principal, org)
+
+    @post(item + "/reactivate", sync_to_thread=True, status_code=200, summary="Reactivate")
+    def reactivate(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
+        principal = MemberService(deps).set_status(org, kind, principal_id, "active")
+        return PrincipalOut.of(principal, org)
+
     @delete(item, sync_to_thread=True, summary=f"Remove a {tag} and revoke its keys")
     def remove(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> None:
         MemberService(deps).remove(org, kind, principal_id)
@@ -57,8 +72,15 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
         return IssuedKeyOut.of(MemberService(deps).issue_key(org, kind, principal_id))
 
     @get(item + "/keys", sync_to_thread=True, summary="List API keys (never their secrets)")
-    def list_keys(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> list[KeyOut]:
-        return [KeyOut.of(k) for k in MemberService(deps).list_keys(org, kind, principal_id)]
+    def list_keys(
+        org: FromPath[str],
+        principal_id: FromPath[str],
+        deps: Deps,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> PageOut[KeyOut]:
+        page = MemberService(deps).list_keys(org, kind, principal_id, cursor, limit)
+        return PageOut([KeyOut.of(k) for k in page.items], page.next_cursor)
 
     @post(item + "/keys/{key_id:str}/rotate", sync_to_thread=True, summary="Rotate an API key")
     def rotate_key(
@@ -86,6 +108,8 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
             list_principals,
             read,
             set_roles,
+            suspend,
+            reactivate,
             remove,
             issue_key,
             list_keys,

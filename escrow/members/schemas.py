@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from escrow.members.service import IssuedKey
+from escrow.members.service import CreatedPrincipal, IssuedKey
 from escrow.schemas import Input, Name
 from storage.models import ApiKey, Principal
 
@@ -43,6 +43,15 @@ class PrincipalOut(msgspec.Struct):
     status: str
     created_at: datetime
     email: str | None = None
+    # Only when an operator seeded the organization's first admin: its one key, shown once.
+    api_key: IssuedKeyOut | None = None
+
+    @classmethod
+    def created(cls, created: CreatedPrincipal, org_slug: str) -> PrincipalOut:
+        out = cls.of(created.principal, org_slug)
+        if created.key is not None:
+            out.api_key = IssuedKeyOut.of(created.key)
+        return out
 
     @classmethod
     def of(cls, principal: Principal, org_slug: str) -> PrincipalOut:

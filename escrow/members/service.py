@@ -11,8 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.members.duties import operator_details, with_admin_fact
+from escrow.orgs.queries import as_resource, find_org
 from escrow.orgs.service import OrgService
-from escrow.policy.resources import ORG_ROLES, PLATFORM_ROLES, PLATFORM_SLUG
+from escrow.policy.guard import Target
+from escrow.policy.resources import (
+    ORG_ROLES,
+    PLATFORM,
+    PLATFORM_ROLES,
+    PLATFORM_SLUG,
+    MemberResource,
+)
 from escrow.service import Page, Service, decode_cursor, paginate
 from storage.models import ApiKey, Organization, Principal
 
@@ -29,15 +38,27 @@ class IssuedKey:
     secret: str
 
 
+@dataclass(frozen=True)
+class CreatedPrincipal:
+    """A new principal; ``key`` is set when an operator seeded an organization's first admin
+    (it cannot mint one afterwards, and the admin rotates it on receipt)."""
+
+    principal: Principal
+    key: IssuedKey | None = None
+
+
 class MemberService(Service):
     """Users (kind "user") and service accounts (kind "service") share one model and rules."""
 
     def create(
         self, slug: str, kind: str, name: str, roles: list[str], email: str | None = None
-    ) -> Principal:
-        org = self._org_for(slug, "manage_members")
+    ) -> CreatedPrincipal:
+        org, seeding = self._org_for_create(slug, roles)
         if kind == "service" and email is not None:
             raise ValidationError("service accounts have no email", field="email")
+        valid = self._valid_roles(org, roles)
+        if "operator" in valid:
+            self._require_operator_manager(org, None)
         now = self.deps.clock.now()
         principal = Principal(
             id=self.deps.new_id(),
@@ -45,7 +66,7 @@ class MemberService(Service):
             kind=kind,
             name=name,
             email=email,
-            roles=self._valid_roles(org, roles),
+            roles=valid,
             status="active",
             created_at=now,
             updated_at=now,
@@ -56,6 +77,11 @@ class MemberService(Service):
         except IntegrityError:
             self.session.rollback()
             raise ConflictError(f"a {KINDS[kind]} named {name!r} already exists") from None
+        details: dict[str, object] = {"roles": principal.roles}
+        issued = None
+        if seeding:
+            issued = self._new_key(principal)
+            details |= {**self._flag(org, "create_first_admin"), "key_id": issued.key.id}
         self.commit_with_event(
             AuditRecord(
                 f"{kind}.create",
@@ -63,10 +89,10 @@ class MemberService(Service):
                 "principal",
                 principal.id,
                 org_ids=(org.id,),
-                details={"roles": principal.roles},
+                details=details,
             )
         )
-        return principal
+        return CreatedPrincipal(principal, issued)
 
     def list_in_org(self, slug: str, kind: str, cursor: str | None, limit: int) -> Page:
         org = self._org_for(slug, "read_members")
@@ -87,8 +113,18 @@ class MemberService(Service):
     def set_roles(self, slug: str, kind: str, principal_id: str, roles: list[str]) -> Principal:
         org = self._org_for(slug, "manage_members")
         principal = self._principal(org, kind, principal_id, active=True)
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "change_roles",
+            MemberResource(principal.id, as_resource(self.session, org)),
+            Target("principal", principal.id, (org.id,)),
+        )
         before = principal.roles
-        principal.roles = self._valid_roles(org, roles)
+        after = self._valid_roles(org, roles)
+        if ("operator" in before) != ("operator" in after):
+            self._require_operator_manager(org, principal.id)
+        principal.roles = after
         principal.updated_at = self.deps.clock.now()
         self.commit_with_event(
             AuditRecord(
@@ -118,6 +154,28 @@ class MemberService(Service):
             AuditRecord(f"{kind}.remove", "success", "principal", principal.id, org_ids=(org.id,))
         )
 
+    def set_status(self, slug: str, kind: str, principal_id: str, status: str) -> Principal:
+        """Suspend (its keys and tokens stop working, nothing is revoked) or reactivate."""
+        org = self._org_for(slug, "suspend_members")
+        principal = self._principal(org, kind, principal_id)
+        current = "active" if status == "suspended" else "suspended"
+        if principal.status != current:
+            raise InvalidStateError(f"{KINDS[kind]} {principal_id!r} is {principal.status}")
+        principal.status = status
+        principal.updated_at = self.deps.clock.now()
+        action = "suspend" if status == "suspended" else "reactivate"
+        self.commit_with_event(
+            AuditRecord(
+                f"{kind}.{action}",
+                "success",
+                "principal",
+                principal.id,
+                org_ids=(org.id,),
+                details=self._flag(org, action),
+            )
+        )
+        return principal
+
     def issue_key(self, slug: str, kind: str, principal_id: str) -> IssuedKey:
         org = self._org_for(slug, "manage_keys")
         principal = self._principal(org, kind, principal_id, active=True)
@@ -127,14 +185,20 @@ class MemberService(Service):
         )
         return issued
 
-    def list_keys(self, slug: str, kind: str, principal_id: str) -> list[ApiKey]:
-        org = self._org_for(slug, "manage_keys")
+    def list_keys(
+        self, slug: str, kind: str, principal_id: str, cursor: str | None, limit: int
+    ) -> Page:
+        org = self._org_for(slug, "read_keys")
         principal = self._principal(org, kind, principal_id)
-        return list(
-            self.session.scalars(
-                select(ApiKey).where(ApiKey.principal_id == principal.id).order_by(ApiKey.id)
-            )
+        query = (
+            select(ApiKey)
+            .where(ApiKey.principal_id == principal.id)
+            .order_by(ApiKey.id)
+            .limit(limit + 1)
         )
+        if after := decode_cursor(cursor):
+            query = query.where(ApiKey.id > after)
+        return paginate(list(self.session.scalars(query)), limit)
 
     def rotate_key(
         self, slug: str, kind: str, principal_id: str, key_id: str, grace_seconds: int
@@ -162,17 +226,52 @@ class MemberService(Service):
         return issued
 
     def revoke_key(self, slug: str, kind: str, principal_id: str, key_id: str) -> None:
-        org = self._org_for(slug, "manage_keys")
+        org = self._org_for(slug, "revoke_keys")
         key = self._key(self._principal(org, kind, principal_id), key_id)
         key.revoked_at = self.deps.clock.now()
         self.commit_with_event(
-            AuditRecord("key.revoke", "success", "api_key", key.id, org_ids=(org.id,))
+            AuditRecord(
+                "key.revoke",
+                "success",
+                "api_key",
+                key.id,
+                org_ids=(org.id,),
+                details=self._flag(org, "revoke_key"),
+            )
         )
 
     # ------------------------------------------------------------------ internals
 
     def _org_for(self, slug: str, action: str) -> Organization:
         return OrgService(self.deps).authorized(slug, action)
+
+    def _org_for_create(self, slug: str, roles: list[str]) -> tuple[Organization, bool]:
+        """The organization, and whether this is an operator seeding its first admin."""
+        org = find_org(self.session, slug)
+        if "admin" in roles and not self.guard.allows(
+            self.ctx, "manage_members", as_resource(self.session, org)
+        ):
+            # Locked so that two operators seeding at once cannot both find no admin.
+            self.session.execute(
+                select(Organization.id).where(Organization.id == org.id).with_for_update()
+            )
+            resource = with_admin_fact(self.session, org)
+            if self.guard.allows(self.ctx, "create_first_admin", resource):
+                return org, True
+        return self._org_for(slug, "manage_members"), False
+
+    def _require_operator_manager(self, org: Organization, principal_id: str | None) -> None:
+        """Only an operator grants or removes the operator role."""
+        self.guard.require(
+            self.session,
+            self.ctx,
+            "manage_operators",
+            PLATFORM,
+            Target("principal", principal_id, (org.id,)),
+        )
+
+    def _flag(self, org: Organization, action: str) -> dict[str, str]:
+        return operator_details(self.ctx.principal.org_id, org, action)
 
     def _principal(
         self, org: Organization, kind: str, principal_id: str, *, active: bool = False
@@ -181,7 +280,7 @@ class MemberService(Service):
         if principal is None or principal.org_id != org.id or principal.kind != kind:
             raise NotFoundError(f"no {KINDS[kind]} {principal_id!r} in {org.slug!r}")
         if active and principal.status != "active":
-            raise InvalidStateError(f"{KINDS[kind]} {principal_id!r} has been removed")
+            raise InvalidStateError(f"{KINDS[kind]} {principal_id!r} is {principal.status}")
         return principal
 
     def _key(self, principal: Principal, key_id: str) -> ApiKey:

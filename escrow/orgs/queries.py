@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,16 @@ def active_partnership_exists(session: Session, org_x: str, org_y: str) -> bool:
             )
         )
         is not None
+    )
+
+
+def partnership_since(session: Session, org_x: str, org_y: str) -> datetime | None:
+    """When the active partnership between two organizations was created, if there is one."""
+    a, b = sorted((org_x, org_y))
+    return session.scalar(
+        select(Partnership.created_at).where(
+            Partnership.org_a_id == a, Partnership.org_b_id == b, Partnership.status == "active"
+        )
     )
 
 

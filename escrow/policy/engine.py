@@ -25,6 +25,7 @@ from escrow.policy.resources import (
     ApproverGrant,
     AuditLogResource,
     DatasetResource,
+    MemberResource,
     OrgResource,
     PartnershipResource,
     Platform,
@@ -40,6 +41,7 @@ _CLASSES: dict[str, type] = {
     "Dataset": DatasetResource,
     "Agreement": AgreementResource,
     "ApproverGrant": ApproverGrant,
+    "Member": MemberResource,
 }
 
 

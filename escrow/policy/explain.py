@@ -16,6 +16,7 @@ from typing import Any
 
 from oso import Oso
 from polar import Predicate, Variable
+from polar.exceptions import OsoError
 from polar.ffi import Query as FfiQuery
 from polar.ffi import ffi_serialize, lib  # type: ignore[attr-defined]
 from polar.query import Query
@@ -30,6 +31,12 @@ _HEAD = re.compile(r"^(\w+\(.*?\))(?: if |;$)")
 _TOKENS = re.compile(r'"[^"]*"|\b\w+(?:\.\w+)+')
 _BLOCK_START = re.compile(r"^\s*resource\s+(\w+)\s*\{")
 _SHORTHAND = re.compile(r'^\s*"(\w+)" if "(\w+)"(?: on "(\w+)")?;')
+# A has_permission rule as written: its actor, action (a literal or a variable), resource
+# variable and type, and its body.
+_PERMISSION_RULE = re.compile(
+    r'^has_permission\((?P<actor>\w+): Principal, (?:"(?P<literal>\w+)"|(?P<var>\w+): String),'
+    r" (?P<res>\w+): (?P<type>\w+)\)(?: if (?P<body>.*))?;$"
+)
 # How Polar desugars a resource block's shorthand rules ("read" if "member" on "owner").
 _DESUGARED = re.compile(
     r'^has_(?:permission|role)\(actor: Actor, "(?P<granted>\w+)", (?P<var>\w+): (?P<type>\w+)\)'
@@ -37,6 +44,14 @@ _DESUGARED = re.compile(
     r' has_role\(actor, "(?P<via>\w+)", (?P=related)\);'
     r'| if has_role\(actor, "(?P<role>\w+)", (?P=var)\);)$'
 )
+
+
+@dataclass(frozen=True)
+class WouldGrant:
+    """A rule that grants the action on this kind of resource, and what it lacked here."""
+
+    rule: str
+    unmet: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class Explanation:
     path: tuple[str, ...]
     actor_roles: tuple[str, ...]
     roles_on_resource: tuple[str, ...]
+    would_grant: tuple[WouldGrant, ...] = ()
 
 
 class SourceRules:
@@ -61,6 +77,7 @@ class SourceRules:
     def __init__(self, files: Mapping[str, str]) -> None:
         self._by_head: dict[str, list[tuple[str, str]]] = {}
         self._shorthand: dict[tuple[str, str, str, str | None], str] = {}
+        self._permission_rules: list[tuple[str, re.Match[str]]] = []
         for name, text in sorted(files.items()):
             for line, statement in _statements(text):
                 head = _HEAD.match(statement)
@@ -68,6 +85,8 @@ class SourceRules:
                     self._by_head.setdefault(head.group(1), []).append(
                         (f"{name}:{line}: {statement}", statement)
                     )
+                if rule := _PERMISSION_RULE.match(statement):
+                    self._permission_rules.append((f"{name}:{line}: {statement}", rule))
             self._index_shorthand(name, text)
 
     def _index_shorthand(self, name: str, text: str) -> None:
@@ -82,6 +101,41 @@ class SourceRules:
                 shown = f'"{granted}" if "{role}"' + (f' on "{relation}"' if relation else "")
                 key = (block, granted, role, relation)
                 self._shorthand[key] = f"{name}:{number}: resource {block} {{ {shown}; }}"
+
+    def would_grant(
+        self,
+        oso: Oso,
+        actor: Actor,
+        action: str,
+        resource: object,
+        name: str,
+        roles: tuple[str, ...],
+    ) -> tuple[WouldGrant, ...]:
+        """Every rule that grants ``action`` on a ``name``, with the role it needs or the first
+        of its conditions that does not hold for this actor and resource."""
+        found = []
+        held = ", ".join(roles) or "none"
+        for (block, granted, role, relation), shown in self._shorthand.items():
+            if block == name and granted == action:
+                needed = f"{role} on {relation}" if relation else role
+                found.append(WouldGrant(shown, f"needs {needed} (holds: {held})"))
+        for shown, rule in self._permission_rules:
+            if (
+                rule["type"] != name
+                or rule["body"] is None
+                or rule["literal"] not in (None, action)
+            ):
+                continue
+            bindings = {rule["actor"]: actor, rule["res"]: resource}
+            if rule["var"]:
+                bindings[rule["var"]] = action
+            conditions = _conjuncts(rule["body"])
+            failed = _first_failing(oso, conditions, bindings)
+            # A rule whose first condition restricts the action to others is not about it.
+            about_others = rule["var"] and failed == conditions[0] and rule["var"] in failed
+            if failed is not None and not about_others:
+                found.append(WouldGrant(shown, f"fails: {failed}"))
+        return tuple(found)
 
     def as_written(self, traced: str) -> str:
         sugar = _DESUGARED.match(traced)
@@ -118,6 +172,8 @@ def explain_decision(
     if not actor.org_active:
         path.insert(0, f"organization {actor.org_slug} is suspended: allow needs an active one")
     path.append(f"roles on this {name}: {', '.join(roles)}" if roles else f"no role on this {name}")
+    grants = sources.would_grant(oso, actor, action, resource, name, roles)
+    path += [f"would be granted by {grant.rule}: {grant.unmet}" for grant in grants]
     return Explanation(
         False,
         version,
@@ -125,6 +181,7 @@ def explain_decision(
         (f"no rule grants {action!r} on {name} to this actor", *path),
         actor.roles,
         roles,
+        grants,
     )
 
 
@@ -137,6 +194,36 @@ def _roles_on(oso: Oso, actor: Actor, resource: object) -> tuple[str, ...]:
         for r in _query(oso, "has_role", actor, "role", other):
             found.add(f"{r['bindings']['role']} on {relation}")
     return tuple(sorted(found))
+
+
+def _first_failing(oso: Oso, conditions: list[str], bindings: dict[str, object]) -> str | None:
+    """The first condition after which the conjunction no longer holds (None: all hold)."""
+    for end in range(1, len(conditions) + 1):
+        query = " and ".join(conditions[:end])
+        try:
+            holds = next(iter(oso.query(query, bindings=bindings)), None) is not None  # type: ignore[no-untyped-call]
+        except OsoError:
+            return conditions[end - 1]
+        if not holds:
+            return conditions[end - 1]
+    return None
+
+
+def _conjuncts(body: str) -> list[str]:
+    """A rule body split at its top-level ``and`` (not inside brackets, parentheses or quotes)."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(body):
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and body.startswith(" and ", index):
+            parts.append(body[start:index])
+            start = index + len(" and ")
+    parts.append(body[start:])
+    return [part.strip() for part in parts]
 
 
 def _query(oso: Oso, rule: str, *args: object) -> list[dict[str, Any]]:

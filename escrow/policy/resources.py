@@ -39,6 +39,17 @@ class OrgResource:
     status: str
     tier: str
     partner_org_ids: tuple[str, ...] = field(default=())
+    # Whether a non-removed principal holds "admin": while none does, an operator may seed
+    # the first one. True unless computed, so that a resource built without it fails closed.
+    has_admin: bool = True
+
+
+@dataclass(frozen=True)
+class MemberResource:
+    """A principal (user or service account) as the target of a role change."""
+
+    id: str
+    org: OrgResource
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,5 @@ class AuthzController(Controller):
     )
     def explain(self, data: JSONBody[ExplainIn], deps: Deps) -> ExplainOut:
         ref = data.resource
-        actor, explanation, blockers = ExplainService(deps).explain(
-            data.actor, data.action, ref.type, ref.id
-        )
-        return ExplainOut.of(actor.id, data.action, ref, explanation, blockers)
+        explained = ExplainService(deps).explain(data.actor, data.action, ref.type, ref.id)
+        return ExplainOut.of(ref, data.action, explained)

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from escrow.policy.explain import Explanation
 from escrow.policy.replay import ImpactReport, ReleaseChange, ReplayedDecision
+from escrow.policy.service import AgreementStatus, Explained
 from escrow.schemas import Input
 from storage.models import PolicyBundleRow
 
@@ -158,18 +158,17 @@ class ExplainOut(msgspec.Struct):
     actor_roles: list[str]
     roles_on_resource: list[str]
     release_blockers: list[str] | None = None  # agreements only
+    # A denial: each rule that would grant the action and the role or condition it lacked.
+    would_grant: list[WouldGrantOut] = msgspec.field(default_factory=list)
+    # A denied action on a dataset: the actor's organization's agreements for it.
+    agreements: list[AgreementStatusOut] | None = None
 
     @classmethod
-    def of(
-        cls,
-        actor: str,
-        action: str,
-        resource: ResourceRef,
-        explanation: Explanation,
-        blockers: tuple[str, ...] | None,
-    ) -> ExplainOut:
+    def of(cls, resource: ResourceRef, action: str, explained: Explained) -> ExplainOut:
+        explanation, blockers = explained.explanation, explained.release_blockers
+        statuses = explained.agreements
         return cls(
-            actor=actor,
+            actor=explained.actor.id,
             action=action,
             resource={"type": resource.type, "id": resource.id},
             allowed=explanation.allowed,
@@ -179,4 +178,40 @@ class ExplainOut(msgspec.Struct):
             actor_roles=list(explanation.actor_roles),
             roles_on_resource=list(explanation.roles_on_resource),
             release_blockers=None if blockers is None else list(blockers),
+            would_grant=[WouldGrantOut(g.rule, g.unmet) for g in explanation.would_grant],
+            agreements=None if statuses is None else [AgreementStatusOut.of(a) for a in statuses],
+        )
+
+
+class WouldGrantOut(msgspec.Struct):
+    rule: str  # as written, with its file and line
+    unmet: str  # the role it needs, or the first of its conditions that does not hold
+
+
+class AgreementStatusOut(msgspec.Struct):
+    """What the beneficiary can read of the agreement anyway (GET /v1/agreements/{id})."""
+
+    id: str
+    state: str
+    blockers: list[str] | None
+    not_before: datetime | None
+    expires_at: datetime | None
+    released_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    objection_window_ends_at: datetime | None
+
+    @classmethod
+    def of(cls, status: AgreementStatus) -> AgreementStatusOut:
+        agreement, waiting = status.agreement, status.waiting
+        return cls(
+            id=agreement.id,
+            state=agreement.state,
+            blockers=None if waiting.blockers is None else list(waiting.blockers),
+            not_before=agreement.not_before,
+            expires_at=agreement.expires_at,
+            released_at=agreement.released_at,
+            ended_at=agreement.ended_at,
+            end_reason=agreement.end_reason,
+            objection_window_ends_at=waiting.objection_window_ends_at,
         )

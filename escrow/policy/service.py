@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.lifecycle import agreement_resource
+from escrow.agreements.lifecycle import Lifecycle, agreement_resource
+from escrow.agreements.service import AgreementService, Waiting
 from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.errors import (
@@ -189,26 +191,43 @@ class PolicyService(Service):
         )
 
 
+@dataclass(frozen=True)
+class AgreementStatus:
+    agreement: Agreement
+    waiting: Waiting
+
+
+@dataclass(frozen=True)
+class Explained:
+    actor: Actor
+    explanation: Explanation
+    release_blockers: tuple[str, ...] | None  # agreements only
+    agreements: list[AgreementStatus] | None  # a denied dataset action: the org's agreements
+
+
 class ExplainService(Service):
     """Explains the policy's decision for an actor: one's own, or as an admin of the actor's
     organization, or as an operator (anyone else: 403). The resource must be one the caller
     may read (operators: any), else 404, so that explaining discloses nothing new."""
 
-    def explain(
-        self, actor_id: str | None, action: str, kind: str, resource_id: str
-    ) -> tuple[Actor, Explanation, tuple[str, ...] | None]:
+    def explain(self, actor_id: str | None, action: str, kind: str, resource_id: str) -> Explained:
         caller = self.ctx.principal
         subject = caller if actor_id in (None, caller.id) else self._subject(str(actor_id))
         resource, target = self._resource(kind, resource_id)
         if resource is None:
             self.guard.deny_missing(self.session, self.ctx, "read", target)
-        if not self.guard.allows(self.ctx, "explain", PLATFORM):
+        # A beneficiary may ask about a dataset it holds (or held) an agreement for, released
+        # or not: the agreement already names the dataset. Anyone else who cannot read it: 404.
+        beneficiary = kind == "dataset" and self._is_beneficiary(target, caller.org_id)
+        if not (beneficiary or self.guard.allows(self.ctx, "explain", PLATFORM)):
             self.guard.require(self.session, self.ctx, "read", resource, target, conceal=True)
         policy = self.deps.components.policy
         explanation = policy.explain(subject, action, resource)
-        blockers = None
+        blockers, agreements = None, None
         if isinstance(resource, AgreementResource):
             blockers = policy.release(resource).blockers
+        if kind == "dataset" and not explanation.allowed:
+            agreements = self._agreements(target, subject.org_id)
         self.commit_with_event(
             AuditRecord(
                 "authz.explain",
@@ -220,7 +239,30 @@ class ExplainService(Service):
                 policy_version=explanation.policy_version,
             )
         )
-        return subject, explanation, blockers
+        return Explained(subject, explanation, blockers, agreements)
+
+    def _is_beneficiary(self, target: Target, org_id: str) -> bool:
+        found = self.session.scalar(
+            select(Agreement.id).where(
+                Agreement.dataset_id == target.resource_id, Agreement.beneficiary_org_id == org_id
+            )
+        )
+        return found is not None
+
+    def _agreements(self, target: Target, org_id: str) -> list[AgreementStatus]:
+        """The org's agreements for the dataset, brought up to date as an access would, with
+        what blocks each pending one: why it cannot download (revoked, expired, embargoed)."""
+        lifecycle = Lifecycle(self.deps.components, self.ctx)
+        dataset_id = str(target.resource_id)
+        lifecycle.refresh_for_dataset(self.session, dataset_id, org_id)
+        self.session.flush()
+        agreements = AgreementService(self.deps)
+        rows = self.session.scalars(
+            select(Agreement)
+            .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)
+            .order_by(Agreement.created_at, Agreement.id)
+        )
+        return [AgreementStatus(row, agreements.waiting_on(row)) for row in rows]
 
     def _subject(self, principal_id: str) -> Actor:
         actor = load_actor(self.session, principal_id)

@@ -17,7 +17,8 @@ A release case describes an agreement and the exact set of release blockers expe
                 labels: [pii], approvals: 1, steward_approvals: 1}
       expect_blockers: ["acme:pii_needs_two_steward_approvals"]
 
-Organizations are a slug or ``{slug, tier: core, status: active, partners: [slugs]}``;
+Organizations are a slug or ``{slug, tier: core, status: active, partners: [slugs],
+has_admin: true}``;
 their ids are their slugs. Actors are ``{org, roles: [], suspended: false, id}``. Resource
 types and their fields (all optional but ``type``) are listed in ``RESOURCE_FIELDS``; the
 agreement defaults describe one that the platform rules release (pending, one approval of
@@ -43,6 +44,7 @@ from escrow.policy.resources import (
     ApproverGrant,
     AuditLogResource,
     DatasetResource,
+    MemberResource,
     OrgResource,
     PartnershipResource,
 )
@@ -56,7 +58,7 @@ MAX_ECHOED_CHARS = 200
 DEFAULT_OWNER, DEFAULT_BENEFICIARY = "owner-org", "partner-org"
 DECISION_KEYS = frozenset({"name", "actor", "action", "resource", "expect"})
 RELEASE_KEYS = frozenset({"name", "release", "expect_blockers"})
-ORG_KEYS = frozenset({"slug", "tier", "status", "partners"})
+ORG_KEYS = frozenset({"slug", "tier", "status", "partners", "has_admin"})
 ACTOR_KEYS = frozenset({"org", "roles", "suspended", "id"})
 AGREEMENT_FIELDS = frozenset(
     {
@@ -88,6 +90,7 @@ RESOURCE_FIELDS: dict[str, frozenset[str]] = {
     "Agreement": AGREEMENT_FIELDS,
     "AuditLog": frozenset({"org"}),
     "AccessToken": frozenset({"principal", "org"}),
+    "Member": frozenset({"id", "org"}),
 }
 
 
@@ -216,6 +219,7 @@ def organization(spec: Any) -> OrgResource:
         status=str(spec.get("status", "active")),
         tier=str(spec.get("tier", "core")),
         partner_org_ids=tuple(_strings(spec.get("partners", []), "partners")),
+        has_admin=_bool(spec, "has_admin", True),
     )
 
 
@@ -297,6 +301,9 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "Agreement": agreement,
     "AuditLog": _audit_log,
     "AccessToken": _access_token,
+    "Member": lambda spec: MemberResource(
+        str(spec.get("id", "someone")), organization(spec.get("org", DEFAULT_OWNER))
+    ),
 }
 
 

@@ -26,9 +26,10 @@ RELEASED = "agreement.released"
 REVOKED = "agreement.revoked"
 EXPIRING = "agreement.expiring"
 DEPOSIT_RECEIVED = "dataset.deposit_received"
+OPERATOR_ACTION = "org.operator_action"
 PING = "ping"
 # What an endpoint may subscribe to (ping is sent on request, to one endpoint).
-EVENT_TYPES = (AWAITING_APPROVAL, RELEASED, REVOKED, EXPIRING, DEPOSIT_RECEIVED)
+EVENT_TYPES = (AWAITING_APPROVAL, RELEASED, REVOKED, EXPIRING, DEPOSIT_RECEIVED, OPERATOR_ACTION)
 # The audit action the expiry job records once per agreement, from which EXPIRING follows.
 EXPIRING_ACTION = "agreement.expiring"
 EXPIRY_NOTICE = timedelta(days=7)
@@ -174,6 +175,23 @@ def _deposit_received(session: Session, record: AuditRecord, now: datetime) -> O
     return Occurrence(DEPOSIT_RECEIVED, data, recipients)
 
 
+def _operator_action(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
+    """An operator acted on the organization's principals or keys: its admins are told."""
+    action = record.details.get("operator_action")
+    if not isinstance(action, str) or len(record.org_ids) != 1:
+        return None
+    org_id = record.org_ids[0]
+    data = {
+        "operator_action": {
+            "action": action,
+            "org": slugs_of(session, {org_id}).get(org_id),
+            "resource_type": record.resource_type,
+            "resource_id": record.resource_id,
+        }
+    }
+    return Occurrence(OPERATOR_ACTION, data, {org_id: {}})
+
+
 def _ping(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
     org_id = record.org_ids[0] if record.org_ids else None
     if org_id is None:
@@ -190,6 +208,18 @@ _DERIVERS: dict[str, Deriver] = {
     EXPIRING_ACTION: _expiring,
     "dataset.deposit": _deposit_received,
     "webhook.ping": _ping,
+    **{
+        action: _operator_action
+        for action in (
+            "user.create",
+            "service.create",
+            "user.suspend",
+            "service.suspend",
+            "user.reactivate",
+            "service.reactivate",
+            "key.revoke",
+        )
+    },
 }
 
 

@@ -56,7 +56,7 @@ def _make_dirs_durable(directory: Path) -> None:
         directory = directory.parent
     for path in reversed(missing):
         try:
-            path.mkdir()
+            path.mkdir(mode=0o700)
         except FileExistsError:  # a concurrent writer created it first
             if not path.is_dir():
                 raise
@@ -150,7 +150,9 @@ class LocalBlobStore(BlobStore):
         self._temp_dir = self._root / TEMP_DIR_NAME
         self._clock = clock
         try:
-            self._temp_dir.mkdir(parents=True, exist_ok=True)
+            # Owner-only: blobs are ciphertext, but their names and sizes are not public.
+            self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._temp_dir.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise BlobStoreConfigError(f"cannot use {self._root} as blob root: {exc}") from exc
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from escrow.clock import FrozenClock
 from escrow.wiring import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
@@ -102,3 +104,76 @@ def test_only_the_actor_its_admins_and_operators_may_ask(people: People) -> None
     assert explain(people.partner, "read", "dataset", people.dataset).status_code == 404
     operator = explain(people.operator, "read", "dataset", people.dataset, people.partner.id)
     assert operator.status_code == 200 and not operator.json()["allowed"]
+
+
+def test_a_denial_names_the_rule_that_would_grant_it_and_what_it_lacked(people: People) -> None:
+    why = explain(people.admin, "shred", "dataset", people.dataset, people.member.id).json()
+    [grant] = why["would_grant"]
+    assert grant["rule"].endswith('resource Dataset { "shred" if "admin" on "owner"; }')
+    assert grant["unmet"] == "needs admin on owner (holds: member on owner)"
+    assert any(line.startswith("would be granted by ") for line in why["path"])
+    partner = explain(people.operator, "download", "dataset", people.dataset, people.partner.id)
+    unmet = {g["unmet"] for g in partner.json()["would_grant"]}
+    assert "fails: actor.org_id in dataset.released_to" in unmet
+
+
+def _agreement(people: People, **terms: Any) -> str:
+    body = {
+        "beneficiary": "globex",
+        "purpose": "planning",
+        "approvals": {"required": 0, "from": ["owner:steward"]},
+        **terms,
+    }
+    created = people.steward.post(f"/v1/datasets/{people.dataset}/agreements", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_a_partner_learns_why_it_can_no_longer_download_a_revoked_dataset(
+    people: People,
+) -> None:
+    agreement = _agreement(people)
+    assert people.steward.post(f"/v1/agreements/{agreement}/release").status_code == 200
+    assert explain(people.partner, "download", "dataset", people.dataset).json()["allowed"]
+    assert people.steward.post(f"/v1/agreements/{agreement}/revoke").status_code == 200
+    why = explain(people.partner, "download", "dataset", people.dataset)
+    assert why.status_code == 200, why.text
+    body = why.json()
+    assert not body["allowed"]
+    [status] = body["agreements"]
+    assert status["id"] == agreement and status["state"] == "revoked"
+    assert status["ended_at"] and status["blockers"] is None
+
+
+def test_a_partner_learns_an_embargo_and_an_expiry(
+    people: People, eco: Ecosystem, clock: FrozenClock
+) -> None:
+    not_before = clock.now() + timedelta(hours=2)
+    embargoed = _agreement(people, not_before=not_before.isoformat())
+    [status] = explain(people.partner, "download", "dataset", people.dataset).json()["agreements"]
+    assert status["id"] == embargoed and status["state"] == "pending"
+    assert status["blockers"] == ["embargo"]
+    assert datetime.fromisoformat(status["not_before"]) == not_before
+    people.steward.post(f"/v1/agreements/{embargoed}/revoke")
+    expiring = _agreement(people, expires_at=(clock.now() + timedelta(hours=1)).isoformat())
+    assert people.steward.post(f"/v1/agreements/{expiring}/release").status_code == 200
+    eco.advance(clock, hours=1)
+    statuses = explain(people.partner, "download", "dataset", people.dataset).json()["agreements"]
+    assert [(s["id"], s["state"]) for s in statuses] == [
+        (embargoed, "rejected"),
+        (expiring, "expired"),
+    ]
+
+
+def test_a_party_never_granted_learns_nothing_about_the_dataset(
+    people: People, eco: Ecosystem
+) -> None:
+    _agreement(people)  # for globex, not initech
+    eco.org("initech")
+    outsider = eco.principal("initech", "admin")
+    asked = explain(outsider, "download", "dataset", people.dataset)
+    missing = explain(outsider, "download", "dataset", "01a249b8-0000-7000-8000-000000000000")
+    assert asked.status_code == missing.status_code == 404
+    assert asked.json()["detail"].replace(people.dataset, "X") == missing.json()["detail"].replace(
+        "01a249b8-0000-7000-8000-000000000000", "X"
+    )

@@ -70,7 +70,7 @@ def test_key_secret_is_shown_once_and_never_listed(eco: Ecosystem) -> None:
     eco.org("acme")
     admin = eco.principal("acme", "admin")
     bot = eco.principal("acme", "steward", by=admin)
-    keys = admin.get(f"/v1/orgs/acme/service-accounts/{bot.id}/keys").json()
+    keys = admin.get(f"/v1/orgs/acme/service-accounts/{bot.id}/keys").json()["items"]
     assert [k["key_id"] for k in keys] == [bot.key_id]
     assert "secret" not in keys[0] and bot.secret not in str(keys)
 
@@ -126,3 +126,20 @@ def test_operator_seeds_the_first_admin_of_a_new_org(eco: Ecosystem, operator: C
     eco.org("acme")
     admin = eco.principal("acme", "admin", by=operator)
     assert admin.get("/v1/auth/whoami").json()["roles"] == ["admin"]
+
+
+def test_key_listing_is_a_page_with_a_cursor_like_every_list(eco: Ecosystem) -> None:
+    eco.org("acme")
+    admin = eco.principal("acme", "admin")
+    bot = eco.principal("acme", "steward", by=admin)
+    url = f"/v1/orgs/acme/service-accounts/{bot.id}/keys"
+    for _ in range(2):
+        assert admin.post(url).status_code == 201
+    first = admin.get(url, params={"limit": 2}).json()
+    assert set(first) == {"items", "next_cursor"} and len(first["items"]) == 2
+    rest = admin.get(url, params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    every = [k["key_id"] for k in first["items"] + rest["items"]]
+    assert len(set(every)) == 3 and bot.key_id in every
+    assert admin.get(url, params={"limit": 0}).status_code == 422
+    assert admin.get(url, params={"cursor": "A"}).status_code == 422

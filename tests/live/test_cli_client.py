@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -117,8 +118,13 @@ def world(
         ("reader", partner, ["member"]),
     ):
         role_args = [arg for role in roles for arg in ("--role", role)]
-        account = client.json("orgs", "service-accounts", "add", org, profile, *role_args)
-        key = client.json("orgs", "service-accounts", "issue-key", org, account["id"])
+        # The operator seeds each org's first admin (its key comes back once); the partner's
+        # admin adds the reader and issues its key.
+        by = ["--profile", "partner"] if profile == "reader" else []
+        account = client.json("orgs", "service-accounts", "add", org, profile, *role_args, *by)
+        key = account["api_key"] or client.json(
+            "orgs", "service-accounts", "issue-key", org, account["id"], *by
+        )
         assert (
             client.login(live_server, Credential(key["key_id"], key["secret"]), profile).exit_code
             == 0
@@ -219,6 +225,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(world: World) -> N
         process.wait(timeout=30)
     kept = part.stat().st_size
     assert 0 < kept < len(content) and not target.exists()
+    assert stat.S_IMODE(part.stat().st_mode) == 0o600  # plaintext: owner only
 
     resumed = world.cli.run(*args, "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -226,6 +233,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(world: World) -> N
     assert result["resumed_from"] >= kept and result["verified"] is True
     assert result["sha256"] == hashlib.sha256(content).hexdigest()
     assert target.read_bytes() == content and not part.exists()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     events = world.cli.json(
         "audit",
         "events",
@@ -321,6 +329,7 @@ def _sales_dataset(world: World) -> str:
 
 def test_every_group_prints_parseable_json(world: World) -> None:
     dataset_id = world.dataset(b"x" * 10)
+    owner_id = world.cli.json("orgs", "service-accounts", "list", world.owner)["items"][0]["id"]
     pages = [
         ("orgs", "list"),
         ("partnerships", "list"),
@@ -329,6 +338,7 @@ def test_every_group_prints_parseable_json(world: World) -> None:
         ("audit", "events", "--limit", "2"),
         ("policy", "list"),
         ("orgs", "service-accounts", "list", world.owner),
+        ("orgs", "service-accounts", "keys", world.owner, owner_id, "--limit", "1"),
     ]
     for args in pages:
         page = world.cli.json(*args)

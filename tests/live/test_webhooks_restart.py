@@ -49,10 +49,13 @@ class Partner:
 
 
 def _steward(server: LiveServer, operator: Partner) -> Partner:
+    """Acme's first admin (an admin is also a steward), seeded by the operator with its key."""
     account = operator.call(
-        "POST", "/v1/orgs/acme/service-accounts", json={"name": "ingest", "roles": ["steward"]}
+        "POST",
+        "/v1/orgs/acme/service-accounts",
+        json={"name": "ingest", "roles": ["admin", "steward"]},
     )
-    key = operator.call("POST", f"/v1/orgs/acme/service-accounts/{account['id']}/keys")
+    key = account["api_key"]
     token = httpx.post(
         server.url + "/v1/auth/token",
         json={"key_id": key["key_id"], "secret": key["secret"]},

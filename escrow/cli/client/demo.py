@@ -156,20 +156,24 @@ def _partners(demo: Demo) -> tuple[Client, Client]:
     partnership = demo.operator.call("POST", "/v1/partnerships", PartnershipOut, body=link)
     demo.summary["partnership_id"] = partnership.id
     demo.step("Partnership", f"{owner} and {partner} are supplier partners ({partnership.id})")
-    owner_client = _service_account(demo, owner, "ingest", "steward")
-    partner_client = _service_account(demo, partner, "analytics", "admin")
+    # An operator seeds each organization's first admin; the admin creates everyone else.
+    owner_admin = _service_account(demo, demo.operator, owner, "admin", "admin")
+    owner_client = _service_account(demo, owner_admin, owner, "ingest", "steward")
+    partner_client = _service_account(demo, demo.operator, partner, "analytics", "admin")
     demo.step(
         "Service accounts",
-        f"{owner}/ingest (steward) and {partner}/analytics (admin), each with its own API key",
+        f"{owner}/admin (seeded by the operator) adds {owner}/ingest (steward);"
+        f" {partner}/analytics (admin); each with its own API key",
     )
     return owner_client, partner_client
 
 
-def _service_account(demo: Demo, org: str, name: str, role: str) -> Client:
+def _service_account(demo: Demo, by: Client, org: str, name: str, role: str) -> Client:
+    """Created by ``by``: an operator seeding a first admin gets its key in the answer."""
     path = f"/v1/orgs/{org}/service-accounts"
     body = build(PrincipalCreate, {"name": name, "roles": [role]})
-    account = demo.operator.call("POST", path, PrincipalOut, body=body)
-    issued = demo.operator.call("POST", f"{path}/{account.id}/keys", IssuedKeyOut)
+    account = by.call("POST", path, PrincipalOut, body=body)
+    issued = account.api_key or by.call("POST", f"{path}/{account.id}/keys", IssuedKeyOut)
     client = demo.client_for(f"{org}/{name}", issued)
     client.exchange()  # the new key works before anything depends on it
     demo.summary["service_accounts"].append(

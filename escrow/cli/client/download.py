@@ -26,6 +26,7 @@ from escrow.cli.client.output import Output
 from escrow.cli.client.progress import transfer_bar
 
 CHUNK = 1 << 20
+PRIVATE_FILE = 0o600  # downloads are plaintext: owner read/write only
 ATTEMPTS = 4  # a broken connection is resumed this many times within one run
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 _ORIGINAL_TAG = re.compile(r'^"sha256-([0-9a-f]{64})"$')
@@ -76,10 +77,18 @@ class PartFile:
             size = self.path.stat().st_size
         except (FileNotFoundError, UnicodeDecodeError):
             return None
-        return (size, etag) if size and _ORIGINAL_TAG.match(etag) else None
+        if not (size and _ORIGINAL_TAG.match(etag)):
+            return None
+        os.chmod(self.path, PRIVATE_FILE)  # kept by an older client that made it 0644
+        return size, etag
 
     def restart(self, etag: str | None) -> None:
-        self.path.write_bytes(b"")
+        """An empty ``.part`` only its owner can read: it (then the file) holds plaintext."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # O_CREAT's mode does not apply to an existing file
+        finally:
+            os.close(fd)
         if etag:
             self.tag_path.write_text(etag + "\n", encoding="ascii")
         else:

@@ -11,7 +11,7 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
-from escrow.cli.client.output import fields, table
+from escrow.cli.client.output import fields
 from escrow.members.schemas import (
     IssuedKeyOut,
     KeyOut,
@@ -142,9 +142,18 @@ def principal_group(segment: str, noun: str, with_email: bool) -> click.Group:
     def add(
         inv: Invocation, org: str, name: str, roles: tuple[str, ...], email: str | None
     ) -> None:
-        """Add one (org admins, operators); then `issue-key` gives it an API key."""
+        """Add one (org admins; operators only an organization's first admin, whose API key
+        is printed once); then an admin's `issue-key` gives it an API key."""
         body = build(PrincipalCreate, {"name": name, "roles": list(roles), "email": email})
-        emit(inv, inv.client.call("POST", base(org), PrincipalOut, body=body))
+        created = inv.client.call("POST", base(org), PrincipalOut, body=body)
+
+        def human() -> None:
+            fields(created)
+            if created.api_key is not None:
+                click.echo("The first admin's API key; hand it over, the admin rotates it:")
+                _show_issued(created.api_key)
+
+        inv.out.emit(created, human)
 
     @group.command("show")
     @click.argument("org")
@@ -173,14 +182,33 @@ def principal_group(segment: str, noun: str, with_email: bool) -> click.Group:
         inv.client.send("DELETE", base(org, principal_id))
         inv.out.emit({"id": principal_id, "removed": True}, f"Removed {principal_id}.")
 
-    @group.command("keys")
+    @group.command("suspend")
     @click.argument("org")
     @click.argument("principal_id")
     @client_command
-    def keys(inv: Invocation, org: str, principal_id: str) -> None:
+    def suspend(inv: Invocation, org: str, principal_id: str) -> None:
+        """Suspend it: its keys and tokens stop working (org admins, operators)."""
+        emit(inv, inv.client.call("POST", base(org, principal_id) + "/suspend", PrincipalOut))
+
+    @group.command("reactivate")
+    @click.argument("org")
+    @click.argument("principal_id")
+    @client_command
+    def reactivate(inv: Invocation, org: str, principal_id: str) -> None:
+        """Lift its suspension (org admins, operators)."""
+        emit(inv, inv.client.call("POST", base(org, principal_id) + "/reactivate", PrincipalOut))
+
+    @group.command("keys")
+    @click.argument("org")
+    @click.argument("principal_id")
+    @listing_options
+    @client_command
+    def keys(
+        inv: Invocation, org: str, principal_id: str, limit: int, cursor: str | None, every: bool
+    ) -> None:
         """Its API keys (never their secrets)."""
-        found = inv.client.get(base(org, principal_id) + "/keys", list[KeyOut])
-        inv.out.emit(found, lambda: table(found, KEY_COLUMNS))
+        path = base(org, principal_id) + "/keys"
+        show_list(inv, path, KeyOut, KEY_COLUMNS, limit=limit, cursor=cursor, every=every)
 
     @group.command("issue-key")
     @click.argument("org")
@@ -225,12 +253,13 @@ def principal_group(segment: str, noun: str, with_email: bool) -> click.Group:
 
 
 def _emit_issued(inv: Invocation, issued: IssuedKeyOut) -> None:
-    def human() -> None:
-        click.echo(f"key_id: {issued.key_id}")
-        click.echo(f"secret: {issued.secret}")
-        click.echo("The secret is shown once; store it now (e.g. `escrow login --secret-stdin`).")
+    inv.out.emit(issued, lambda: _show_issued(issued))
 
-    inv.out.emit(issued, human)
+
+def _show_issued(issued: IssuedKeyOut) -> None:
+    click.echo(f"key_id: {issued.key_id}")
+    click.echo(f"secret: {issued.secret}")
+    click.echo("The secret is shown once; store it now (e.g. `escrow login --secret-stdin`).")
 
 
 orgs.add_command(principal_group("members", "member", with_email=True))

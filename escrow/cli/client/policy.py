@@ -188,6 +188,10 @@ def explain(inv: Invocation, action: str, resource: str, actor: str | None) -> N
             click.echo(f"  {step}")
         if answer.release_blockers:
             click.echo(f"release blockers: {', '.join(answer.release_blockers)}")
+        for held in answer.agreements or ():
+            waiting = f" blockers: {', '.join(held.blockers)}" if held.blockers else ""
+            ended = f" ({held.end_reason})" if held.end_reason else ""
+            click.echo(f"agreement {held.id}: {held.state}{ended}{waiting}")
 
     inv.out.emit(answer, human)
 
