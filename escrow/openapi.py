@@ -181,7 +181,7 @@ def documented_body(
     """
     body = {
         "required": required,
-        "content": {media: {"schema": _json_schema(shape)} for media, shape in content.items()},
+        "content": {media: {"schema": inline_schema(shape)} for media, shape in content.items()},
     }
 
     class DocumentedBody(Operation):
@@ -193,7 +193,8 @@ def documented_body(
     return DocumentedBody
 
 
-def _json_schema(shape: type[msgspec.Struct] | dict[str, Any]) -> dict[str, Any]:
+def inline_schema(shape: type[msgspec.Struct] | dict[str, Any]) -> dict[str, Any]:
+    """A flat Struct as its JSON Schema (a dict passes unchanged), for hand-written docs."""
     if isinstance(shape, dict):
         return shape
     (_,), components = msgspec.json.schema_components([shape])

@@ -20,9 +20,11 @@ class TokenRequest(Input):
 
 
 class ClientCredentialsForm(Input):
+    """RFC 6749 s4.4.2; the client id and secret here (client_secret_post) or in HTTP Basic."""
+
     grant_type: Literal["client_credentials"]
-    client_id: KeyId
-    client_secret: Secretish
+    client_id: KeyId | None = None
+    client_secret: Secretish | None = None
     scope: Annotated[str, msgspec.Meta(max_length=1024)] | None = None  # ignored: keys carry roles
 
 
@@ -35,6 +37,46 @@ class TokenOut(msgspec.Struct):
 class RevokeRequest(Input):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # RFC 7009: a hint
+
+
+class RevocationForm(Input):
+    """RFC 7009 s2.1; the client id and secret here (client_secret_post) or in HTTP Basic."""
+
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    client_id: KeyId | None = None
+    client_secret: Secretish | None = None
+
+
+class RevokedOut(msgspec.Struct):
+    status: Literal["revoked"] = "revoked"
+
+
+class OAuthErrorOut(msgspec.Struct):
+    """RFC 6749 s5.2 (and RFC 7009 s2.2.1) error body."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "unsupported_grant_type",
+        "unauthorized_client",
+        "slow_down",
+    ]
+    error_description: str
+
+
+class AuthorizationServerMetadata(msgspec.Struct):
+    """RFC 8414 s2: what an OAuth client needs to find and use the endpoints."""
+
+    issuer: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    response_types_supported: list[str]  # required by RFC 8414; none: no authorization endpoint
+    service_documentation: str
 
 
 class WhoAmIOut(msgspec.Struct):
