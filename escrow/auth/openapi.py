@@ -12,16 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 
-from escrow.auth.schemas import (
-    ClientCredentialsForm,
-    OAuthErrorOut,
-    RevocationForm,
-    RevokedOut,
-    TokenOut,
-)
-from escrow.openapi import PROBLEM_MEDIA_TYPE, documented_body, inline_schema
+from escrow.auth.schemas import ClientCredentialsForm, OAuthErrorOut, RevocationForm
+from escrow.openapi import PROBLEM_MEDIA_TYPE, documented_body
 
 CLIENT_BASIC = "clientBasic"  # the security scheme app.py declares (RFC 6749 s2.3.1)
 _PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
@@ -32,57 +27,58 @@ _NO_STORE = {
 
 
 def _oauth_operation(
-    form: type[Any], success: type[Any], *, no_store: bool, errors: dict[int, str]
-) -> type[Operation]:
+    form: type[Any], *, no_store: bool, errors: dict[int, str]
+) -> tuple[type[Operation], dict[int, ResponseSpec]]:
+    """The Operation class and the ``responses`` of an OAuth endpoint's handler.
+
+    The error bodies are named components (``OAuthErrorOut``) rather than inline schemas,
+    so generators make one model of them, not one per status.
+    """
     base = documented_body({"application/x-www-form-urlencoded": form})
-    ok: dict[str, Any] = {
-        "description": "Success",
-        "content": {"application/json": {"schema": inline_schema(success)}},
+    responses = {
+        status: ResponseSpec(
+            data_container=OAuthErrorOut,
+            media_type="application/json",
+            description=description,
+            generate_examples=False,
+        )
+        for status, description in errors.items()
     }
-    if no_store:
-        ok["headers"] = _NO_STORE
-    oauth_error = {"schema": inline_schema(OAuthErrorOut)}
 
     class OAuthOperation(base):  # type: ignore[valid-type,misc]
         def to_schema(self) -> dict[str, Any]:
             schema: dict[str, Any] = super().to_schema()
-            responses = schema.setdefault("responses", {})
-            responses["200"] = ok
-            for status, description in errors.items():
-                responses[str(status)] = {
-                    "description": description,
-                    "content": {
-                        "application/json": oauth_error,
-                        PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF},
-                    },
-                }
+            for status, response in schema.get("responses", {}).items():
+                if status in _ALSO_PROBLEMS:
+                    response.setdefault("content", {})[PROBLEM_MEDIA_TYPE] = {
+                        "schema": _PROBLEM_REF
+                    }
+                if status == "200" and no_store:
+                    response["headers"] = {**response.get("headers", {}), **_NO_STORE}
             # The client authenticates by HTTP Basic or in the form (no scheme to declare).
             schema["security"] = [{CLIENT_BASIC: []}, {}]
             return schema
 
-    return OAuthOperation
+    return OAuthOperation, responses
 
 
-TOKEN_OPERATION = _oauth_operation(
+# The JSON forms and the checks before the handler answer these as problem+json.
+_ALSO_PROBLEMS = frozenset({"400", "401", "429"})
+TOKEN_OPERATION, TOKEN_RESPONSES = _oauth_operation(
     ClientCredentialsForm,
-    TokenOut,
     no_store=True,
     errors={
         400: "RFC 6749 invalid_request or unsupported_grant_type (problem+json for JSON bodies)",
         401: "RFC 6749 invalid_client, with WWW-Authenticate (the same for every bad key)",
-        422: "A JSON body {key_id, secret} that does not fit its schema",
         429: "Too many attempts (RFC 6749 slow_down): retry after the Retry-After seconds",
     },
 )
-REVOKE_OPERATION = _oauth_operation(
+REVOKE_OPERATION, REVOKE_RESPONSES = _oauth_operation(
     RevocationForm,
-    RevokedOut,
     no_store=False,
     errors={
         400: "RFC 6749 invalid_request, or unauthorized_client for another's token",
         401: "RFC 6749 invalid_client, or no valid bearer token for the JSON form",
-        403: "JSON form: not the token's owner nor an admin of its organization",
-        422: "A JSON body {token} that does not fit its schema",
         429: "Too many client authentication attempts: retry after Retry-After seconds",
     },
 )

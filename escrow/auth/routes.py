@@ -17,7 +17,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
 from escrow.auth import oauth
-from escrow.auth.openapi import REVOKE_OPERATION, TOKEN_OPERATION
+from escrow.auth.openapi import (
+    REVOKE_OPERATION,
+    REVOKE_RESPONSES,
+    TOKEN_OPERATION,
+    TOKEN_RESPONSES,
+)
 from escrow.auth.schemas import (
     AuthorizationServerMetadata,
     RevokedOut,
@@ -65,6 +70,7 @@ class AuthController(Controller):
         "is also accepted (errors as problem+json). Rate limited per client address and per "
         "key id (429 with Retry-After).",
         operation_class=TOKEN_OPERATION,
+        responses=TOKEN_RESPONSES,
     )
     async def token(self, request: Request[Any, Any, State]) -> Response[TokenOut]:
         if _speaks_oauth(request):
@@ -97,6 +103,7 @@ class AuthController(Controller):
         "token with the JSON body {token}. The token's owner, or an admin of its "
         "organization, may revoke it; an unknown or invalid token also answers 200.",
         operation_class=REVOKE_OPERATION,
+        responses=REVOKE_RESPONSES,
     )
     async def revoke(self, request: Request[Any, Any, State]) -> RevokedOut:
         components: Components = request.app.state.components
