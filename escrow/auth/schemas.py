@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from escrow.schemas import Input
 
@@ -19,13 +20,17 @@ class TokenRequest(Input):
     secret: Secretish
 
 
-class ClientCredentialsForm(Input):
-    """RFC 6749 s4.4.2; the client id and secret here (client_secret_post) or in HTTP Basic."""
+class ClientCredentialsForm(msgspec.Struct):
+    """RFC 6749 s4.4.2; the client id and secret here (client_secret_post) or in HTTP Basic.
+
+    Unknown parameters are ignored (RFC 6749 s3.2), so the form is open, unlike ``Input``.
+    """
 
     grant_type: Literal["client_credentials"]
-    client_id: KeyId | None = None
-    client_secret: Secretish | None = None
-    scope: Annotated[str, msgspec.Meta(max_length=1024)] | None = None  # ignored: keys carry roles
+    # Form fields are present or absent, never null: UNSET keeps null out of the schema.
+    client_id: KeyId | UnsetType = UNSET
+    client_secret: Secretish | UnsetType = UNSET
+    scope: Annotated[str, msgspec.Meta(max_length=1024)] | UnsetType = UNSET  # ignored: roles
 
 
 class TokenOut(msgspec.Struct):
@@ -39,13 +44,13 @@ class RevokeRequest(Input):
     token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # RFC 7009: a hint
 
 
-class RevocationForm(Input):
+class RevocationForm(msgspec.Struct):
     """RFC 7009 s2.1; the client id and secret here (client_secret_post) or in HTTP Basic."""
 
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    client_id: KeyId | None = None
-    client_secret: Secretish | None = None
+    token_type_hint: Annotated[str, msgspec.Meta(max_length=64)] | UnsetType = UNSET
+    client_id: KeyId | UnsetType = UNSET
+    client_secret: Secretish | UnsetType = UNSET
 
 
 class RevokedOut(msgspec.Struct):
