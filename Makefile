@@ -5,20 +5,27 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
   && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: `make run` needs the runtime dependencies only; the test and lint tools
+# (`.[dev]`) come with `make test`, `make lint` and `make typecheck`.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(or $(ESCROW_DATA_DIR),./.escrow)
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 .PHONY: run test fuzz load lint typecheck check postgres clean demo
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (oso has no newer wheels)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	@mkdir -p $(DATA_DIR)
 	$(BIN)/escrow db upgrade
 	@if [ ! -f $(DATA_DIR)/.bootstrapped ]; then \
@@ -66,7 +73,7 @@ check: lint typecheck test
 
 # A whole escrow against the server of `make run`, with an operator profile made by
 # `escrow login ... --profile operator`; PROFILE=name picks it (default: the default profile).
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/escrow demo $(if $(PROFILE),--profile $(PROFILE))
 
 clean:

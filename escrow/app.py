@@ -24,13 +24,15 @@ from escrow.audit.log import AuditLog
 from escrow.audit.routes import AuditController
 from escrow.audit.trail import AuditTrail, checkpoint_schedule
 from escrow.auth.failures import BearerFailures
+from escrow.auth.openapi import CLIENT_BASIC
 from escrow.auth.rate_limit import TokenRateLimits
-from escrow.auth.routes import AuthController
+from escrow.auth.routes import AuthController, oauth_metadata
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
 from escrow.config import Settings
 from escrow.datasets.routes import DatasetController
 from escrow.datasets.schemas import SigningKeyOut
+from escrow.docs import SCHEMA_PATH, render_plugins, swagger_assets
 from escrow.ecosystem.routes import EcosystemController
 from escrow.errors import UnavailableError
 from escrow.ids import IdFactory, Uuid7Factory
@@ -192,6 +194,8 @@ def create_app(components: Components) -> Litestar:
             AuthzController,
             webhooks_router,
             EcosystemController,
+            oauth_metadata,
+            swagger_assets(),
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -222,10 +226,13 @@ def create_app(components: Components) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Partner Escrow",
             version=__version__,
-            path="/schema",
+            path=SCHEMA_PATH,
+            render_plugins=render_plugins(),
             components=OpenAPIComponents(
                 security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    # OAuth 2.0 client authentication at the token and revocation endpoints.
+                    CLIENT_BASIC: SecurityScheme(type="http", scheme="basic"),
                 }
             ),
             security=[{"bearer": []}],

@@ -181,7 +181,7 @@ def documented_body(
     """
     body = {
         "required": required,
-        "content": {media: {"schema": _json_schema(shape)} for media, shape in content.items()},
+        "content": {media: {"schema": inline_schema(shape)} for media, shape in content.items()},
     }
 
     class DocumentedBody(Operation):
@@ -193,10 +193,36 @@ def documented_body(
     return DocumentedBody
 
 
-def _json_schema(shape: type[msgspec.Struct] | dict[str, Any]) -> dict[str, Any]:
+def inline_schema(shape: type[msgspec.Struct] | dict[str, Any]) -> dict[str, Any]:
+    """A flat Struct as its JSON Schema (a dict passes unchanged), for hand-written docs."""
     if isinstance(shape, dict):
         return shape
     (_,), components = msgspec.json.schema_components([shape])
     if len(components) != 1:  # nested Structs would leave dangling "$ref"s
         raise TypeError(f"{shape.__name__}: only flat Structs can be inlined")
     return dict(components[shape.__name__])
+
+
+def binary_responses(
+    statuses: Mapping[int, str], media_types: Sequence[str], base: type[Operation] = Operation
+) -> type[Operation]:
+    """An Operation class whose responses in ``statuses`` are raw bytes in ``media_types``.
+
+    litestar's ResponseSpec holds one media type and no binary format; generators need
+    ``format: binary`` to hand the caller a file rather than parse the bytes.
+    """
+    content = {media: {"schema": BINARY} for media in media_types}
+
+    class BinaryResponses(base):  # type: ignore[valid-type,misc]
+        def to_schema(self) -> dict[str, Any]:
+            schema: dict[str, Any] = super().to_schema()
+            responses = schema.setdefault("responses", {})
+            for status, description in statuses.items():
+                responses[str(status)] = {
+                    **responses.get(str(status), {}),
+                    "description": description,
+                    "content": content,
+                }
+            return schema
+
+    return BinaryResponses

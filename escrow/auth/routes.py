@@ -1,54 +1,85 @@
-"""HTTP for authentication: token exchange, JWKS, revocation, and "who am I"."""
+"""HTTP for authentication: token exchange, revocation, OAuth metadata and "who am I".
+
+The token and revocation endpoints speak OAuth 2.0 (RFC 6749, RFC 7009) to OAuth clients, with
+RFC 6749 error bodies, and keep the JSON forms of DESIGN s10 (problem+json errors) for the
+clients written against them. A request is OAuth's when it is a form or carries HTTP Basic.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import msgspec
 from anyio import to_thread
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import JSONBody
 
+from escrow.auth import oauth
+from escrow.auth.openapi import (
+    REVOKE_OPERATION,
+    REVOKE_RESPONSES,
+    TOKEN_OPERATION,
+    TOKEN_RESPONSES,
+)
 from escrow.auth.schemas import (
-    ClientCredentialsForm,
+    AuthorizationServerMetadata,
+    RevokedOut,
     RevokeRequest,
     TokenOut,
     TokenRequest,
     WhoAmIOut,
 )
-from escrow.errors import BadRequestError, ValidationError
+from escrow.context import RequestContext
+from escrow.errors import BadRequestError, EscrowError, ValidationError
 from escrow.input_limits import check_json_depth
-from escrow.openapi import documented_body, problem_spec
-from escrow.schemas import Deps
+from escrow.policy.resources import Actor
 from escrow.wiring import Components, auth_service, request_context
 
 MAX_TOKEN_BODY = 4096
-TOKEN_BODY = documented_body(
-    {"application/json": TokenRequest, "application/x-www-form-urlencoded": ClientCredentialsForm}
-)
+MAX_REVOKE_BODY = 8192
+_Body = TypeVar("_Body", TokenRequest, RevokeRequest)
+
+
+def oauth_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """RFC 6749 s5.2: the error body OAuth clients parse, never cached."""
+    assert isinstance(exc, oauth.OAuthError)  # noqa: S101 - registered for OAuthError only
+    return Response(
+        exc.body(),
+        status_code=exc.status,
+        media_type="application/json",
+        headers={**oauth.NO_STORE, **exc.headers},
+    )
 
 
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ("authentication",)
+    exception_handlers = {oauth.OAuthError: oauth_error_response}  # noqa: RUF012 - litestar API
 
     @post(
         "/token",
         status_code=200,
         exclude_from_auth=True,
         request_max_body_size=MAX_TOKEN_BODY,
-        summary="Exchange an API key for an access token",
-        description="JSON {key_id, secret}, or an OAuth 2.0 client-credentials form. "
-        "Rate limited per client address and per key id (429 with Retry-After).",
-        operation_class=TOKEN_BODY,
-        responses={
-            401: problem_spec("Unknown, wrong, revoked or expired key (the same answer for all)"),
-            429: problem_spec("Too many attempts: retry after the Retry-After seconds"),
-        },
+        summary="OAuth 2.0 token endpoint (client credentials)",
+        description="RFC 6749 client credentials: a form with grant_type=client_credentials, "
+        "the client (API key id and secret) authenticated by HTTP Basic or by client_id and "
+        "client_secret in the form; errors are RFC 6749 JSON. The JSON body {key_id, secret} "
+        "is also accepted (errors as problem+json). Rate limited per client address and per "
+        "key id (429 with Retry-After).",
+        operation_class=TOKEN_OPERATION,
+        responses=TOKEN_RESPONSES,
     )
-    async def token(self, request: Request[Any, Any, State]) -> TokenOut:
-        key_id, secret = await _credentials(request)
+    async def token(self, request: Request[Any, Any, State]) -> Response[TokenOut]:
+        if _speaks_oauth(request):
+            form = oauth.parse_form(await request.body())
+            oauth.check_grant_type(form)
+            client = oauth.client_credentials(request.headers.get("authorization"), form)
+            key_id, secret = client.client_id, client.client_secret
+        else:
+            key_id, secret = await _json_credentials(request)
         components: Components = request.app.state.components
 
         def exchange() -> TokenOut:
@@ -57,15 +88,58 @@ class AuthController(Controller):
                 issued = service.exchange_key(key_id, secret)
             return TokenOut(issued.access_token, issued.expires_in)
 
-        return await to_thread.run_sync(exchange)
+        with _in_oauth_terms(_speaks_oauth(request)):
+            issued = await to_thread.run_sync(exchange)
+        return Response(issued, headers=oauth.NO_STORE)
 
-    @post("/revoke", status_code=200, sync_to_thread=True, summary="Revoke an access token")
-    def revoke(
-        self, data: JSONBody[RevokeRequest], deps: Deps, request: Request[Any, Any, State]
-    ) -> dict[str, str]:
+    @post(
+        "/revoke",
+        status_code=200,
+        exclude_from_auth=True,  # authenticates itself: a bearer token or OAuth client auth
+        request_max_body_size=MAX_REVOKE_BODY,
+        summary="Revoke an access token (RFC 7009)",
+        description="RFC 7009: a form with token (and token_type_hint), the client "
+        "authenticated by HTTP Basic or client_id and client_secret in the form; or a bearer "
+        "token with the JSON body {token}. The token's owner, or an admin of its "
+        "organization, may revoke it; an unknown or invalid token also answers 200.",
+        operation_class=REVOKE_OPERATION,
+        responses=REVOKE_RESPONSES,
+    )
+    async def revoke(self, request: Request[Any, Any, State]) -> RevokedOut:
         components: Components = request.app.state.components
-        auth_service(components, deps.session, deps.ctx).revoke(deps.guard, data.token)
-        return {"status": "revoked"}
+        ctx = request_context(request)
+        if _speaks_oauth(request):
+            form = oauth.parse_form(await request.body())
+            token = oauth.required(form, "token")
+            client = oauth.client_credentials(request.headers.get("authorization"), form)
+
+            def authenticate() -> Actor:
+                with components.db.session() as session:
+                    service = auth_service(components, session, ctx)
+                    return service.authenticate_client(client.client_id, client.client_secret)
+
+        else:
+            bearer = _bearer(request)
+
+            def authenticate() -> Actor:  # as the middleware does for other routes
+                with components.db.session() as session:
+                    service = auth_service(components, session, ctx)
+                    if bearer is None:
+                        service.reject_missing_token()
+                    return service.authenticate(bearer)
+
+        with _in_oauth_terms(_speaks_oauth(request)):
+            actor = await to_thread.run_sync(authenticate)
+            if not _speaks_oauth(request):
+                token = (await _json_body(request, RevokeRequest)).token
+            acting = RequestContext(ctx.request_id, actor, ctx.client_ip)
+
+            def revoke() -> None:
+                with components.db.session() as session:
+                    auth_service(components, session, acting).revoke(components.guard, token)
+
+            await to_thread.run_sync(revoke)
+        return RevokedOut()
 
     @get("/whoami", summary="The authenticated principal")
     async def whoami(self, request: Request[Any, Any, State]) -> WhoAmIOut:
@@ -75,25 +149,65 @@ class AuthController(Controller):
         )
 
 
-async def _credentials(request: Request[Any, Any, State]) -> tuple[str, str]:
-    media_type = request.content_type[0]
-    if media_type == "application/x-www-form-urlencoded":
-        form = await request.form()
-        fields = {key: form.get(key) for key in form}
-        try:
-            creds = msgspec.convert(fields, ClientCredentialsForm)
-        except msgspec.ValidationError as exc:
-            raise ValidationError(str(exc)) from None
-        return creds.client_id, creds.client_secret
-    if media_type != "application/json":
-        raise BadRequestError("send JSON {key_id, secret} or a client-credentials form")
+@contextmanager
+def _in_oauth_terms(active: bool) -> Iterator[None]:
+    """Re-raises domain errors as RFC 6749 errors for OAuth clients; others pass unchanged."""
+    try:
+        yield
+    except EscrowError as exc:
+        error = oauth.as_oauth_error(exc) if active else None
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _speaks_oauth(request: Request[Any, Any, State]) -> bool:
+    scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+    return request.content_type[0] == oauth.FORM_MEDIA_TYPE or scheme == "basic"
+
+
+def _bearer(request: Request[Any, Any, State]) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _json_credentials(request: Request[Any, Any, State]) -> tuple[str, str]:
+    if request.content_type[0] != "application/json":
+        raise BadRequestError("send a client-credentials form or JSON {key_id, secret}")
+    body = await _json_body(request, TokenRequest)
+    return body.key_id, body.secret
+
+
+async def _json_body(request: Request[Any, Any, State], shape: type[_Body]) -> _Body:
     components: Components = request.app.state.components
     body_bytes = await request.body()
     check_json_depth(body_bytes, components.settings.input_limits.max_json_depth)
     try:
-        body = msgspec.json.decode(body_bytes, type=TokenRequest)
+        return msgspec.json.decode(body_bytes, type=shape)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
     except msgspec.DecodeError:
         raise BadRequestError("request body is not valid JSON") from None
-    return body.key_id, body.secret
+
+
+@get(
+    "/.well-known/oauth-authorization-server",
+    summary="OAuth 2.0 authorization server metadata (RFC 8414)",
+    tags=["authentication"],
+)
+async def oauth_metadata(request: Request[Any, Any, State]) -> AuthorizationServerMetadata:
+    """Endpoints under the token issuer (ESCROW_TOKEN_ISSUER, the service's public URL)."""
+    components: Components = request.app.state.components
+    issuer = components.settings.token_issuer
+    base = issuer.rstrip("/")
+    return AuthorizationServerMetadata(
+        issuer=issuer,
+        token_endpoint=f"{base}/v1/auth/token",
+        revocation_endpoint=f"{base}/v1/auth/revoke",
+        jwks_uri=f"{base}/.well-known/jwks.json",
+        grant_types_supported=[oauth.CLIENT_CREDENTIALS],
+        token_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+        revocation_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+        response_types_supported=[],
+        service_documentation=f"{base}/schema",
+    )

@@ -26,6 +26,9 @@ _EXPLAINED = frozenset(
     {"expired", "missing_token", "revoked_token", "suspended_org", "revoked_key", "expired_key"}
 )
 
+# Actions that check an API key's secret: their refusals all read the same.
+_CLIENT_ACTIONS = frozenset({"auth.token", "auth.client"})
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -54,22 +57,7 @@ class AuthService:
 
     def exchange_key(self, key_id: str, secret: str) -> IssuedToken:
         """Fails closed: over a rate limit 429 (secret unchecked); bad keys and owners 401."""
-        attempt = self.limits.admit(key_id, self.ctx.client_ip)
-        if isinstance(attempt, Refusal):
-            self._refuse(key_id, attempt)
-        with attempt:  # a 401 from here on counts as a failed attempt
-            return self._exchange(key_id, secret)
-
-    def _exchange(self, key_id: str, secret: str) -> IssuedToken:
-        found = self._live_key(key_id)
-        if found is None:
-            burn_equivalent_time(secret)
-            self._deny("auth.token", "api_key", key_id, "unknown_key", ())
-        key, principal, org = found
-        if not verify_secret(secret, key.secret_hash):
-            self._deny("auth.token", "api_key", key_id, "bad_secret", (org.id,))
-        if reason := self._inactive_reason(key, principal, org):
-            self._deny("auth.token", "api_key", key_id, reason, (org.id,))
+        key, principal, org = self._verified_key(key_id, secret, "auth.token")
         key.last_used_at = self.clock.now()
         token = self.tokens.issue(
             principal_id=principal.id,
@@ -88,6 +76,30 @@ class AuthService:
         )
         self.session.commit()
         return IssuedToken(token, self.tokens.ttl_seconds)
+
+    def authenticate_client(self, key_id: str, secret: str) -> Actor:
+        """An OAuth client (API key) authenticated for a request other than a token, such as
+        RFC 7009 revocation. Fails closed like exchange_key, with the same rate limits."""
+        key, principal, org = self._verified_key(key_id, secret, "auth.client")
+        return _actor(principal, org, key.id)
+
+    def _verified_key(
+        self, key_id: str, secret: str, action: str
+    ) -> tuple[ApiKey, Principal, Organization]:
+        attempt = self.limits.admit(key_id, self.ctx.client_ip)
+        if isinstance(attempt, Refusal):
+            self._refuse(key_id, attempt, action)
+        with attempt:  # a 401 from here on counts as a failed attempt
+            found = self._live_key(key_id)
+            if found is None:
+                burn_equivalent_time(secret)
+                self._deny(action, "api_key", key_id, "unknown_key", ())
+            key, principal, org = found
+            if not verify_secret(secret, key.secret_hash):
+                self._deny(action, "api_key", key_id, "bad_secret", (org.id,))
+            if reason := self._inactive_reason(key, principal, org):
+                self._deny(action, "api_key", key_id, reason, (org.id,))
+            return key, principal, org
 
     def authenticate(self, token: str) -> Actor:
         """Fails closed: signature, claims, revocation and the owner's current state all count.
@@ -190,7 +202,7 @@ class AuthService:
         )
         self.session.commit()
 
-    def _refuse(self, key_id: str, refusal: Refusal) -> NoReturn:
+    def _refuse(self, key_id: str, refusal: Refusal, action: str) -> NoReturn:
         """The first refusal per subject and window is audited; it counts the ones since."""
         if refusal.audit:
             found = self._live_key(key_id)
@@ -198,7 +210,7 @@ class AuthService:
                 self.session,
                 self.ctx,
                 AuditRecord(
-                    "auth.token",
+                    action,
                     "denied",
                     "api_key",
                     key_id,
@@ -253,7 +265,7 @@ class AuthService:
             AuditRecord(action, "denied", resource_type, resource_id, reason, org_ids),
         )
         self.session.commit()
-        if action == "auth.token":  # say nothing that helps enumerate keys
+        if action in _CLIENT_ACTIONS:  # say nothing that helps enumerate keys
             raise AuthenticationError("invalid client credentials")
         shown = reason if reason in _EXPLAINED else "invalid"
         raise AuthenticationError(f"access token rejected: {shown}", reason=shown)

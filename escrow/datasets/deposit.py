@@ -37,6 +37,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 MAX_MEDIA_TYPE_LENGTH = 255  # the column's width; checked before the body is read
+GENERIC_MEDIA_TYPE = "application/octet-stream"
 
 
 def blob_key_for(dataset_id: str, version_id: str) -> str:
@@ -135,7 +136,10 @@ class Depositor:
                 if earlier is not None:
                     return Deposited(earlier, replayed=True)
             owner_org_id = dataset.owner_org_id
-            media_type = request.media_type or dataset.media_type
+            # octet-stream says only "bytes" (what generated clients send): the dataset's
+            # declared type is the better word for them.
+            sent = request.media_type
+            media_type = sent if sent and sent != GENERIC_MEDIA_TYPE else dataset.media_type
         if request.declared_length is not None and request.declared_length > limit:
             self._record_failure(request.dataset_id, owner_org_id, "too_large", None)
             raise PayloadTooLargeError(f"deposits are limited to {limit} bytes")

@@ -11,7 +11,6 @@ from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
@@ -21,7 +20,7 @@ from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 from escrow.datasets.service import DatasetService
 from escrow.errors import BadRequestError, PayloadTooLargeError
 from escrow.metrics.instruments import DOWNLOAD_BYTES
-from escrow.openapi import BINARY, documented_body
+from escrow.openapi import BINARY, binary_responses, documented_body
 from escrow.schemas import Cursor, Deps, Limit, PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 from escrow.wiring import Components, request_context, service_deps
@@ -29,12 +28,21 @@ from storage.blobs import BlobStoreUnavailableError
 
 FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
 VERSION = "/{dataset_id:str}/versions/{number:int}"
-# Deposits are read as a stream, so litestar cannot see the body: any media type, raw bytes.
-DEPOSIT_BODY = documented_body({"*/*": BINARY}, required=False)
-CONTENT = {
-    status: ResponseSpec(bytes, media_type="*/*", description=text, generate_examples=False)
-    for status, text in [(200, "The version's bytes, in its type"), (206, "The requested range")]
-}
+# Deposits are read as a stream, so litestar cannot see the body: raw bytes, described in
+# the media types the tabular engine reads (any other type is accepted and stored as bytes).
+DEPOSIT_MEDIA_TYPES = (
+    "application/octet-stream",
+    "text/csv",
+    "application/x-ndjson",
+    "application/vnd.apache.parquet",
+)
+DEPOSIT_BODY = documented_body(dict.fromkeys(DEPOSIT_MEDIA_TYPES, BINARY), required=False)
+# A download answers in the version's own media type; octet-stream first, so generators
+# that take one type make the response a file.
+CONTENT = binary_responses(
+    {200: "The version's bytes, in its type", 206: "The requested range"},
+    [*DEPOSIT_MEDIA_TYPES, "*/*"],
+)
 
 
 class DatasetController(Controller):
@@ -146,7 +154,7 @@ class DatasetController(Controller):
     @get(
         VERSION + "/content",
         summary="Download a version (streamed; Range supported)",
-        responses=CONTENT,
+        operation_class=CONTENT,
     )
     async def content(
         self, request: Request[Any, Any, State], dataset_id: FromPath[str], number: FromPath[int]

@@ -7,7 +7,7 @@ deadline, and commits. The POSTs happen with no transaction open. Each result is
 in its own transaction, with its audit event, only if the row is still claimed by this
 run. A process that dies mid-send leaves rows that fall due again when the lease ends, so
 a delivery is attempted at least once per lease and never lost; receivers deduplicate by
-``Escrow-Event-Id``.
+``webhook-id`` (the event id; Standard Webhooks, see signing.py).
 
 One endpoint's deliveries are sent one after another, oldest first (endpoints in
 parallel); once its receiver fails, the rest of its batch is given back untried, so a
@@ -200,7 +200,9 @@ def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outc
 
     try:
         keys = [secrets.reveal(components.keyring, row) for row in claimed.sealed_secrets]
-        header = signing.signature_header(keys, int(started.timestamp()), claimed.body)
+        signed = signing.signed_headers(
+            keys, claimed.event_id, int(started.timestamp()), claimed.body
+        )
     except (CryptoError, ValueError) as exc:
         log.error("webhook delivery %s: cannot sign: %s", claimed.delivery_id, exc)
         return failed("no_signing_secret", "the endpoint's signing secret is unavailable")
@@ -212,7 +214,7 @@ def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outc
         "Host": destination.host_header,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        signing.SIGNATURE_HEADER: header,
+        **signed,
         signing.EVENT_ID_HEADER: claimed.event_id,
         signing.EVENT_TYPE_HEADER: claimed.event_type,
         signing.DELIVERY_ID_HEADER: claimed.delivery_id,

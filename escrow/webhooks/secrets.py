@@ -9,7 +9,6 @@ Plaintext exists only while a delivery is signed and in the one response that ha
 from __future__ import annotations
 
 import base64
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from crypto import Keyring, WrappedDataKey
 from escrow.ids import IdFactory
+from escrow.webhooks.signing import new_secret
 from storage.models import WebhookSecret
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that marks secrets, not a secret
 MAX_GRACE = timedelta(days=7)
 
 
@@ -41,7 +40,20 @@ def issue(
     session: Session, keyring: Keyring, new_id: IdFactory, endpoint_id: str, now: datetime
 ) -> IssuedSecret:
     """A fresh random secret for the endpoint, stored sealed; its plaintext is returned once."""
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret()  # the Standard Webhooks form (escrow/webhooks/signing.py)
+    store(session, keyring, new_id, endpoint_id, now, secret)
+    return IssuedSecret(secret, now, None)
+
+
+def store(
+    session: Session,
+    keyring: Keyring,
+    new_id: IdFactory,
+    endpoint_id: str,
+    now: datetime,
+    secret: str,
+) -> None:
+    """Seals ``secret`` as a live secret of the endpoint."""
     secret_id = new_id()
     ad = _associated_data(secret_id)
     wrapped, aead = keyring.new_data_key(ad)
@@ -56,7 +68,6 @@ def issue(
             expires_at=None,
         )
     )
-    return IssuedSecret(secret, now, None)
 
 
 def rotate(

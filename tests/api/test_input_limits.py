@@ -217,7 +217,9 @@ def test_token_credentials_over_their_limits_are_refused(
         "/v1/auth/token",
         data={"grant_type": "client_credentials", "client_id": "k", "client_secret": "s" * 257},
     )
-    _problem(form, 422, "validation-error")
+    # An OAuth form gets RFC 6749's error body (issue 19), still refused before any audit.
+    assert form.status_code == 400 and form.json()["error"] == "invalid_request"
+    assert _audit_size(components) == before
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,14 @@ time is the FrozenClock's, so backoff schedules are exact and nothing sleeps.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any, get_args
 
 import pytest
@@ -22,7 +24,8 @@ from escrow.clock import FrozenClock
 from escrow.config import load_settings
 from escrow.errors import ConfigError, ConflictError
 from escrow.keys.service import retire_kek, rotate_kek
-from escrow.webhooks import delivery
+from escrow.webhooks import delivery, signing
+from escrow.webhooks import secrets as webhook_secrets
 from escrow.webhooks.destinations import address_allowed
 from escrow.webhooks.events import EVENT_TYPES
 from escrow.webhooks.schemas import EventType
@@ -269,17 +272,16 @@ def test_a_delivery_is_signed_so_the_receiver_can_verify_it(
     assert delivery.deliver_due(components) == 1
     [got] = receiver.received
     assert got.path == "/hooks" and got.header("content-type") == "application/json"
-    assert verify_signature(
-        got.header("escrow-signature"), got.body, webhook["secret"], _now(clock)
-    )
+    assert verify_signature(got, webhook["secret"], _now(clock))
     assert not verify_signature(
-        got.header("escrow-signature"), got.body + b" ", webhook["secret"], _now(clock)
+        dataclasses.replace(got, body=got.body + b" "), webhook["secret"], _now(clock)
     )
-    assert not verify_signature(
-        got.header("escrow-signature"), got.body, "whsec_wrong", _now(clock)
-    )
+    assert not verify_signature(got, signing.new_secret(), _now(clock))
     stale = _now(clock) + 301
-    assert not verify_signature(got.header("escrow-signature"), got.body, webhook["secret"], stale)
+    assert not verify_signature(got, webhook["secret"], stale)
+    # Standard Webhooks: the id signed is the event id, stable across retries.
+    assert got.header("webhook-id") == queued["event_id"]
+    assert got.header("webhook-timestamp") == str(_now(clock))
     event = got.event
     assert event["type"] == "ping" and event["org"] == "acme"
     assert event["data"] == {"webhook": {"id": webhook["id"]}}
@@ -319,19 +321,19 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(
     _ping(parties.admin, "acme", webhook)
     delivery.deliver_due(components)
     signed = receiver.received[-1]
-    header = signed.header("escrow-signature")
-    assert header.count("v1=") == 2
+    header = signed.header("webhook-signature")
+    assert len(header.split(" ")) == 2 and header.count("v1,") == 2
     for secret in (old, new):
-        assert verify_signature(header, signed.body, secret, _now(clock))
+        assert verify_signature(signed, secret, _now(clock))
     eco.advance(clock, seconds=3601)
     delivery.run(components)  # erases the expired secret
     assert parties.admin.get(url).json()["previous_secret_expires_at"] is None
     _ping(parties.admin, "acme", webhook)
     delivery.deliver_due(components)
     after = receiver.received[-1]
-    assert after.header("escrow-signature").count("v1=") == 1
-    assert verify_signature(after.header("escrow-signature"), after.body, new, _now(clock))
-    assert not verify_signature(after.header("escrow-signature"), after.body, old, _now(clock))
+    assert after.header("webhook-signature").count("v1,") == 1
+    assert verify_signature(after, new, _now(clock))
+    assert not verify_signature(after, old, _now(clock))
     immediate = parties.admin.post(url + "/rotate-secret", json={"grace_seconds": 0}).json()
     assert immediate["previous_secret_expires_at"] is None
     with components.db.session() as session:
@@ -363,9 +365,7 @@ def test_secrets_are_sealed_at_rest_and_survive_kek_rotation(
     _ping(parties.admin, "acme", webhook)
     delivery.deliver_due(components)
     [got] = receiver.received
-    assert verify_signature(
-        got.header("escrow-signature"), got.body, webhook["secret"], _now(clock)
-    )
+    assert verify_signature(got, webhook["secret"], _now(clock))
 
 
 def test_failures_back_off_exponentially_then_the_delivery_is_dead(
@@ -813,3 +813,29 @@ def test_webhook_settings_are_validated(settings_env: dict[str, str]) -> None:
     ):
         with pytest.raises(ConfigError, match=name):
             load_settings({**settings_env, name: value})
+
+
+def test_a_secret_issued_before_standard_webhooks_keeps_its_key_until_rotated(
+    parties: Parties, receiver: WebhookReceiver, components: Components, clock: FrozenClock
+) -> None:
+    """Issue 19: endpoints registered earlier hold ``whsec_`` + base64url text, which always
+    signed as its UTF-8 bytes; receivers keep that key, and a rotation brings the new form."""
+    webhook = parties.register(parties.admin, "acme", receiver.url)
+    legacy = "whsec_" + token_urlsafe(32)  # the form issued before Standard Webhooks
+    with components.db.session() as session:
+        webhook_secrets.erase_all(session, webhook["id"])
+        webhook_secrets.store(
+            session, components.keyring, components.new_id, webhook["id"], clock.now(), legacy
+        )
+        session.commit()
+    _ping(parties.admin, "acme", webhook)
+    delivery.deliver_due(components)
+    assert verify_signature(receiver.received[-1], legacy.encode(), _now(clock))
+    url = _hook("acme", webhook) + "/rotate-secret"
+    rotated = parties.admin.post(url, json={"grace_seconds": 3600}).json()["secret"]
+    assert len(base64.b64decode(rotated.removeprefix("whsec_"), validate=True)) == 32
+    _ping(parties.admin, "acme", webhook)
+    delivery.deliver_due(components)
+    during_grace = receiver.received[-1]
+    assert verify_signature(during_grace, rotated, _now(clock))
+    assert verify_signature(during_grace, legacy.encode(), _now(clock))

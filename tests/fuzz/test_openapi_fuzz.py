@@ -44,6 +44,14 @@ from tests.fixtures.datasets import create_dataset, deposit
 
 FUZZ_EXAMPLES = int(os.environ.get("ESCROW_FUZZ_EXAMPLES", "2"))
 PROBLEM = "application/problem+json"
+OAUTH_PATHS = {"/v1/auth/token", "/v1/auth/revoke"}
+OAUTH_ERRORS = {
+    "invalid_request",
+    "invalid_client",
+    "unsupported_grant_type",
+    "unauthorized_client",
+    "slow_down",
+}
 ROLES = ("operator", "org_admin", "steward", "partner_member")
 
 # A schema-valid request may still be refused with 422 when it breaks one of these rules,
@@ -146,10 +154,15 @@ def world(eco: Ecosystem) -> World:
 
 
 def problem_details(ctx: CheckContext, response: Response, case: Any) -> bool | None:
-    """Every error is RFC 9457 problem+json with a stable type, a title and its status."""
+    """Every error is RFC 9457 problem+json with a stable type, a title and its status;
+    the OAuth endpoints answer OAuth clients in RFC 6749's own error body instead."""
     if response.status_code < 400:
         return None
     content_type = (response.headers.get("content-type") or [""])[0]
+    if case.path in OAUTH_PATHS and content_type.startswith("application/json"):
+        body = response.json()
+        assert body.get("error") in OAUTH_ERRORS and body.get("error_description"), body
+        return True
     assert content_type.startswith(PROBLEM), f"{response.status_code} is {content_type!r}"
     body = response.json()
     assert isinstance(body, dict), body

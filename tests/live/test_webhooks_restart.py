@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from standardwebhooks import Webhook
 
 from tests.fixtures.database import throwaway_database
 from tests.fixtures.live import LiveServer, live_env, live_token
-from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
+from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver
 
 PENDING = {"status": "pending"}
 BACKOFF = 5  # seconds: longer than it takes to see an attempt and stop the server
@@ -151,9 +152,8 @@ def _run(server: LiveServer, receiver: WebhookReceiver) -> None:
     delivered = first[-1]
     assert delivered.event["type"] == "dataset.deposit_received"
     assert delivered.event["data"]["dataset"]["id"] == dataset["id"]
-    assert verify_signature(
-        delivered.header("escrow-signature"), delivered.body, webhook["secret"], int(time.time())
-    )
+    # The reference library verifies against its own clock, as a partner's receiver does.
+    assert Webhook(webhook["secret"]).verify(delivered.body, delivered.headers) == delivered.event
     rows = operator.call("GET", deliveries)["items"]
     [row] = [r for r in rows if r["attempt_count"] == 3]
     assert len(rows) == 2 and row["status"] == "delivered"
