@@ -24,12 +24,14 @@ from escrow.errors import (
 )
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+_CLIENT = ("client_id", "client_secret")
+TOKEN_PARAMETERS = frozenset({"grant_type", "scope", *_CLIENT})
+REVOCATION_PARAMETERS = frozenset({"token", "token_type_hint", *_CLIENT})
 CLIENT_CREDENTIALS = "client_credentials"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # What a token response must not be: cached (RFC 6749 s5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="partner-escrow"'
-MAX_FIELDS = 16
 # Key ids and secrets this API issues are visible ASCII; anything else cannot be one.
 _KEY_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _SECRET = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -75,17 +77,21 @@ def as_oauth_error(exc: EscrowError) -> OAuthError | None:
     return None
 
 
-def parse_form(body: bytes) -> dict[str, str]:
-    """Fails closed: a body that is not UTF-8 form data, or repeats a parameter, is refused."""
+def parse_form(body: bytes, known: frozenset[str]) -> dict[str, str]:
+    """The ``known`` parameters of a form body; others are ignored (RFC 6749 s3.2).
+
+    Fails closed: a body that is not UTF-8 form data, or repeats a known parameter, is refused.
+    """
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FIELDS
-        )
+        # The route's body limit (a few KiB) bounds the number of fields.
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
     except (UnicodeDecodeError, ValueError):
         raise invalid_request("the body is not application/x-www-form-urlencoded") from None
     form: dict[str, str] = {}
     for name, value in pairs:
+        if name not in known:
+            continue
         if name in form:  # RFC 6749 s3.2: parameters must not be included more than once
             raise invalid_request(f"the parameter {name!r} is repeated")
         form[name] = value

@@ -74,7 +74,7 @@ class AuthController(Controller):
     )
     async def token(self, request: Request[Any, Any, State]) -> Response[TokenOut]:
         if _speaks_oauth(request):
-            form = oauth.parse_form(await request.body())
+            form = oauth.parse_form(await request.body(), oauth.TOKEN_PARAMETERS)
             oauth.check_grant_type(form)
             client = oauth.client_credentials(request.headers.get("authorization"), form)
             key_id, secret = client.client_id, client.client_secret
@@ -109,7 +109,7 @@ class AuthController(Controller):
         components: Components = request.app.state.components
         ctx = request_context(request)
         if _speaks_oauth(request):
-            form = oauth.parse_form(await request.body())
+            form = oauth.parse_form(await request.body(), oauth.REVOCATION_PARAMETERS)
             token = oauth.required(form, "token")
             client = oauth.client_credentials(request.headers.get("authorization"), form)
 

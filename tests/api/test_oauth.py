@@ -156,3 +156,13 @@ def test_rfc_8414_metadata_names_the_endpoints_under_the_issuer(
         "client_secret_basic",
         "client_secret_post",
     ]
+
+
+def test_unknown_parameters_are_ignored_even_when_repeated(member: Caller) -> None:
+    """RFC 6749 s3.2; found by the fuzzer once the form was documented as open."""
+    body = f"x=1&x=2&grant_type=client_credentials&client_id={member.key_id}"
+    body += f"&client_secret={member.secret}"
+    response = member.client.post(
+        TOKEN, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 200, response.text
