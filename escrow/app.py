@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin, SQLAlchemySyncConfig
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -49,6 +49,7 @@ from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
+from escrow.sqlalchemy_config import BorrowedEngineConfig
 from escrow.webhooks.delivery import webhook_schedule
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
@@ -167,7 +168,7 @@ agreement_sweeps = every(
 
 def create_app(components: Components) -> Litestar:
     settings = components.settings
-    sqlalchemy = SQLAlchemySyncConfig(
+    sqlalchemy = BorrowedEngineConfig(
         engine_instance=components.db.engine,
         session_maker=components.db.sessionmaker,
         session_dependency_key="db_session",

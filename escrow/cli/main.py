@@ -81,17 +81,20 @@ def serve(migrate: bool) -> None:
             "the database schema is out of date: "
             "run `escrow db upgrade` or `escrow serve --migrate`"
         )
-    uvicorn.run(
-        create_app(components),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level="info",
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    try:
+        uvicorn.run(
+            create_app(components),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level="info",
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+    finally:
+        components.db.dispose()  # the app borrows the engine (see escrow/sqlalchemy_config.py)
 
 
 @cli.command()
