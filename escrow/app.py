@@ -41,6 +41,8 @@ from escrow.metrics.routes import metrics
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
 from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.routes import OrgController
+from escrow.overlaps.compute import OverlapCache, forget_shredded
+from escrow.overlaps.routes import overlaps_router
 from escrow.partnerships.routes import PartnershipController
 from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
@@ -87,6 +89,8 @@ def build_components(
     # Webhook deliveries are written in the transaction of the change they report.
     audit.add_listener(WebhookOutbox(clock, new_id))
     count_audit_appends(audit)
+    overlap_cache = OverlapCache()
+    audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
     return Components(
         settings=settings,
         db=db,
@@ -113,6 +117,7 @@ def build_components(
         blobs=blobs or open_settings_blob_store(settings),
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
         token_limits=TokenRateLimits(settings.token_rate, clock),
+        overlap_cache=overlap_cache,
     )
 
 
@@ -189,6 +194,7 @@ def create_app(components: Components) -> Litestar:
             AuthzController,
             webhooks_router,
             EcosystemController,
+            overlaps_router,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),

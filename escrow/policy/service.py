@@ -269,5 +269,8 @@ class ExplainService(Service):
             if partnership is None:
                 raise NotFoundError(f"no partnership {resource_id!r}")
             parties = (partnership.org_a_id, partnership.org_b_id)
-            return partnership_resource(partnership), Target("partnership", partnership.id, parties)
+            return (
+                partnership_resource(partnership, self.session),
+                Target("partnership", partnership.id, parties),
+            )
         raise ValidationError(f"cannot explain decisions on a {kind!r}", field="resource.type")
