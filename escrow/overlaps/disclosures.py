@@ -69,11 +69,10 @@ class DisclosureService(Service):
             .order_by(AuditEvent.seq)
             .limit(MAX_EVENTS)
         ).tuples()
-        names = dict(
-            self.session.execute(
-                select(Population.id, Population.name).where(Population.org_id == me)
-            ).tuples()
+        rows = self.session.execute(
+            select(Population.id, Population.name).where(Population.org_id == me)
         )
+        names = {population_id: name for population_id, name in rows}
         lines: dict[tuple[str, str], Disclosure] = {}
         for seq, entry in events:
             event = json.loads(entry)

@@ -25,11 +25,10 @@ def as_resource(partnership: Partnership, session: Session | None = None) -> Par
     org_ids = (partnership.org_a_id, partnership.org_b_id)
     statuses: tuple[str, ...] = ("active", "active")
     if session is not None:
-        found = dict(
-            session.execute(
-                select(Organization.id, Organization.status).where(Organization.id.in_(org_ids))
-            ).tuples()
+        rows = session.execute(
+            select(Organization.id, Organization.status).where(Organization.id.in_(org_ids))
         )
+        found = {org_id: status for org_id, status in rows}
         statuses = tuple(found.get(org_id, "missing") for org_id in org_ids)
     return PartnershipResource(partnership.id, org_ids, partnership.status, statuses)
 
