@@ -96,7 +96,8 @@ class PopulationService(Service):
             population.where = _validate_where(changes["where"], schema)
             population.revision += 1
         if changes.get("sharing", UNSET) is not UNSET:
-            default = validate_sharing(*changes["sharing"], schema)
+            level, fields = changes["sharing"]
+            default = validate_sharing(level, fields, schema)
             population.default_level, population.default_fields = (
                 default.level,
                 list(default.fields),

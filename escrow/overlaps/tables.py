@@ -87,7 +87,8 @@ def rows_where(table: pa.Table, where: dict[str, Any] | None, types: dict[str, s
 
 def _mask(table: pa.Table, node: dict[str, Any], types: dict[str, str]) -> pa.Array:
     if "all" in node or "any" in node:
-        parts = [_mask(table, child, types) for child in node.get("all", node.get("any"))]
+        children: list[dict[str, Any]] = node.get("all") or node.get("any") or []
+        parts = [_mask(table, child, types) for child in children]
         combine = pc.and_kleene if "all" in node else pc.or_kleene
         return reduce(combine, parts)
     name, op, value = node["field"], node["op"], node["value"]

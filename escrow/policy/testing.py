@@ -168,9 +168,9 @@ def _run(engine: PolicyEngine, case: Any) -> str | None:
         return None if got == expected else f"expected blockers {expected}, got {got}"
     if "sharing" in case:
         _keys(case, SHARING_KEYS, "case", required=SHARING_KEYS)
-        got = engine.overlap_ceiling(population_share(_mapping(case["sharing"], "sharing")))
+        ceiling = engine.overlap_ceiling(population_share(_mapping(case["sharing"], "sharing")))
         wanted = str(case["expect_ceiling"])
-        return None if got == wanted else f"expected ceiling {wanted}, got {got}"
+        return None if ceiling == wanted else f"expected ceiling {wanted}, got {ceiling}"
     _keys(case, DECISION_KEYS, "case", required=DECISION_KEYS)
     if case["expect"] not in ("allow", "deny"):
         raise CaseFormatError("expect is allow or deny")
