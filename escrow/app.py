@@ -41,7 +41,7 @@ from escrow.metrics.routes import metrics
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
 from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.routes import OrgController
-from escrow.overlaps.compute import OverlapCache, forget_shredded
+from escrow.overlaps.compute import OverlapCache, forget_shredded, return_freed_memory
 from escrow.overlaps.routes import overlaps_router
 from escrow.partnerships.routes import PartnershipController
 from escrow.policy.routes import AuthzController, PolicyController
@@ -90,6 +90,7 @@ def build_components(
     audit.add_listener(WebhookOutbox(clock, new_id))
     count_audit_appends(audit)
     overlap_cache = OverlapCache()
+    return_freed_memory()
     audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
     return Components(
         settings=settings,

@@ -29,12 +29,13 @@ __all__ = ["NORMALIZERS", "normalize", "normalize_value"]
 
 NORMALIZERS: Final = ("domain", "email", "text")
 
-_SCHEME: Final = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
-_PATH: Final = r"[/?#\\].*$"
-_USER: Final = r"^.*@"
-_PORT: Final = r":[0-9]*$"
-_TRAILING_DOTS: Final = r"\.+$"
-_WWW: Final = r"^www\."
+# One pass keeps the host: after an optional scheme, the text after the last "@" before any
+# path, query or fragment, without a port. ``(?s)``: a newline is just another character.
+_HOST: Final = (
+    r"(?s)^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#\\]*@)?([^/?#\\]*?)(?::[0-9]*)?"
+    r"(?:[/?#\\].*)?$"
+)
+_URL_CHARS: Final = r"[:/?#\\@]"
 _WHITESPACE: Final = r"\s+"
 
 
@@ -58,13 +59,15 @@ def normalize_value(value: str | None, kind: str) -> str | None:
 
 def _domain(values: pa.Array) -> pa.Array:
     keys = pc.utf8_trim_whitespace(values)
-    keys = pc.replace_substring_regex(keys, _SCHEME, "", max_replacements=1)
-    keys = pc.replace_substring_regex(keys, _PATH, "", max_replacements=1)
-    keys = pc.replace_substring_regex(keys, _USER, "", max_replacements=1)
-    keys = pc.replace_substring_regex(keys, _PORT, "", max_replacements=1)
-    keys = pc.utf8_lower(keys)
-    keys = pc.replace_substring_regex(keys, _TRAILING_DOTS, "", max_replacements=1)
-    keys = pc.replace_substring_regex(keys, _WWW, "", max_replacements=1)
+    # Most values are a bare host: only those holding a URL or address character take the
+    # (slower) regular expression.
+    messy = pc.fill_null(pc.match_substring_regex(keys, _URL_CHARS), False)
+    if pc.any(messy).as_py():
+        hosts = pc.replace_substring_regex(pc.filter(keys, messy), _HOST, r"\1")
+        keys = pc.replace_with_mask(keys, messy, hosts)
+    keys = pc.utf8_rtrim(pc.ascii_lower(keys), characters=".")  # IDNA lowercases the rest
+    www = pc.fill_null(pc.starts_with(keys, "www."), False)
+    keys = pc.if_else(www, pc.utf8_slice_codeunits(keys, 4), keys)
     return _per_non_ascii(keys, _punycode)
 
 

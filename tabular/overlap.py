@@ -15,13 +15,47 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["KeyIndex", "Matches", "absent", "key_index", "overlap_count", "shared"]
+__all__ = ["KeyIndex", "Matches", "Page", "absent", "key_index", "overlap_count", "shared"]
 
 
 @dataclass(frozen=True)
 class KeyIndex:
+    """One side's distinct keys, and the row keys they came from (for ``first_rows``)."""
+
     keys: pa.Array  # distinct, non-null strings, in no particular order
-    first_rows: pa.Array  # int64: the first source row holding each key
+    source_keys: pa.Array  # the non-null key of each row, in row order
+    source_rows: pa.Array  # int64: the row each of source_keys came from
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def first_rows(self, keys: pa.Array) -> pa.Array:
+        """The first row holding each of ``keys`` (a page: few keys, all of this index).
+
+        The rows are probed against a hash set of ``keys``, so a page costs one pass over
+        the rows with a small set, not a hash table of every key.
+        """
+        if not len(keys):
+            return pa.array([], pa.int64())
+        hits = pc.indices_nonzero(pc.is_in(self.source_keys, value_set=keys))
+        first: dict[str, int] = {}
+        found = zip(
+            pc.take(self.source_keys, hits).to_pylist(),
+            pc.take(self.source_rows, hits).to_pylist(),
+            strict=True,
+        )
+        for key, row in found:  # a page's rows only
+            first.setdefault(key, row)
+        return pa.array([first[key] for key in keys.to_pylist()], pa.int64())
+
+
+@dataclass(frozen=True)
+class Page:
+    """Keys in ascending order, with each side's first row for each key."""
+
+    keys: pa.Array
+    rows: pa.Array  # int64 rows of the first index
+    other_rows: pa.Array  # int64 rows of the second index (empty when there is none)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -29,38 +63,38 @@ class KeyIndex:
 
 @dataclass(frozen=True)
 class Matches:
-    """Keys in ascending order, with each side's first row for each key."""
+    """Keys in ascending order taken from ``index``, also present in ``other`` if given."""
 
     keys: pa.Array
-    rows: pa.Array  # int64 rows of the index the keys were taken from
-    other_rows: pa.Array  # int64 rows of the other index (empty for ``absent``)
+    index: KeyIndex
+    other: KeyIndex | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def after(self, key: str | None, limit: int) -> Matches:
+    def after(self, key: str | None, limit: int) -> Page:
         """At most ``limit`` matches whose key sorts after ``key`` (None: from the first)."""
         start = 0 if key is None else int(pc.sum(pc.less_equal(self.keys, key)).as_py() or 0)
-        return self.slice(start, limit)
+        return self.page(start, limit)
 
-    def slice(self, start: int, limit: int) -> Matches:
-        others = self.other_rows.slice(start, limit) if len(self.other_rows) else self.other_rows
-        return Matches(self.keys.slice(start, limit), self.rows.slice(start, limit), others)
+    def page(self, start: int, limit: int) -> Page:
+        keys = self.keys.slice(start, limit)
+        others = self.other.first_rows(keys) if self.other is not None else pa.array([], pa.int64())
+        return Page(keys, self.index.first_rows(keys), others)
 
 
 def key_index(keys: pa.Array | pa.ChunkedArray, rows: pa.Array | None = None) -> KeyIndex:
-    """The distinct non-null ``keys`` with the least of ``rows`` (default: positions) for each."""
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks() if keys.num_chunks else pa.array([], pa.string())
+    """The distinct non-null ``keys``; ``rows`` (default: positions) name each key's row."""
+    keys = _array(keys) if len(keys) else pa.array([], pa.string())
     if rows is None:
         rows = pc.indices_nonzero(_ones(len(keys))).cast(pa.int64())
-    table = pa.table({"key": keys, "row": rows}).filter(pc.is_valid(keys))
-    grouped = table.group_by("key", use_threads=False).aggregate([("row", "min")])
-    return KeyIndex(_array(grouped["key"]), _array(grouped["row_min"]).cast(pa.int64()))
+    valid = pc.is_valid(keys)
+    source_keys, source_rows = pc.filter(keys, valid), pc.filter(rows, valid)
+    return KeyIndex(pc.unique(source_keys), source_keys, source_rows)
 
 
 def overlap_count(mine: KeyIndex, theirs: KeyIndex) -> int:
-    """Distinct keys present in both."""
+    """Distinct keys present in both: the smaller side probes a hash set of the larger."""
     small, large = (mine, theirs) if len(mine) <= len(theirs) else (theirs, mine)
     if not len(small):
         return 0
@@ -69,13 +103,8 @@ def overlap_count(mine: KeyIndex, theirs: KeyIndex) -> int:
 
 def shared(mine: KeyIndex, theirs: KeyIndex) -> Matches:
     """The keys present in both, sorted, with ``mine``'s and ``theirs``' first rows."""
-    mask = pc.is_in(mine.keys, value_set=theirs.keys)
-    keys = pc.filter(mine.keys, mask)
-    order = pc.sort_indices(keys)
-    keys = pc.take(keys, order)
-    rows = pc.take(pc.filter(mine.first_rows, mask), order)
-    other = pc.take(theirs.first_rows, pc.index_in(keys, value_set=theirs.keys))
-    return Matches(keys, rows, other)
+    keys = pc.filter(mine.keys, pc.is_in(mine.keys, value_set=theirs.keys))
+    return Matches(pc.take(keys, pc.sort_indices(keys)), mine, theirs)
 
 
 def absent(theirs: KeyIndex, others: Sequence[KeyIndex]) -> Matches:
@@ -85,9 +114,7 @@ def absent(theirs: KeyIndex, others: Sequence[KeyIndex]) -> Matches:
         if len(index):
             keep = pc.and_(keep, pc.invert(pc.is_in(theirs.keys, value_set=index.keys)))
     keys = pc.filter(theirs.keys, keep)
-    order = pc.sort_indices(keys)
-    rows = pc.take(pc.filter(theirs.first_rows, keep), order)
-    return Matches(pc.take(keys, order), rows, pa.array([], pa.int64()))
+    return Matches(pc.take(keys, pc.sort_indices(keys)), theirs)
 
 
 def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:

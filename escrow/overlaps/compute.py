@@ -22,7 +22,7 @@ from escrow.errors import InvalidStateError
 from escrow.overlaps.tables import TableError, read_table, rows_where
 from storage.models import Dataset, DatasetVersion, Population
 from tabular.normalize import normalize
-from tabular.overlap import KeyIndex, key_index
+from tabular.overlap import KeyIndex, Matches, key_index, overlap_count, shared
 
 T = TypeVar("T")
 
@@ -31,21 +31,26 @@ T = TypeVar("T")
 class PopulationKeys:
     index: KeyIndex
     size: int  # rows the population's predicate keeps
+    cache_key: tuple[str, ...] = ()  # what it was computed from (empty: nothing, never cached)
 
 
 class OverlapCache:
     """Bounded, least recently used, thread-safe; keyed so that stale entries never match."""
 
     def __init__(self, max_tables: int = 4, max_indexes: int = 64) -> None:
-        self._limits = {"table": max_tables, "index": max_indexes}
+        self._limits = {
+            "table": max_tables,
+            "column": max_tables * 2,
+            "index": max_indexes,
+            "cell": max_indexes * 4,
+        }
         self._entries: dict[str, OrderedDict[tuple[str, ...], Any]] = {
-            "table": OrderedDict(),
-            "index": OrderedDict(),
+            kind: OrderedDict() for kind in self._limits
         }
         self._lock = threading.Lock()
 
     def get(self, kind: str, key: tuple[str, ...], build: Callable[[], T]) -> T:
-        """``key[0]`` is the dataset id (what ``drop_dataset`` removes by)."""
+        """``key`` holds the ids of the datasets the value was derived from (``drop_dataset``)."""
         entries = self._entries[kind]
         with self._lock:
             if key in entries:
@@ -63,8 +68,23 @@ class OverlapCache:
         """Forget everything derived from a dataset (it was shredded)."""
         with self._lock:
             for entries in self._entries.values():
-                for key in [k for k in entries if k[0] == dataset_id]:
+                for key in [k for k in entries if dataset_id in k]:
                     del entries[key]
+
+
+def return_freed_memory() -> None:
+    """Arrow's allocator for this process: jemalloc returning freed pages at once (decay 0).
+
+    Overlaps build large transient arrays (a parsed CSV, normalized keys); measured on two
+    1,000,000-row lists, mimalloc (pyarrow's default) kept about twice the peak resident.
+    Falls back to the system allocator where pyarrow was built without jemalloc.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
 
 
 def forget_shredded(cache: OverlapCache) -> Callable[..., None]:
@@ -101,15 +121,35 @@ class OverlapComputer:
         def build() -> PopulationKeys:
             table = self.table(dataset, version)
             types = {f["name"]: f["type"] for f in (dataset.schema or {}).get("fields", [])}
-            kept = rows_where(table, population.where, types)
-            rows = pc.indices_nonzero(kept).cast(pa.int64())
-            values = pc.take(table[population.match_field], rows)
-            keys = normalize(values, population.normalizer)
-            return PopulationKeys(key_index(keys, rows), len(rows))
+            rows = pc.indices_nonzero(rows_where(table, population.where, types))
+            rows = rows.cast(pa.int64())
+            column = self._normalized(dataset, version, population)
+            return PopulationKeys(key_index(pc.take(column, rows), rows), len(rows), key)
 
         return self.cache.get("index", key, build)
 
-    def _plaintext(self, version: DatasetVersion) -> bytes:
+    def count(self, mine: PopulationKeys, theirs: PopulationKeys) -> int:
+        if not mine.cache_key or not theirs.cache_key:
+            return 0
+        key = ("count", *mine.cache_key, *theirs.cache_key)
+        return self.cache.get("cell", key, lambda: overlap_count(mine.index, theirs.index))
+
+    def shared(self, mine: PopulationKeys, theirs: PopulationKeys) -> Matches:
+        if not mine.cache_key or not theirs.cache_key:
+            return shared(mine.index, theirs.index)
+        key = ("shared", *mine.cache_key, *theirs.cache_key)
+        return self.cache.get("cell", key, lambda: shared(mine.index, theirs.index))
+
+    def _normalized(
+        self, dataset: Dataset, version: DatasetVersion, population: Population
+    ) -> pa.Array:
+        """The match column normalized once per version, for every population that uses it."""
+        field, kind = population.match_field, population.normalizer
+        key = (dataset.id, version.id, field, kind)
+        table = self.table(dataset, version)
+        return self.cache.get("column", key, lambda: normalize(table[field], kind))
+
+    def _plaintext(self, version: DatasetVersion) -> bytearray:
         """The version's plaintext, each segment authenticated before it is kept."""
         wrapped = version.wrapped_dek
         if wrapped is None:
@@ -119,9 +159,20 @@ class OverlapComputer:
             WrappedDataKey.parse(wrapped), aad, segment_size=version.segment_size
         )
         decryptor = aead.new_decryptor(aad)
-        out = bytearray()
+        out = bytearray(version.size)  # filled in place: no copies of a growing buffer
+        filled = 0
         with self.components.blobs.read(version.blob_key, 0, None) as ciphertext:
             for chunk in ciphertext:
-                out += decryptor.update(chunk)
-        out += decryptor.finalize()
-        return bytes(out)
+                filled = _put(out, filled, decryptor.update(chunk))
+        filled = _put(out, filled, decryptor.finalize())
+        if filled != version.size:
+            raise InvalidStateError("the version's plaintext is not the size it was deposited at")
+        return out
+
+
+def _put(out: bytearray, at: int, data: bytes) -> int:
+    end = at + len(data)
+    if end > len(out):
+        raise InvalidStateError("the version's plaintext is not the size it was deposited at")
+    out[at:end] = data
+    return end

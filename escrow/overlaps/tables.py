@@ -9,7 +9,6 @@ JSON Lines and Parquet with the types they carry. Predicates mean what
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from functools import reduce
 from typing import Any, Final
@@ -50,11 +49,12 @@ def table_format(media_type: str) -> str | None:
     return TABLE_FORMATS.get(media_type.split(";", 1)[0].strip().lower())
 
 
-def read_table(media_type: str, plaintext: bytes, schema: dict[str, Any]) -> pa.Table:
+def read_table(media_type: str, plaintext: bytes | bytearray, schema: dict[str, Any]) -> pa.Table:
     """The whole version as one table with (at least) the schema's columns."""
     kind = table_format(media_type)
     names = [field["name"] for field in schema["fields"]]
-    source = pa.BufferReader(plaintext.removeprefix(b"\xef\xbb\xbf"))
+    bom = 3 if plaintext[:3] == b"\xef\xbb\xbf" else 0
+    source = pa.BufferReader(pa.py_buffer(plaintext)[bom:])
     try:
         if kind == "csv":
             table = pa_csv.read_csv(
@@ -67,7 +67,7 @@ def read_table(media_type: str, plaintext: bytes, schema: dict[str, Any]) -> pa.
         elif kind == "jsonl":
             table = pa_json.read_json(source)
         elif kind == "parquet":
-            table = pq.read_table(io.BytesIO(plaintext))
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(plaintext)))
         else:
             raise TableError("the dataset is not tabular")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):

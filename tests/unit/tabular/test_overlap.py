@@ -43,12 +43,13 @@ def test_count_equals_the_reference_set_intersection(mine: list[str], theirs: li
     assert overlap_count(a, b) == len(expected) == overlap_count(b, a)
     matches = shared(a, b)
     assert matches.keys.to_pylist() == sorted(expected)
+    page = matches.page(0, len(matches))
     normalized_mine = normalize(pa.array(mine, pa.string()), "domain").to_pylist()
     normalized_theirs = normalize(pa.array(theirs, pa.string()), "domain").to_pylist()
     for key, row, other in zip(
-        matches.keys.to_pylist(),
-        matches.rows.to_pylist(),
-        matches.other_rows.to_pylist(),
+        page.keys.to_pylist(),
+        page.rows.to_pylist(),
+        page.other_rows.to_pylist(),
         strict=True,
     ):
         assert row == normalized_mine.index(key)  # the first row holding the key
