@@ -42,6 +42,7 @@ from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddl
 from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.routes import OrgController
 from escrow.overlaps.compute import OverlapCache, forget_shredded, return_freed_memory
+from escrow.overlaps.notices import INTERVAL_SECONDS, notify_changes
 from escrow.overlaps.routes import overlaps_router
 from escrow.partnerships.routes import PartnershipController
 from escrow.policy.routes import AuthzController, PolicyController
@@ -161,6 +162,7 @@ async def signing_key(request: Request[Any, Any, State]) -> SigningKeyOut:
     )
 
 
+overlap_notices = every("overlap-notices", lambda _c: INTERVAL_SECONDS, notify_changes)
 agreement_sweeps = every(
     "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
 )
@@ -206,6 +208,7 @@ def create_app(components: Components) -> Litestar:
             checkpoint_schedule,
             agreement_sweeps,
             webhook_schedule,
+            overlap_notices,
         ],
         plugins=[
             SQLAlchemyPlugin(config=sqlalchemy),

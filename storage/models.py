@@ -505,4 +505,5 @@ class OverlapNotice(Base):
     mine_id: Mapped[str] = mapped_column(ID, primary_key=True)
     theirs_id: Mapped[str] = mapped_column(ID, primary_key=True)
     count_digest: Mapped[str] = mapped_column(String(80))
+    theirs_version_id: Mapped[str] = mapped_column(ID)  # the partner's version it counts
     updated_at: Mapped[datetime]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
@@ -60,6 +61,27 @@ class Record:
     key: str | None
     mine: dict[str, Any] | None
     theirs: dict[str, Any]
+
+
+def levels_toward(
+    session: Session, policy: Any, viewer_id: str, rows: list[tuple[Population, Dataset]]
+) -> list[Sharing]:
+    """What each of a partner's populations reveals to ``viewer_id``: the owner's setting
+    for it, lowered by the policy's overlap ceilings."""
+    if not rows:
+        return []
+    overrides = overrides_of(session, [p.id for p, _ in rows])
+    viewer = org_resource(session, org_by_id(session, viewer_id))
+    partnership = active_partnership(session, viewer_id, rows[0][0].org_id)
+    kind = partnership.kind if partnership else "-"
+    levels = []
+    for population, dataset in rows:
+        share = PopulationShare(dataset_resource(session, dataset), viewer, kind)
+        ceiling = policy.overlap_ceiling(share)
+        levels.append(
+            capped(configured(population, overrides[population.id].get(viewer_id)), ceiling)
+        )
+    return levels
 
 
 class OverlapService(Service):
@@ -148,17 +170,12 @@ class OverlapService(Service):
         theirs_rows = live_populations(self.session, partner.id)
         self._prefetch(mine_rows + theirs_rows)
         mine = [self._side(p, d, Sharing("all", ())) for p, d in mine_rows]
-        overrides = overrides_of(self.session, [p.id for p, _ in theirs_rows])
-        me_org = org_resource(self.session, org_by_id(self.session, me))
-        partnership = active_partnership(self.session, me, partner.id)
-        kind = partnership.kind if partnership else "-"
-        theirs = []
-        for population, dataset in theirs_rows:
-            share = PopulationShare(dataset_resource(self.session, dataset), me_org, kind)
-            ceiling = self.deps.components.policy.overlap_ceiling(share)
-            sharing = capped(configured(population, overrides[population.id].get(me)), ceiling)
-            if sharing.level != "hidden" or reveal_hidden:
-                theirs.append(self._side(population, dataset, sharing))
+        levels = levels_toward(self.session, self.deps.components.policy, me, theirs_rows)
+        theirs = [
+            self._side(population, dataset, sharing)
+            for (population, dataset), sharing in zip(theirs_rows, levels, strict=True)
+            if sharing.level != "hidden" or reveal_hidden
+        ]
         return mine, theirs
 
     def _side(self, population: Population, dataset: Dataset, sharing: Sharing) -> Side:

@@ -19,16 +19,17 @@ from sqlalchemy.orm import Session
 from escrow.agreements.terms import resolve_grants
 from escrow.audit.log import AuditRecord
 from escrow.orgs.queries import slugs_of
-from storage.models import Agreement, Dataset
+from storage.models import Agreement, Dataset, Population
 
 AWAITING_APPROVAL = "agreement.awaiting_approval"
 RELEASED = "agreement.released"
 REVOKED = "agreement.revoked"
 EXPIRING = "agreement.expiring"
 DEPOSIT_RECEIVED = "dataset.deposit_received"
+OVERLAPS_CHANGED = "overlaps.changed"
 PING = "ping"
 # What an endpoint may subscribe to (ping is sent on request, to one endpoint).
-EVENT_TYPES = (AWAITING_APPROVAL, RELEASED, REVOKED, EXPIRING, DEPOSIT_RECEIVED)
+EVENT_TYPES = (AWAITING_APPROVAL, RELEASED, REVOKED, EXPIRING, DEPOSIT_RECEIVED, OVERLAPS_CHANGED)
 # The audit action the expiry job records once per agreement, from which EXPIRING follows.
 EXPIRING_ACTION = "agreement.expiring"
 EXPIRY_NOTICE = timedelta(days=7)
@@ -169,6 +170,24 @@ def _deposit_received(session: Session, record: AuditRecord, now: datetime) -> O
     return Occurrence(DEPOSIT_RECEIVED, data, recipients)
 
 
+def _overlaps_changed(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
+    """To the organization that can see the changed count (never the count itself)."""
+    viewer, partner = record.details.get("viewer"), record.details.get("partner")
+    theirs = session.get(Population, record.resource_id)
+    if not isinstance(viewer, str) or not isinstance(partner, str) or theirs is None:
+        return None
+    slug = slugs_of(session, {partner}).get(partner)
+    data = {
+        "overlap": {
+            "partner": slug,
+            "href": f"/v1/overlaps?partner={slug}",
+            "mine": {"id": record.details.get("mine")},
+            "theirs": {"id": theirs.id, "name": theirs.name},
+        }
+    }
+    return Occurrence(OVERLAPS_CHANGED, data, {viewer: {}})
+
+
 def _ping(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
     org_id = record.org_ids[0] if record.org_ids else None
     if org_id is None:
@@ -184,6 +203,7 @@ _DERIVERS: dict[str, Deriver] = {
     "agreement.terminate": _revoked,
     EXPIRING_ACTION: _expiring,
     "dataset.deposit": _deposit_received,
+    OVERLAPS_CHANGED: _overlaps_changed,
     "webhook.ping": _ping,
 }
 

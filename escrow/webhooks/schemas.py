@@ -19,10 +19,11 @@ EventType = Literal[
     "agreement.revoked",
     "agreement.expiring",
     "dataset.deposit_received",
+    "overlaps.changed",
 ]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL_LENGTH)]
 Description = Annotated[str, msgspec.Meta(max_length=200)]
-Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=5)]
+Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=6)]
 DeliveryStatus = Literal["pending", "delivered", "dead", "cancelled"]
 ALL_EVENTS: list[EventType] = [
     "agreement.awaiting_approval",
@@ -30,6 +31,7 @@ ALL_EVENTS: list[EventType] = [
     "agreement.revoked",
     "agreement.expiring",
     "dataset.deposit_received",
+    "overlaps.changed",
 ]
 
 

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("mine_id", _ID, nullable=False),
         sa.Column("theirs_id", _ID, nullable=False),
         sa.Column("count_digest", sa.String(length=80), nullable=False),
+        sa.Column("theirs_version_id", _ID, nullable=False),
         _when("updated_at"),
         sa.PrimaryKeyConstraint("viewer_org_id", "mine_id", "theirs_id"),
     )
