@@ -53,7 +53,7 @@ def _out(view: PopulationView) -> PopulationOut:
 
 
 def _sharing(data: SharingIn) -> tuple[str, list[str] | None]:
-    return data.level, list(data.fields) if data.fields is not None else None
+    return data.level, list(data.fields) or None
 
 
 class DatasetPopulationController(Controller):

@@ -27,7 +27,7 @@ class MatchIn(Input):
 
 class SharingIn(Input):
     level: Level
-    fields: Fields | None = None
+    fields: Fields = msgspec.field(default_factory=list)  # required for overlaps and all
 
 
 class PopulationCreate(Input):

@@ -47,8 +47,8 @@ CELL_COLUMNS = [
 LEVEL = click.Choice(["hidden", "counts", "overlaps", "all"])
 
 
-def _field_list(value: str | None) -> list[str] | None:
-    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+def _field_list(value: str | None) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else []
 
 
 def _where(value: str | None) -> dict[str, Any] | None:
