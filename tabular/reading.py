@@ -35,11 +35,15 @@ __all__ = [
     "NOT_UTF8",
     "RAGGED_ROW",
     "RECORD_TOO_LARGE",
+    "TARGET_BYTES",
     "UNREADABLE",
     "ChunkReader",
+    "RecordSpan",
     "csv_header",
+    "line_blocks",
     "parquet_batches",
     "read_batches",
+    "strip_bom",
 ]
 
 BLOCK_BYTES: Final = 16 << 20  # the longest record a reader takes
@@ -62,15 +66,21 @@ class ChunkReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        """Fills the buffer whole unless the chunks end: Arrow reads a block per call, and a
+        first block without the whole header line would be refused."""
+        filled, wanted = 0, len(buffer)
+        while filled < wanted:
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk)
+                continue
+            size = min(wanted - filled, len(self._pending))
+            buffer[filled : filled + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            filled += size
+        return filled
 
 
 def read_batches(
@@ -88,72 +98,169 @@ def read_batches(
     raise ValueError("Parquet needs random access: use parquet_batches")
 
 
-def csv_header(head: bytes) -> list[str] | None:
-    """The header of a CSV body beginning with ``head`` (None: not all of it is there yet)."""
+def csv_header(head: bytes, *, final: bool = False) -> list[str] | None:
+    """The header of a CSV body beginning with ``head`` (None: not all of it is there yet,
+    or, when ``final``, the body has none)."""
     head = head.removeprefix(codecs.BOM_UTF8)
+    if not final:
+        head = head[: head.rfind(b"\n") + 1]  # whole lines only
     try:
         text = head.decode()
-    except UnicodeDecodeError as error:
-        if error.start < len(head) - 3:
-            raise BadTableError(NOT_UTF8, "the CSV body is not UTF-8") from None
-        text = head[: error.start].decode()
-    lines = io.StringIO(text)
-    reader = csv.reader(lines)
+    except UnicodeDecodeError:
+        raise BadTableError(NOT_UTF8, "the CSV body is not UTF-8") from None
     try:
-        for row in reader:
-            if not row:
-                continue
-            if not text[lines.tell() - 1 :].startswith("\n") and lines.tell() == len(text):
-                return None  # the header may go on
-            return row
+        return next((row for row in csv.reader(io.StringIO(text)) if row), None)
     except csv.Error:
-        raise BadTableError(UNREADABLE, "the CSV header is not readable") from None
-    return None
+        if final:
+            raise BadTableError(UNREADABLE, "the CSV header is not readable") from None
+        return None  # a quoted name goes on past the last line
 
 
 def _csv_batches(
     chunks: Iterator[bytes], columns: list[str] | None, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    head, chunks = _peek_header(chunks, block_bytes)
-    header = csv_header(head) or []
+    header, chunks = read_csv_header(chunks, block_bytes)
     if not header:
         return
-    if len(set(header)) != len(header) or not all(header):
-        raise BadTableError(DUPLICATE_COLUMNS, "the CSV header repeats or omits a column name")
-    wanted = columns if columns is not None else header
-    reader = _guard(
-        lambda: pacsv.open_csv(
-            ChunkReader(_strip_bom(chunks)),
-            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                include_columns=wanted,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=True,
-            ),
-        )
+    if len(set(header)) != len(header):
+        raise BadTableError(DUPLICATE_COLUMNS, "the CSV header repeats a column name")
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        include_columns=columns if columns is not None else header,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        check_utf8=True,
     )
-    while (batch := _guard(lambda: next(reader, None))) is not None:
-        yield batch
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    body = _after_header(strip_bom(chunks))
+    # Whole records a block at a time, each parsed on its own: Arrow's streaming reader reads
+    # about a dozen blocks ahead, 200 MiB at the 16 MiB a record may take.
+    for block in _record_blocks(body, min(TARGET_BYTES, block_bytes), block_bytes):
+        read = pacsv.ReadOptions(
+            column_names=header, use_threads=False, block_size=max(len(block) + 1, 1 << 16)
+        )
+        table = _guard(
+            lambda block=block, read=read: pacsv.read_csv(
+                pa.BufferReader(block),
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
+            )
+        )
+        yield from table.to_batches()
+
+
+TARGET_BYTES: Final = 1 << 20  # the input a batch is read from, unless a record is longer
+
+
+def _after_header(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The body after its header record (the chunks start at the body's first byte)."""
+    held = bytearray()
+    for chunk in chunks:
+        held += chunk
+        end = _header_end(held)
+        if end is not None:
+            yield bytes(held[end:])
+            yield from chunks
+            return
+    end = _header_end(held, final=True)
+    if end is not None and end < len(held):
+        yield bytes(held[end:])
+
+
+def _header_end(held: bytearray, *, final: bool = False) -> int | None:
+    """Where the first non-blank record ends (after its line end), once it is whole."""
+    last = held.rfind(b"\n")
+    text = bytes(held if final else held[: last + 1]).decode(errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            if row:
+                end = 0
+                for _ in range(reader.line_num):
+                    end = held.find(b"\n", end) + 1
+                    if end == 0:
+                        return len(held)
+                return end
+    except csv.Error:
+        pass
+    return len(held) if final else None
+
+
+def _record_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator[bytes]:
+    """The body in blocks of whole records (cut at a line end outside quotes), about
+    ``target`` bytes each; a record over ``limit`` raises."""
+    held = bytearray()
+    retry_at = target
+    for chunk in chunks:
+        held += chunk
+        if len(held) < retry_at:
+            continue
+        cut = _cut(held)
+        if cut:
+            yield bytes(held[:cut])
+            del held[:cut]
+        # A record longer than the target: look again at twice the bytes (linear time).
+        retry_at = max(target, 2 * len(held)) if not cut else target
+        if len(held) > limit:
+            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+    if len(held) > limit:
+        raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+    if held.strip():
+        yield bytes(held) if held.endswith(b"\n") else bytes(held) + b"\n"
+
+
+def _cut(held: bytearray | bytes, odd_at_end: int | None = None) -> int:
+    """The end of the last line outside quotes by quote parity (exact for RFC 4180); 0 if none.
+
+    ``odd_at_end``: the parity of the quotes before the end, if ``held`` does not start at a
+    record's start."""
+    odd = held.count(b'"') % 2 if odd_at_end is None else odd_at_end
+    end = len(held)
+    while True:
+        quote = held.rfind(b'"', 0, end)
+        if not odd and (newline := held.rfind(b"\n", quote + 1, end)) >= 0:
+            return newline + 1
+        if quote < 0:
+            return 0
+        odd, end = odd ^ 1, quote
 
 
 def _jsonl_batches(
     chunks: Iterator[bytes], columns: list[str] | None, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    reader = _guard(
-        lambda: pajson.open_json(
-            ChunkReader(_strip_bom(chunks)),
-            read_options=pajson.ReadOptions(block_size=block_bytes, use_threads=False),
+    """Blocks of whole lines, each read on its own (types are inferred per block)."""
+    for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes):
+        read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
+        table = _guard(
+            lambda block=block, read=read: pajson.read_json(
+                pa.BufferReader(block), read_options=read
+            )
         )
-    )
-    while (batch := _guard(lambda: next(reader, None))) is not None:
-        yield (
-            batch
-            if columns is None
-            else batch.select([c for c in columns if c in batch.schema.names])
-        )
+        for batch in table.to_batches():
+            if columns is None:
+                yield batch
+            else:
+                yield batch.select([name for name in columns if name in batch.schema.names])
+
+
+def line_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator[bytes]:
+    """Whole lines, about ``target`` bytes at a time; a line over ``limit`` raises."""
+    held = bytearray()
+    for chunk in chunks:
+        held += chunk
+        if len(held) < target:
+            continue
+        end = held.rfind(b"\n") + 1
+        if end:
+            yield bytes(held[:end])
+            del held[:end]
+        if len(held) > limit:
+            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+    if len(held) > limit:
+        raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+    if held:
+        yield bytes(held)
 
 
 def parquet_batches(
@@ -186,12 +293,19 @@ def _peek_header(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[b
     return first, _chain(first, chunks)
 
 
+def read_csv_header(chunks: Iterator[bytes], limit: int) -> tuple[list[str], Iterator[bytes]]:
+    """The CSV header (empty for an empty body) and the chunks with what was read put back."""
+    first, chunks = _peek_header(chunks, limit)
+    header = csv_header(first) or csv_header(first, final=True) or []
+    return header, chunks
+
+
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield first
     yield from rest
 
 
-def _strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
     head = b""
     for chunk in chunks:
         if head is not None:
@@ -229,5 +343,24 @@ _DETAILS: Final = {
     RECORD_TOO_LARGE: "a record is longer than the reader's block",
     RAGGED_ROW: "a row's number of fields differs from the header's",
     UNREADABLE: "the table is not readable in its format",
-    DUPLICATE_COLUMNS: "the header repeats or omits a column name",
+    DUPLICATE_COLUMNS: "the header repeats a column name",
 }
+
+
+class RecordSpan:
+    """Follows a CSV body chunk by chunk as ``read_batches`` cuts it into records (by quote
+    parity) and raises ``BadTableError`` once a record is longer than ``limit``: a deposit
+    refused here is one a view could not read."""
+
+    def __init__(self, limit: int = BLOCK_BYTES) -> None:
+        self._limit = limit
+        self._odd = 0
+        self._open = 0  # bytes since the last record's end
+
+    def update(self, chunk: bytes) -> None:
+        odd = (self._odd + chunk.count(b'"')) % 2
+        cut = _cut(chunk, odd)
+        self._open = len(chunk) - cut if cut else self._open + len(chunk)
+        self._odd = odd
+        if self._open > self._limit:
+            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])

@@ -35,11 +35,12 @@ from tabular.parquet import write_parquet
 from tabular.predicates import RowFilter, compile_filter, parse_view
 from tabular.reading import (
     BLOCK_BYTES,
-    RECORD_TOO_LARGE,
-    _peek_header,
-    csv_header,
+    TARGET_BYTES,
+    line_blocks,
     parquet_batches,
     read_batches,
+    read_csv_header,
+    strip_bom,
 )
 from tabular.schema import arrow_type_for, field_types
 from tabular.typed import typed_batch, typed_values
@@ -47,7 +48,6 @@ from tabular.typed import typed_batch, typed_values
 __all__ = ["ViewOutput", "apply_view"]
 
 _JSON_SPACE: Final = b" \t\r"
-_JSONL_BLOCK: Final = 1 << 20
 
 
 def apply_view(
@@ -59,8 +59,15 @@ def apply_view(
     source: IO[bytes] | None = None,
     output: TableFormat | None = None,
     block_bytes: int = BLOCK_BYTES,
+    batch_rows: int = 64 << 10,
+    group_rows: int = 1 << 17,
+    compression: str = "snappy",
 ) -> ViewOutput:
-    """The view applied to a table: ``chunks`` for CSV and JSON Lines, ``source`` for Parquet."""
+    """The view applied to a table: ``chunks`` for CSV and JSON Lines, ``source`` for Parquet.
+
+    ``batch_rows`` (Parquet input), ``group_rows`` and ``compression`` (Parquet output) tune
+    memory and size."""
+    parquet = {"group_rows": group_rows, "compression": compression}
     fields, where = parse_view(view)
     types = field_types(schema)
     keep = None if where is None else compile_filter(where, types)
@@ -69,13 +76,13 @@ def apply_view(
     if fmt == "parquet":
         if source is None:
             raise ValueError("Parquet needs a seekable source")
-        result.chunks = _parquet(result, source, fields, keep, types if out != fmt else None)
+        result.chunks = _parquet(result, source, fields, keep, batch_rows, parquet)
     elif chunks is None:
         raise ValueError("CSV and JSON Lines need chunks")
     elif fmt == "csv":
-        result.chunks = _csv(result, chunks, fields, keep, types, out, block_bytes)
+        result.chunks = _csv(result, chunks, fields, keep, types, out, block_bytes, parquet)
     else:
-        result.chunks = _jsonl(result, chunks, fields, keep, types, out, block_bytes)
+        result.chunks = _jsonl(result, chunks, fields, keep, types, out, block_bytes, parquet)
     return result
 
 
@@ -115,7 +122,8 @@ def _parquet(
     source: IO[bytes],
     fields: list[str] | None,
     keep: RowFilter | None,
-    types: dict[str, str] | None,
+    batch_rows: int,
+    parquet: dict[str, Any],
 ) -> Iterator[bytes]:
     import pyarrow.parquet as pq
 
@@ -132,12 +140,12 @@ def _parquet(
     out_schema = pa.schema([arrow_schema.field(name) for name in wanted])
 
     def granted() -> Iterator[pa.RecordBatch]:
-        for batch in parquet_batches(source, columns=read):
+        for batch in parquet_batches(source, columns=read, batch_rows=batch_rows):
             kept = batch if keep is None else keep.apply(batch)
             out.count(batch.num_rows, kept.num_rows)
             yield kept.select(wanted)
 
-    yield from write_parquet(granted(), out_schema)
+    yield from write_parquet(granted(), out_schema, **parquet)
 
 
 def _csv(
@@ -148,9 +156,11 @@ def _csv(
     types: dict[str, str],
     output: TableFormat,
     block_bytes: int,
+    parquet: dict[str, Any],
 ) -> Iterator[bytes]:
-    head, chunks = _peek_header(chunks, block_bytes)
-    header = csv_header(head) or []
+    header, chunks = read_csv_header(chunks, block_bytes)
+    if not header:  # an empty body: an empty view
+        return
     _check_columns(header, fields, keep)
     wanted = fields if fields is not None else header
     named = keep.fields if keep else set()
@@ -164,7 +174,7 @@ def _csv(
 
     if output == "parquet":
         schema = pa.schema([(name, arrow_type_for(types.get(name, "string"))) for name in wanted])
-        yield from write_parquet((typed_batch(b, types) for b in granted()), schema)
+        yield from write_parquet((typed_batch(b, types) for b in granted()), schema, **parquet)
         return
     yield _csv_line(wanted)
     for batch in granted():
@@ -222,6 +232,7 @@ def _jsonl(
     types: dict[str, str],
     output: TableFormat,
     block_bytes: int,
+    parquet: dict[str, Any],
 ) -> Iterator[bytes]:
     blocks = _kept_json(out, chunks, keep, block_bytes)
     if output == "parquet":
@@ -238,7 +249,7 @@ def _jsonl(
             )
             for kept in blocks
         )
-        yield from write_parquet(batches, schema)
+        yield from write_parquet(batches, schema, **parquet)
         return
     encoder = msgspec.json.Encoder()
     tree = None if fields is None else _path_tree(fields)
@@ -255,7 +266,7 @@ def _kept_json(
     """The kept (line, object) pairs, block by block (never an empty block)."""
     decode = msgspec.json.Decoder().decode
     getters = {name: _path_getter(name) for name in (keep.fields if keep else ())}
-    for block in _line_blocks(chunks, block_bytes):
+    for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes):
         rows: list[tuple[bytes, dict[str, Any]]] = []
         for line in block.split(b"\n"):
             stripped = line.strip(_JSON_SPACE)
@@ -301,26 +312,6 @@ _JSON_ARROW: Final = {
     frozenset({float}): pa.float64(),
     frozenset(): pa.string(),
 }
-
-
-def _line_blocks(chunks: Iterator[bytes], block_bytes: int) -> Iterator[bytes]:
-    """Whole lines, about ``_JSONL_BLOCK`` bytes at a time; a line over the block raises."""
-    held = bytearray()
-    for chunk in chunks:
-        held += chunk
-        if len(held) < _JSONL_BLOCK:
-            continue
-        end = held.rfind(b"\n") + 1
-        if not end:
-            if len(held) > block_bytes:
-                raise BadTableError(RECORD_TOO_LARGE, "a record is longer than the reader's block")
-            continue
-        yield bytes(held[:end])
-        del held[:end]
-    if len(held) > block_bytes:
-        raise BadTableError(RECORD_TOO_LARGE, "a record is longer than the reader's block")
-    if held:
-        yield bytes(held)
 
 
 PathTree = dict[str, "PathTree | None"]
