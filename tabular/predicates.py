@@ -200,6 +200,10 @@ def _string_leaf(
 def _number_leaf(op: str, targets: list[Any], text: pa.Array) -> tuple[pa.Array, pa.Array]:
     if not all(type(t) is float or abs(t) <= _EXACT_FLOAT_INT for t in targets):
         return _constant(False, len(text)), pc.is_valid(text)  # huge targets: the reference
+    numbers = _plain_decimals(text)
+    if numbers is not None:  # every value a short decimal literal: no regex needed
+        floats = [float(t) for t in targets]
+        return _compare(op, numbers, pa.float64(), floats), _constant(False, len(text))
     decimal = pc.fill_null(pc.match_substring_regex(text, _DECIMAL), False)
     hard = pc.fill_null(pc.match_substring_regex(text, _LONG_INTEGER), False)
     easy = pc.and_(decimal, pc.invert(hard))
@@ -207,6 +211,21 @@ def _number_leaf(op: str, targets: list[Any], text: pa.Array) -> tuple[pa.Array,
     numbers = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
     floats = [float(t) for t in targets]
     return _compare(op, numbers, pa.float64(), floats), hard
+
+
+def _plain_decimals(text: pa.Array) -> pa.Array | None:
+    """The values as float64 when Arrow reads every non-empty one and none is longer than 14
+    characters (so a float64 holds it exactly); None when any value needs the full rules.
+
+    Arrow reads what the reference reads, and "inf"/"nan", which ``_compare`` drops as not
+    finite like the reference; anything else makes it fail (property-tested)."""
+    if len(text) == text.null_count or pc.max(pc.utf8_length(text)).as_py() > 14:
+        return None
+    try:
+        present = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+        return pc.cast(present, pa.float64())
+    except (pa.ArrowException, ValueError):
+        return None
 
 
 def _time_leaf(kind: str, op: str, targets: list[Any], text: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -204,7 +204,10 @@ def _csv_rows(batch: pa.RecordBatch) -> bytes:
 
 
 def _csv_quoted(column: pa.Array) -> pa.Array:
-    special = pc.match_substring_regex(column, '[,"\r\n]')
+    special = pc.or_(
+        pc.or_(pc.match_substring(column, ","), pc.match_substring(column, '"')),
+        pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r")),
+    )
     if not pc.any(special).as_py():
         return column
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
