@@ -16,7 +16,8 @@ Entry points (everything public is in ``__all__``):
 - Predicates: ``compile_filter(where, types)`` -> ``RowFilter`` with ``mask(batch)`` (a boolean
   array, never null) and ``apply(batch)``; ``mask_columns`` takes columns by name (Arrow arrays
   or Python lists). Semantics: ``tabular.values`` (``coerce``, ``matcher``), the reference.
-  ``parse_view(view)`` and ``where_fields(where)`` check and read a view.
+  ``parse_view(view)`` and ``where_fields(where)`` check and read a view;
+  ``validate_view(view, schema)`` checks one against a schema before it is granted.
 - Views: ``apply_view(fmt, view, schema, chunks=... | source=..., output=None|"parquet")`` ->
   ``ViewOutput`` (an iterator of output bytes with ``rows_scanned``/``rows_returned``).
 - Parquet output: ``write_parquet(batches, arrow_schema)`` yields a Parquet file's bytes.
@@ -41,6 +42,7 @@ from tabular.schema import (
     schema_of_arrow,
 )
 from tabular.typed import typed_batch, typed_column, typed_values
+from tabular.validation import InvalidViewError, validate_view
 from tabular.values import coerce, matcher
 from tabular.views import ViewOutput, apply_view
 
@@ -50,6 +52,7 @@ __all__ = [
     "MEDIA_TYPE_OF",
     "BadTableError",
     "ChunkReader",
+    "InvalidViewError",
     "RangeReader",
     "RowFilter",
     "SchemaInference",
@@ -74,6 +77,7 @@ __all__ = [
     "typed_batch",
     "typed_column",
     "typed_values",
+    "validate_view",
     "where_fields",
     "write_parquet",
 ]

@@ -17,6 +17,7 @@ EXPECTED = {
     "schema_of_arrow", "typed_batch", "typed_column", "typed_values",
     # predicates and their reference semantics
     "RowFilter", "coerce", "compile_filter", "matcher", "parse_view", "where_fields",
+    "InvalidViewError", "validate_view",
     # views and Parquet output
     "RangeReader", "ViewOutput", "apply_view", "bare_schema", "write_parquet",
 }  # fmt: skip
