@@ -1,7 +1,7 @@
 """Parquet output, written as it goes, and a seekable file over ranged reads.
 
 ``write_parquet(batches, schema)`` yields the bytes of one Parquet file holding the batches,
-drained after every row group (``group_rows`` rows or 32 MiB of Arrow data), so memory holds
+drained after every row group (``group_rows`` rows or 8 MiB of Arrow data), so memory holds
 a row group, not the table. The output keeps no metadata of the input (pandas metadata names
 every column) and no dictionaries (a dictionary may hold values of rows filtered out).
 """
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 __all__ = ["RangeReader", "bare_schema", "write_parquet"]
 
-_GROUP_BYTES: Final = 32 << 20
+_GROUP_BYTES: Final = 8 << 20
 
 
 def bare_schema(schema: pa.Schema) -> pa.Schema:
@@ -29,7 +29,7 @@ def write_parquet(
     batches: Iterable[pa.RecordBatch],
     schema: pa.Schema,
     *,
-    group_rows: int = 1 << 17,
+    group_rows: int = 1 << 16,
     compression: str = "snappy",
 ) -> Iterator[bytes]:
     """The bytes of a Parquet file of ``batches`` (cast to the bare ``schema``), in pieces."""

@@ -264,10 +264,12 @@ def line_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator[by
 
 
 def parquet_batches(
-    source: IO[bytes], *, columns: list[str] | None = None, batch_rows: int = 64 << 10
+    source: IO[bytes], *, columns: list[str] | None = None, batch_rows: int = 16 << 10
 ) -> Iterator[pa.RecordBatch]:
     """A Parquet file's batches, row group after row group, one thread, ``columns`` only."""
-    file = _guard(lambda: pq.ParquetFile(source))
+    # Buffered, not pre-buffered: column chunks are read page by page, so memory holds a
+    # batch and a page per column, not a whole row group.
+    file = _guard(lambda: pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False))
     # One reader per row group: a reader over many keeps memory for each row group it has
     # read (apache/arrow#39808). One thread: predictable memory.
     for group in range(file.num_row_groups):

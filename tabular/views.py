@@ -59,8 +59,8 @@ def apply_view(
     source: IO[bytes] | None = None,
     output: TableFormat | None = None,
     block_bytes: int = BLOCK_BYTES,
-    batch_rows: int = 64 << 10,
-    group_rows: int = 1 << 17,
+    batch_rows: int = 16 << 10,
+    group_rows: int = 1 << 16,
     compression: str = "snappy",
 ) -> ViewOutput:
     """The view applied to a table: ``chunks`` for CSV and JSON Lines, ``source`` for Parquet.
