@@ -22,6 +22,7 @@ from escrow.datasets.disclosure import (
     RowCounter,
     ViewError,
     grant_for,
+    require_readable_table,
     require_viewable,
     viewed,
 )
@@ -31,6 +32,7 @@ from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from escrow.wiring import Components
 from storage.blobs import BlobStore, BlobStream
 from storage.models import DatasetVersion
+from tabular import MEDIA_TYPE_OF, TableFormat
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -69,8 +71,11 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
-def etag_of(version: DatasetVersion, grant: Grant = WHOLE) -> str:
+def etag_of(version: DatasetVersion, grant: Grant = WHOLE, output: str | None = None) -> str:
     """The representation's validator: the plaintext digest, and the view when one applies."""
+    if output is not None:  # a conversion: another representation, validated apart
+        seed = f"{version.sha256}:{grant.view_sha256}:{output}"
+        return f'"{output}-{hashlib.sha256(seed.encode()).hexdigest()}"'
     if grant.view_sha256 is None:
         return f'"sha256-{version.sha256}"'
     # Derived, not quoted: the original's digest is not part of what the view discloses.
@@ -87,16 +92,21 @@ class Content:
     byte_range: ByteRange | None
     chunks: Iterator[bytes]
     grant: Grant = WHOLE
+    output: TableFormat | None = None  # converted to this table format (?format=)
 
     @property
     def length(self) -> int | None:
-        if self.grant.view is not None:
+        if self.grant.view is not None or self.output is not None:
             return None
         return self.byte_range.length if self.byte_range else self.version.size
 
     @property
     def etag(self) -> str:
-        return etag_of(self.version, self.grant)
+        return etag_of(self.version, self.grant, self.output)
+
+    @property
+    def media_type(self) -> str:
+        return self.version.media_type if self.output is None else MEDIA_TYPE_OF[self.output]
 
 
 class ContentReader:
@@ -110,6 +120,7 @@ class ContentReader:
         number: int,
         range_header: str | None,
         if_range: str | None = None,
+        output: TableFormat | None = None,
     ) -> Content:
         """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
@@ -124,13 +135,14 @@ class ContentReader:
         actor = datasets.ctx.principal
         grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
         # If-Range names the representation the client holds; a stale one gets it all.
-        stale = if_range is not None and if_range != etag_of(version, grant)
+        stale = if_range is not None and if_range != etag_of(version, grant, output)
         byte_range = None if stale else parse_range(range_header, version.size)
-        if grant.view is not None:
+        if grant.view is not None or output is not None:
             require_viewable(version.media_type)
+            require_readable_table(version)
             if byte_range is not None:
                 raise RangeNotSatisfiableError(
-                    "ranges are not served over a disclosure view: download the view whole"
+                    "ranges are not served over a view or a conversion: download it whole"
                 )
         org_ids = (dataset.owner_org_id, actor.org_id)
         # Opened before the access is recorded: a blob store that cannot serve the version
@@ -157,14 +169,14 @@ class ContentReader:
                 },
             )
         )
-        if grant.view is None:
+        if grant.view is None and output is None:
             return Content(version, byte_range, plaintext)
         produced = _ByteTally()
         counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant, produced)
         chunks = produced.count(
             viewed(
                 version.media_type,
-                grant.view,
+                grant.view or {"fields": None, "where": None},
                 dataset.schema,
                 plaintext,
                 lambda start, end: (
@@ -176,9 +188,10 @@ class ContentReader:
                 ),
                 version.size,
                 counted,
+                output,
             )
         )
-        return Content(version, None, _started(chunks), grant)
+        return Content(version, None, _started(chunks), grant, output)
 
     def _row_counter(
         self,

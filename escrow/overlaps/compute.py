@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -149,8 +149,8 @@ class OverlapComputer:
         table = self.table(dataset, version)
         return self.cache.get("column", key, lambda: normalize(table[field], kind))
 
-    def _plaintext(self, version: DatasetVersion) -> bytearray:
-        """The version's plaintext, each segment authenticated before it is kept."""
+    def _plaintext(self, version: DatasetVersion) -> Iterator[bytes]:
+        """The version's plaintext in segments, each authenticated before it is given out."""
         wrapped = version.wrapped_dek
         if wrapped is None:
             raise InvalidStateError("this version was shredded")
@@ -159,20 +159,11 @@ class OverlapComputer:
             WrappedDataKey.parse(wrapped), aad, segment_size=version.segment_size
         )
         decryptor = aead.new_decryptor(aad)
-        out = bytearray(version.size)  # filled in place: no copies of a growing buffer
-        filled = 0
         with self.components.blobs.read(version.blob_key, 0, None) as ciphertext:
             for chunk in ciphertext:
-                filled = _put(out, filled, decryptor.update(chunk))
-        filled = _put(out, filled, decryptor.finalize())
-        if filled != version.size:
-            raise InvalidStateError("the version's plaintext is not the size it was deposited at")
-        return out
-
-
-def _put(out: bytearray, at: int, data: bytes) -> int:
-    end = at + len(data)
-    if end > len(out):
-        raise InvalidStateError("the version's plaintext is not the size it was deposited at")
-    out[at:end] = data
-    return end
+                plaintext = decryptor.update(chunk)
+                if plaintext:
+                    yield plaintext
+        tail = decryptor.finalize()
+        if tail:
+            yield tail

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.terms import validate_view
 from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
@@ -26,6 +25,7 @@ from escrow.overlaps.tables import table_format
 from escrow.policy.guard import Target
 from escrow.service import Page, Service, decode_cursor, paginate
 from storage.models import Dataset, Organization, Population, PopulationSharing
+from tabular import InvalidViewError, validate_view
 from tabular.normalize import NORMALIZERS
 
 UNSET: Any = object()  # a PATCH member left out (routes map msgspec.UNSET to this)
@@ -256,8 +256,8 @@ def _validate_where(where: dict[str, Any] | None, schema: dict[str, Any]) -> dic
     """The view predicate language, checked against this dataset's own schema."""
     try:
         view = validate_view({"fields": None, "where": where}, schema)
-    except ValidationError as exc:
-        detail = exc.detail.replace("view.where", "where")
+    except InvalidViewError as exc:
+        detail = str(exc).replace("view.where", "where")
         raise ValidationError(
             detail, field="where", **{k: v for k, v in exc.extra.items() if k != "field"}
         ) from None
