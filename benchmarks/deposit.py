@@ -1,12 +1,15 @@
 """Deposit and download throughput through the real HTTP server vs. the raw blob store.
 
-    .venv/bin/python benchmarks/deposit.py [--mib 512] [--repeat 1]
+    .venv/bin/python benchmarks/deposit.py [--mib 512] [--csv]
 
 Same run, same machine, same bytes, two baselines: the raw store (the bytes written and
 read straight to a LocalBlobStore: temp file + fsync + rename) and a bare litestar app
 under the same uvicorn settings (upload to a sink, download from memory: the HTTP
 ceiling). The server deposits them (hash + AES-GCM streaming encryption + the same store)
 and streams them back decrypted. Prints throughputs, ratios and the server's peak RSS.
+With ``--csv`` the bytes are a CSV table (benchmarks/views.py's rows) deposited as
+``text/csv`` into a dataset without a schema: the deposit also computes the receipt's
+content digest and infers the schema (tabular.scan) in the same pass.
 """
 
 from __future__ import annotations
@@ -29,10 +32,27 @@ from storage.blobs import LocalBlobStore
 MiB = 1 << 20
 
 
+CSV = False  # set by --csv
+
+
 def payload(mib: int) -> Iterator[bytes]:
+    if CSV:
+        yield from csv_payload(mib)
+        return
     block = os.urandom(MiB)  # the same random MiB repeated: generation costs nothing
     for i in range(mib):
         yield block[:-8] + i.to_bytes(8, "big")
+
+
+def csv_payload(mib: int) -> Iterator[bytes]:
+    import random
+
+    from views import csv_block
+
+    block, _ = csv_block(random.Random(7), 0)
+    yield b"id,region,amount,ts,note,secret\r\n"
+    for _ in range(mib):
+        yield block
 
 
 def raw_store(mib: int) -> tuple[float, float]:
@@ -95,11 +115,16 @@ def bare_http(mib: int) -> tuple[float, float]:
 
 def through_api(mib: int) -> tuple[float, float, float]:
     with live_server() as server, partner_steward(server) as steward:
+        media_type = "text/csv" if CSV else "application/octet-stream"
         dataset = steward.post(
-            "/v1/datasets", json={"name": "bench", "media_type": "application/octet-stream"}
+            "/v1/datasets", json={"name": "bench", "media_type": media_type}
         ).json()
         started = time.perf_counter()
-        deposited = steward.post(f"/v1/datasets/{dataset['id']}/versions", content=payload(mib))
+        deposited = steward.post(
+            f"/v1/datasets/{dataset['id']}/versions",
+            content=payload(mib),
+            headers={"Content-Type": media_type},
+        )
         deposit_s = time.perf_counter() - started
         deposited.raise_for_status()
         expected = deposited.json()["sha256"]
@@ -117,7 +142,10 @@ def through_api(mib: int) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=512, help="dataset size in MiB")
+    parser.add_argument("--csv", action="store_true", help="deposit a CSV table (text/csv)")
     args = parser.parse_args()
+    global CSV
+    CSV = args.csv
     raw_put, raw_get = raw_store(args.mib)
     bare_put, bare_get = bare_http(args.mib)
     api_put, api_get, rss = through_api(args.mib)

@@ -8,10 +8,11 @@ the same) are generated in a temp dir and encrypted with ``crypto.StreamingAead`
 segments). Then, each in a fresh process so that its peak RSS (``getrusage``) is its own:
 
 - decrypt: plain streaming decryption, 1 MiB reads (the baseline);
-- CSV view: the same decryption feeding a ``ViewTransform`` (4 of 6 columns granted, rows
-  kept by ``region in [EU, US] and amount >= 100``, about a third);
-- Parquet view: ``parquet_view`` over a ``RangeReader`` that decrypts the segments each read
-  covers (Parquet needs random access), same view.
+- CSV view: the same decryption feeding ``tabular.apply_view`` (4 of 6 columns granted,
+  rows kept by ``region in [EU, US] and amount >= 100``, about a third);
+- JSON Lines view: the same rows as JSON Lines, same view;
+- Parquet view: ``tabular.apply_view`` over a ``RangeReader`` that decrypts the segments each
+  read covers (Parquet needs random access), same view.
 
 Throughput is plaintext MiB in per second; the ratio is against the decrypt baseline of the
 same file.
@@ -24,6 +25,7 @@ import multiprocessing
 import os
 import random
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -85,6 +87,27 @@ def write_csv(path: Path, mib: int) -> int:
     return per_block * mib
 
 
+def write_jsonl(path: Path, mib: int) -> int:
+    import csv
+    import io
+    import json
+
+    rng = random.Random(7)
+    block, _ = csv_block(rng, 0)
+    names = ["id", "region", "amount", "ts", "note", "secret"]
+    rows = list(csv.reader(io.StringIO(block.decode())))
+    lines = "".join(
+        json.dumps(dict(zip(names, [int(r[0]), r[1], float(r[2]), *r[3:]], strict=True))) + "\n"
+        for r in rows
+    ).encode()
+    written = 0
+    with path.open("wb") as out:
+        while written * len(lines) < mib * MiB:
+            out.write(lines)
+            written += 1
+    return written * len(rows)
+
+
 def write_parquet(path: Path, mib: int) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -127,25 +150,38 @@ def decrypt_only(sealed: Path) -> tuple[int, int]:
     return total, total
 
 
-def csv_view(sealed: Path) -> tuple[int, int]:
-    from escrow.datasets.views import view_transform
-
+def decrypted(sealed: Path, counted: list[int]) -> Any:
     decryptor = AEAD.new_decryptor(AAD)
-    transform = view_transform("text/csv", VIEW, SCHEMA)
-    total = sent = 0
     with sealed.open("rb") as source:
         while chunk := source.read(MiB):
             plaintext = decryptor.update(chunk)
-            total += len(plaintext)
-            sent += len(transform.feed(plaintext))
+            counted[0] += len(plaintext)
+            yield plaintext
     tail = decryptor.finalize()
-    sent += len(transform.feed(tail)) + len(transform.finish())
-    assert transform.rows_returned < transform.rows_scanned
-    return total + len(tail), sent
+    counted[0] += len(tail)
+    yield tail
+
+
+def table_view(fmt: Any, sealed: Path) -> tuple[int, int]:
+    from tabular import apply_view
+
+    counted = [0]
+    output = apply_view(fmt, VIEW, SCHEMA, chunks=decrypted(sealed, counted))
+    sent = sum(map(len, output))
+    assert 0 < output.rows_returned < output.rows_scanned
+    return counted[0], sent
+
+
+def csv_view(sealed: Path) -> tuple[int, int]:
+    return table_view("csv", sealed)
+
+
+def jsonl_view(sealed: Path) -> tuple[int, int]:
+    return table_view("jsonl", sealed)
 
 
 def parquet_view_run(sealed: Path) -> tuple[int, int]:
-    from escrow.datasets.parquet_view import RangeReader, parquet_view
+    from tabular import RangeReader, apply_view
 
     layout = AEAD.layout
     size = layout.plaintext_size(sealed.stat().st_size)
@@ -159,7 +195,7 @@ def parquet_view_run(sealed: Path) -> tuple[int, int]:
             plaintext = decryptor.update(source.read(segments.ciphertext_length))
             return plaintext + decryptor.finalize()
 
-        stream = parquet_view(RangeReader(size, read_range), VIEW, SCHEMA)
+        stream = apply_view("parquet", VIEW, SCHEMA, source=RangeReader(size, read_range))
         sent = sum(map(len, stream))
     assert 0 < stream.rows_returned < stream.rows_scanned
     return size, sent
@@ -183,6 +219,9 @@ def prepare(root: Path, mib: int, parquet_mib: int) -> dict[str, int]:
     rows = in_child(write_csv, root / "data.csv", mib)
     in_child(encrypt, root / "data.csv", root / "csv.sealed")
     (root / "data.csv").unlink()
+    in_child(write_jsonl, root / "data.jsonl", mib)
+    in_child(encrypt, root / "data.jsonl", root / "jsonl.sealed")
+    (root / "data.jsonl").unlink()
     parquet_rows = in_child(write_parquet, root / "data.parquet", parquet_mib)
     in_child(encrypt, root / "data.parquet", root / "parquet.sealed")
     parquet_size = (root / "data.parquet").stat().st_size
@@ -194,27 +233,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024, help="CSV size in MiB")
     parser.add_argument("--parquet-mib", type=int, help="Parquet size in MiB (default: --mib)")
+    parser.add_argument("--repeat", type=int, default=3, help="A/B rounds (median, spread)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="escrow-bench-views-") as directory:
         root = Path(directory)
         sizes = prepare(root, args.mib, args.parquet_mib or args.mib)
         csv_sealed, parquet_sealed = root / "csv.sealed", root / "parquet.sealed"
-        results = {
-            "CSV decrypt": in_child(measured, decrypt_only, csv_sealed),
-            "CSV view": in_child(measured, csv_view, csv_sealed),
-            "Parquet decrypt": in_child(measured, decrypt_only, parquet_sealed),
-            "Parquet view": in_child(measured, parquet_view_run, parquet_sealed),
-        }
+        jsonl_sealed = root / "jsonl.sealed"
+        results: dict[str, list[dict[str, Any]]] = {}
+        runs = [
+            ("CSV decrypt", decrypt_only, csv_sealed),
+            ("CSV view", csv_view, csv_sealed),
+            ("JSONL decrypt", decrypt_only, jsonl_sealed),
+            ("JSONL view", jsonl_view, jsonl_sealed),
+            ("Parquet decrypt", decrypt_only, parquet_sealed),
+            ("Parquet view", parquet_view_run, parquet_sealed),
+        ]
+        for _ in range(args.repeat):  # alternate baseline and view, A/B/A/B
+            for name, run, path in runs:
+                results.setdefault(name, []).append(in_child(measured, run, path))
     print(
         f"CSV {args.mib} MiB ({sizes['csv_rows']} rows), "
         f"Parquet {sizes['parquet_mib']} MiB ({sizes['parquet_rows']} rows), cpu {os.cpu_count()}"
     )
-    print(f"{'':16} {'MiB/s in':>9} {'ratio':>6} {'MiB out':>8} {'peak RSS':>9}")
-    for name, result in results.items():
-        baseline = results[name.split()[0] + " decrypt"]["mib_s"]
+    print(f"{'':16} {'MiB/s in':>9} {'ratio (min-max)':>17} {'MiB out':>8} {'peak RSS':>9}")
+    for name, runs_of in results.items():
+        baselines = results[name.split()[0] + " decrypt"]
+        ratios = sorted(r["mib_s"] / b["mib_s"] for r, b in zip(runs_of, baselines, strict=True))
+        speed = statistics.median(r["mib_s"] for r in runs_of)
         print(
-            f"{name:16} {result['mib_s']:9.1f} {result['mib_s'] / baseline:6.2f} "
-            f"{result['sent_mib']:8.1f} {result['rss_mib']:7.0f} MiB"
+            f"{name:16} {speed:9.1f} {statistics.median(ratios):6.2f} "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f}) {runs_of[0]['sent_mib']:8.1f} "
+            f"{max(r['rss_mib'] for r in runs_of):7.0f} MiB"
         )
 
 

@@ -44,6 +44,9 @@ from escrow.metrics.routes import metrics
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
 from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.routes import OrgController
+from escrow.overlaps.compute import OverlapCache, forget_shredded, return_freed_memory
+from escrow.overlaps.notices import INTERVAL_SECONDS, notify_changes
+from escrow.overlaps.routes import overlaps_router
 from escrow.partnerships.routes import PartnershipController
 from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
@@ -92,6 +95,9 @@ def build_components(
     # Webhook deliveries are written in the transaction of the change they report.
     audit.add_listener(WebhookOutbox(clock, new_id))
     count_audit_appends(audit)
+    overlap_cache = OverlapCache()
+    return_freed_memory()
+    audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
     return Components(
         settings=settings,
         db=db,
@@ -119,6 +125,7 @@ def build_components(
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
         token_limits=TokenRateLimits(settings.token_rate, clock),
         bearer_failures=BearerFailures(settings.bearer_failures, clock),
+        overlap_cache=overlap_cache,
     )
 
 
@@ -161,6 +168,7 @@ async def signing_key(request: Request[Any, Any, State]) -> SigningKeyOut:
     )
 
 
+overlap_notices = every("overlap-notices", lambda _c: INTERVAL_SECONDS, notify_changes)
 agreement_sweeps = every(
     "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
 )
@@ -197,6 +205,7 @@ def create_app(components: Components) -> Litestar:
             EcosystemController,
             oauth_metadata,
             swagger_assets(),
+            overlaps_router,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -207,6 +216,7 @@ def create_app(components: Components) -> Litestar:
             checkpoint_schedule,
             agreement_sweeps,
             webhook_schedule,
+            overlap_notices,
         ],
         plugins=[
             SQLAlchemyPlugin(config=sqlalchemy),

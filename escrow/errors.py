@@ -5,7 +5,9 @@ EscrowError
 ├── BadRequestError          400 malformed-request
 │   └── ValidationError      422 validation-error
 │       ├── JsonTooDeepError 422 json-too-deep (nesting beyond ESCROW_MAX_JSON_DEPTH)
-│       └── NulCharacterError 422 nul-character (U+0000 in text: PostgreSQL cannot store it)
+│       ├── NulCharacterError 422 nul-character (U+0000 in text: PostgreSQL cannot store it)
+│       ├── MalformedTableError 422 malformed-table (a tabular deposit that is no table)
+│       └── SchemaMismatchError 422 schema-mismatch (a version unlike its dataset's schema)
 ├── AuthenticationError      401 unauthenticated
 ├── ForbiddenError           403 forbidden
 ├── NotFoundError            404 not-found (also for other tenants' resources)
@@ -121,6 +123,16 @@ class JsonTooDeepError(ValidationError):
 class NulCharacterError(ValidationError):
     slug = "nul-character"
     title = "Text contains a NUL character"
+
+
+class MalformedTableError(ValidationError):
+    slug = "malformed-table"
+    title = "The body is not a well-formed table of its media type"
+
+
+class SchemaMismatchError(ValidationError):
+    slug = "schema-mismatch"
+    title = "The version's schema differs from the dataset's"
 
 
 class RateLimitedError(EscrowError):

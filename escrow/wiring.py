@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
@@ -20,6 +20,7 @@ from escrow.clock import Clock
 from escrow.config import Settings
 from escrow.context import RequestContext
 from escrow.ids import IdFactory
+from escrow.overlaps.compute import OverlapCache
 from escrow.policy.guard import Guard
 from escrow.policy.store import PolicyStore
 from escrow.service import ServiceDeps
@@ -41,6 +42,8 @@ class Components:
     trail: AuditTrail
     token_limits: TokenRateLimits  # POST /v1/auth/token, per process
     bearer_failures: BearerFailures  # failed bearer authentication, per process
+    # Overlap results in this process's memory only (escrow.overlaps.compute).
+    overlap_cache: OverlapCache = field(default_factory=OverlapCache)
 
     @property
     def guard(self) -> Guard:

@@ -119,7 +119,7 @@ has_permission(actor: Principal, "change_roles", member: Member) if
 # ---------------------------------------------------------------- partnerships
 
 resource Partnership {
-    permissions = ["read", "end"];
+    permissions = ["read", "end", "read_overlaps"];
     relations = { platform: Platform };
 
     "read" if "operator" on "platform";
@@ -137,7 +137,10 @@ has_permission(actor: Principal, "read", partnership: Partnership) if
 # access from their roles: releasing data to anyone else is the agreements' business.
 
 resource Dataset {
-    permissions = ["read", "download", "deposit", "withdraw", "shred", "create_agreement"];
+    permissions = [
+        "read", "download", "deposit", "withdraw", "shred", "create_agreement",
+        "manage_populations"
+    ];
     relations = { owner: Organization };
 
     "read" if "member" on "owner";
@@ -146,6 +149,8 @@ resource Dataset {
     "withdraw" if "steward" on "owner";
     "shred" if "admin" on "owner";
     "create_agreement" if "steward" on "owner";
+    # Populations (overlaps, DESIGN section 11) segment the owner's own list.
+    "manage_populations" if "steward" on "owner";
 }
 
 has_relation(org: Organization, "owner", dataset: Dataset) if
@@ -163,6 +168,23 @@ holds_role(actor: Principal, role: String) if role in actor.roles;
 holds_role(actor: Principal, "member") if "steward" in actor.roles;
 holds_role(actor: Principal, "member") if "admin" in actor.roles;
 holds_role(actor: Principal, "steward") if "admin" in actor.roles;
+
+# ---------------------------------------------------------------- overlaps
+# Members of either organization read where their lists meet, while the partnership and
+# both organizations are active. What each side reveals is its own populations' sharing
+# level, lowered by the overlap_ceiling rules below and in the owner's organization file.
+
+has_permission(actor: Principal, "read_overlaps", partnership: Partnership) if
+    partnership.status = "active" and
+    actor.org_id in partnership.org_ids and
+    not "suspended" in partnership.org_statuses and
+    holds_role(actor, "member");
+
+# The most a population reveals to a partner (the least of every ceiling that holds).
+overlap_ceiling(share: PopulationShare, "hidden") if
+    share.dataset.status != "active";
+overlap_ceiling(share: PopulationShare, "hidden") if
+    share.partner.status != "active";
 
 # ---------------------------------------------------------------- agreements
 

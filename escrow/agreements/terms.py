@@ -14,10 +14,10 @@ from crypto import canonical_json
 from escrow.errors import NotFoundError, ValidationError
 from escrow.policy.resources import PLATFORM_SLUG, ApproverGrant
 from storage.models import Agreement, AgreementParty, Organization
+from tabular.validation import InvalidViewError
+from tabular.validation import validate_view as tabular_validate_view
 
 ROLES = ("admin", "steward", "member", "auditor")
-OPS = ("eq", "ne", "in", "lt", "le", "gt", "ge")
-MAX_PREDICATES, MAX_DEPTH = 64, 8
 APPROVER_PATTERN = re.compile(
     r"^(owner|beneficiary):(admin|steward|member)$|^operator$|"
     r"^org:([a-z][a-z0-9-]{1,61}[a-z0-9]):(admin|steward|member)$"
@@ -108,72 +108,13 @@ def validate_view(
     """A view names fields and row predicates of a tabular dataset's recorded schema.
 
     No view (or ``None``) grants the dataset whole; only tabular datasets take a view.
+    The rules are ``tabular.validate_view``'s; this maps its refusal to a 422.
     """
-    if view is None:
-        return None
-    if schema is None:
-        raise ValidationError(
-            "this dataset has no tabular schema: it can only be granted whole (no view)",
-            field="view",
-        )
-    known = {field["name"]: field["type"] for field in schema["fields"]}
-    fields = view.get("fields")
-    if fields is not None:
-        unknown = sorted(set(fields) - set(known))
-        if unknown or not fields or len(set(fields)) != len(fields):
-            raise ValidationError(
-                "view.fields must be distinct fields of the dataset's schema",
-                field="view.fields",
-                unknown=unknown,
-            )
-    if view.get("where") is not None:
-        count = _check_predicate(view["where"], known, depth=0)
-        if count > MAX_PREDICATES:
-            raise ValidationError(f"a view has at most {MAX_PREDICATES} predicates")
-    return {"fields": fields, "where": view.get("where")}
-
-
-def _check_predicate(node: Any, known: dict[str, str], depth: int) -> int:
-    if (
-        depth > MAX_DEPTH
-        or not isinstance(node, dict)
-        or len(node) != (1 if _combinator(node) else 3)
-    ):
-        raise ValidationError(
-            'view.where is {"all"|"any": [...]} or {"field", "op", "value"}, '
-            f"nested at most {MAX_DEPTH} deep",
-            field="view.where",
-        )
-    if (combinator := _combinator(node)) is not None:
-        children = node[combinator]
-        if not isinstance(children, list) or not children:
-            raise ValidationError(f"view.where.{combinator} needs a non-empty list")
-        return sum(_check_predicate(child, known, depth + 1) for child in children)
-    name, op, value = node.get("field"), node.get("op"), node.get("value")
-    if name not in known:
-        raise ValidationError(
-            f"view.where names unknown field {name!r}", field="view.where", unknown=[name]
-        )
-    if op not in OPS:
-        raise ValidationError(f"view.where op must be one of {', '.join(OPS)}")
-    if op == "in" and (not isinstance(value, list) or not value):
-        raise ValidationError("the 'in' op takes a non-empty list of values")
-    values = value if isinstance(value, list) and op == "in" else [value]
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    if op in ("lt", "le", "gt", "ge") and known[name] in ("integer", "number") and not numeric:
-        raise ValidationError(f"{op} on numeric field {name!r} needs a number")
-    if not all(isinstance(v, str | int | float | bool) or v is None for v in values):
-        raise ValidationError("predicate values are strings, numbers, booleans or null")
-    return 1
-
-
-def _combinator(node: dict[str, Any]) -> str | None:
-    keys = set(node)
-    if keys == {"all"}:
-        return "all"
-    if keys == {"any"}:
-        return "any"
-    return None
+    try:
+        checked: dict[str, Any] | None = tabular_validate_view(view, schema)
+    except InvalidViewError as invalid:
+        raise ValidationError(str(invalid), field=invalid.field, **invalid.extra) from None
+    return checked
 
 
 def view_hash(view: dict[str, Any] | None) -> str | None:

@@ -16,6 +16,7 @@ from escrow.cli.client.datasets import datasets
 from escrow.cli.client.demo import demo
 from escrow.cli.client.login import list_profiles, login, logout, whoami
 from escrow.cli.client.orgs import orgs
+from escrow.cli.client.overlaps import overlaps, populations
 from escrow.cli.client.partnerships import partnerships
 from escrow.cli.keys import keys
 from escrow.cli.policy import policy
@@ -124,6 +125,8 @@ cli.add_command(policy)
 for client_command in (login, logout, whoami, list_profiles, datasets, agreements, orgs):
     cli.add_command(client_command)
 cli.add_command(partnerships)
+cli.add_command(populations)
+cli.add_command(overlaps)
 cli.add_command(demo)
 audit.add_command(audit_client.events)
 audit.add_command(audit_client.checkpoint)

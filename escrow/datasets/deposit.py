@@ -1,7 +1,11 @@
-"""Deposits: stream, hash, attest and encrypt a body into the blob store, then record it.
+"""Deposits: stream, hash, scan and encrypt a body into the blob store, then record it.
 
 The body never exists in plaintext outside the current chunk: each chunk is hashed,
-attested and encrypted as it arrives, and ciphertext goes straight to the blob writer.
+scanned (a tabular body: content digest and schema, ``tabular.scan``) and encrypted as it
+arrives, and ciphertext goes straight to the blob writer. A tabular body must be a
+well-formed table whose schema is the dataset's: the first version of a dataset without a
+schema records the one inferred; a later version whose schema differs is refused (422,
+nothing kept) unless the depositor declares the new schema (``X-Dataset-Schema``).
 A version row exists only for a blob that was committed whole; a blob whose row never
 commits is deleted here or reclaimed by `escrow storage gc`.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -22,13 +27,21 @@ from sqlalchemy.orm import Session
 from crypto import StreamEncryptor, WrappedDataKey, sign_document
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
-from escrow.datasets.attestation import TabularAttestor, attestor_for
-from escrow.datasets.service import DatasetService
-from escrow.errors import InvalidStateError, PayloadTooLargeError, ValidationError
+from escrow.datasets.service import DatasetService, validate_schema
+from escrow.errors import (
+    InvalidStateError,
+    MalformedTableError,
+    PayloadTooLargeError,
+    SchemaMismatchError,
+    ValidationError,
+)
 from escrow.metrics.instruments import DEPOSIT_BYTES
 from escrow.wiring import Components, service_deps
 from storage.blobs import BlobStoreError, BlobWriter
 from storage.models import Dataset, DatasetVersion
+from tabular import BadTableError, table_format
+from tabular import SchemaMismatchError as TableSchemaMismatch
+from tabular.scan import ScanResult, TableScan
 
 log = logging.getLogger("escrow.datasets")
 
@@ -51,6 +64,22 @@ class DepositRequest:
     idempotency_key: str | None
     expected_sha256: str | None
     declared_length: int | None
+    declared_schema: str | None = None  # X-Dataset-Schema: the version's new schema, JSON
+
+    def schema(self) -> dict[str, Any] | None:
+        """The declared schema, validated (None: none declared)."""
+        if self.declared_schema is None:
+            return None
+        try:
+            declared = json.loads(self.declared_schema)
+        except ValueError:
+            declared = None
+        if not isinstance(declared, dict):
+            raise ValidationError(
+                'X-Dataset-Schema must be a JSON schema {"fields": [...]}',
+                field="x-dataset-schema",
+            )
+        return validate_schema(declared)
 
     def validated(self) -> DepositRequest:
         media_type = (self.media_type or "").split(";", 1)[0].strip().lower() or None
@@ -68,8 +97,14 @@ class DepositRequest:
             raise ValidationError(
                 "X-Content-SHA256 must be 64 hex digits", field="x-content-sha256"
             )
+        self.schema()  # refused before any byte is read
         return DepositRequest(
-            self.dataset_id, media_type, self.idempotency_key, expected, self.declared_length
+            self.dataset_id,
+            media_type,
+            self.idempotency_key,
+            expected,
+            self.declared_length,
+            self.declared_schema,
         )
 
 
@@ -88,19 +123,19 @@ class Upload:
     encryptor: StreamEncryptor
     writer: BlobWriter
     segment_size: int
-    attestor: TabularAttestor | None
+    scan: TableScan | None
     size: int = 0
     ciphertext_size: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
 
     def absorb(self, data: bytes | bytearray) -> None:
-        """Hash, attest, encrypt and write one chunk (runs off the event loop)."""
+        """Hash, scan, encrypt and write one chunk (runs off the event loop)."""
         self.size += len(data)
         if self.size > self.max_bytes:
             raise PayloadTooLargeError(f"deposits are limited to {self.max_bytes} bytes")
         self.digest.update(data)
-        if self.attestor is not None:
-            self.attestor.update(bytes(data))
+        if self.scan is not None:
+            self.scan.update(bytes(data))
         sealed = self.encryptor.update(data)
         if sealed:
             self.writer.write(sealed)
@@ -159,7 +194,7 @@ class Depositor:
             encryptor=aead.new_encryptor(version_id.encode()),
             writer=writer,
             segment_size=aead.layout.segment_size,
-            attestor=attestor_for(media_type),
+            scan=TableScan(fmt) if (fmt := table_format(media_type)) else None,
         )
 
     def finish(self, upload: Upload) -> Deposited:
@@ -178,19 +213,65 @@ class Depositor:
                 actual=sha256,
             )
         try:
-            return self._record(upload, sha256)
+            scanned = self._scanned(upload)
+            return self._record(upload, sha256, scanned)
         except BaseException:
             self._discard_blob(upload)
             raise
+
+    def _scanned(self, upload: Upload) -> ScanResult | None:
+        """The tabular scan's result; a body that is no table is refused and audited."""
+        if upload.scan is None:
+            return None
+        try:
+            return upload.scan.finish()
+        except BadTableError as bad:
+            self._record_failure(
+                upload.dataset_id, upload.owner_org_id, "malformed_table", upload.size
+            )
+            raise MalformedTableError(f"{bad}; nothing was kept", reason=bad.reason) from None
 
     def abandon(self, upload: Upload, reason: str) -> None:
         """The body did not arrive whole: nothing is kept, and the attempt is audited."""
         upload.writer.abort()
         self._record_failure(upload.dataset_id, upload.owner_org_id, reason, upload.size)
 
-    def _record(self, upload: Upload, sha256: str) -> Deposited:
+    def _schema_for(
+        self, session: Session, upload: Upload, scanned: ScanResult | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The dataset's schema after this version, and how it changed (None: unchanged).
+
+        Fails closed: a version unlike the schema it must have is refused, naming each
+        difference; the failure is audited before the transaction is rolled back.
+        """
+        if scanned is None:
+            return None, None
+        dataset = session.get(Dataset, upload.dataset_id)
+        current = dataset.schema if dataset is not None else None
+        declared = upload.request.schema()
+        expected = declared or current
+        if expected is None:
+            return scanned.schema, "inferred"
+        try:
+            scanned.check(expected)
+        except TableSchemaMismatch as mismatch:
+            self._record_failure(
+                upload.dataset_id, upload.owner_org_id, "schema_mismatch", upload.size
+            )
+            raise SchemaMismatchError(
+                f"this version's schema differs from the "
+                f"{'declared' if declared else 'dataset' + chr(39) + 's'} schema: {mismatch}; "
+                "nothing was kept (declare the new schema with X-Dataset-Schema)",
+                differences=mismatch.differences,
+            ) from None
+        if declared is not None and declared != current:
+            return declared, "declared"
+        return None, None
+
+    def _record(self, upload: Upload, sha256: str, scanned: ScanResult | None) -> Deposited:
         components, actor = self.components, self.ctx.principal
         with components.db.session() as session:
+            schema, schema_change = self._schema_for(session, upload, scanned)
             number = session.execute(
                 update(Dataset)
                 .where(Dataset.id == upload.dataset_id, Dataset.status == "active")
@@ -199,7 +280,11 @@ class Depositor:
             ).scalar_one_or_none()
             if number is None:
                 raise InvalidStateError("the dataset stopped accepting versions during upload")
-            attestation = upload.attestor.finalize() if upload.attestor else None
+            if schema_change is not None:
+                session.execute(
+                    update(Dataset).where(Dataset.id == upload.dataset_id).values(schema=schema)
+                )
+            content_digest = scanned.digest if scanned is not None else None
             now = components.clock.now()
             seq = components.audit.append(
                 session,
@@ -215,6 +300,7 @@ class Depositor:
                         "size": upload.size,
                         "sha256": sha256,
                         "kek": upload.wrapped.kek_id,
+                        **({"schema": schema_change} if schema_change else {}),
                     },
                 ),
             )
@@ -230,7 +316,7 @@ class Depositor:
                     "depositor": {"id": actor.id, "org": actor.org_slug, "org_id": actor.org_id},
                     "time": now.isoformat(timespec="microseconds"),
                     "kek_id": upload.wrapped.kek_id,
-                    "attestation": attestation,
+                    "attestation": content_digest,
                     "audit_index": seq,
                 },
                 components.keyring.service_signer,
@@ -250,7 +336,7 @@ class Depositor:
                 kek_id=upload.wrapped.kek_id,
                 depositor_id=actor.id,
                 idempotency_key=upload.request.idempotency_key,
-                attestation=attestation,
+                attestation=content_digest,
                 receipt=receipt,
                 audit_seq=seq,
                 created_at=now,

@@ -1,7 +1,7 @@
 """What a partner receives: the whole dataset, or the view its released agreement grants.
 
-The view is applied on the server while decrypting, segment by segment, so the bytes a
-beneficiary receives never contain a field or row outside its grant.
+The view is applied on the server while decrypting, segment by segment (``tabular.apply_view``),
+so the bytes a beneficiary receives never contain a field or row outside its grant.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from escrow.agreements.terms import view_hash
-from escrow.datasets.views import ViewError, table_format, view_transform
 from escrow.errors import InvalidStateError
-from storage.models import Agreement, Dataset
+from storage.models import Agreement, Dataset, DatasetVersion
+from tabular import RangeReader, TableFormat, apply_view, table_format
+from tabular import TabularError as ViewError
 
 RowCounter = Callable[[int, int, int], None]  # rows scanned, returned, malformed
 
@@ -74,6 +75,16 @@ def require_viewable(media_type: str) -> None:
         )
 
 
+def require_readable_table(version: DatasetVersion) -> None:
+    """Fails closed before any byte: a version whose deposit scan found it no well-formed
+    table (versions deposited before deposits were checked) would cut a view midway."""
+    digest = version.attestation
+    if isinstance(digest, dict) and (digest.get("error") or digest.get("malformed_rows")):
+        raise InvalidStateError(
+            "this version is not a well-formed table, so no view of it can be served"
+        )
+
+
 def viewed(
     media_type: str,
     view: dict[str, Any],
@@ -82,24 +93,22 @@ def viewed(
     read_range: Callable[[int, int], bytes],
     size: int,
     counted: RowCounter,
+    output: TableFormat | None = None,
 ) -> Iterator[bytes]:
     """The view applied to a version's plaintext; reports the row counts when done."""
-    if table_format(media_type) == "parquet":
-        # pyarrow is imported only here: it adds ~20 MiB to every process that loads it.
-        from escrow.datasets.parquet_view import RangeReader, parquet_view
-
+    fmt = table_format(media_type)
+    if fmt is None:
+        raise ViewError("only tabular versions take a view")
+    if fmt == "parquet":
         source = io.BufferedReader(RangeReader(size, read_range), buffer_size=1 << 20)
-        output = parquet_view(source, view, schema)
-        yield from output
-        counted(output.rows_scanned, output.rows_returned, 0)
-        return
-    transform = view_transform(media_type, view, schema)
-    for chunk in plaintext:
-        if out := transform.feed(chunk):
-            yield out
-    if tail := transform.finish():
-        yield tail
-    counted(transform.rows_scanned, transform.rows_returned, transform.malformed_rows)
+        result = apply_view(fmt, view, schema, source=source, output=output)
+    else:
+        result = apply_view(fmt, view, schema, chunks=plaintext, output=output)
+    try:
+        yield from result
+    finally:
+        result.close()
+    counted(result.rows_scanned, result.rows_returned, result.malformed_rows)
 
 
 def preview_rows(media_type: str, output: Iterator[bytes], limit: int) -> list[Any]:
@@ -128,4 +137,13 @@ def _parse(kind: str | None, text: str, *, final: bool = False) -> list[Any]:
     return [json.loads(line) for line in complete if line.strip()]
 
 
-__all__ = ["WHOLE", "Grant", "ViewError", "grant_for", "preview_rows", "require_viewable", "viewed"]
+__all__ = [
+    "WHOLE",
+    "Grant",
+    "ViewError",
+    "grant_for",
+    "preview_rows",
+    "require_readable_table",
+    "require_viewable",
+    "viewed",
+]

@@ -22,6 +22,7 @@ from escrow.datasets.disclosure import (
     RowCounter,
     ViewError,
     grant_for,
+    require_readable_table,
     require_viewable,
     viewed,
 )
@@ -31,6 +32,7 @@ from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from escrow.wiring import Components
 from storage.blobs import BlobStore, BlobStream
 from storage.models import DatasetVersion
+from tabular import MEDIA_TYPE_OF, TableFormat
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # A position with more digits than this is beyond any object we store (2**63 has 19), and
@@ -85,14 +87,17 @@ def _position(digits: str) -> int:
     return _BEYOND_ANY_SIZE if len(stripped) > _MAX_POSITION_DIGITS else int(stripped)
 
 
-def etag_of(version: DatasetVersion, grant: Grant = WHOLE) -> str:
-    """The representation's validator: the plaintext digest, or for a view one that names
-    the version and the view.
+def etag_of(version: DatasetVersion, grant: Grant = WHOLE, output: str | None = None) -> str:
+    """The representation's validator: the plaintext digest, or for a view (or a conversion)
+    one that names the version, the view and the output format.
 
     Discloses nothing of the original: a version's content never changes, so its id and the
     view determine the view's bytes, and nothing derived from the original's digest (which a
     partner could test a guessed original against) is needed.
     """
+    if output is not None:  # a conversion: another representation, validated apart
+        seed = f"{version.id}:{grant.view_sha256}:{output}"
+        return f'"{output}-{hashlib.sha256(seed.encode()).hexdigest()}"'
     if grant.view_sha256 is None:
         return f'"sha256-{version.sha256}"'
     derived = hashlib.sha256(f"{version.id}:{grant.view_sha256}".encode()).hexdigest()
@@ -108,16 +113,21 @@ class Content:
     byte_range: ByteRange | None
     chunks: Iterator[bytes]
     grant: Grant = WHOLE
+    output: TableFormat | None = None  # converted to this table format (?format=)
 
     @property
     def length(self) -> int | None:
-        if self.grant.view is not None:
+        if self.grant.view is not None or self.output is not None:
             return None
         return self.byte_range.length if self.byte_range else self.version.size
 
     @property
     def etag(self) -> str:
-        return etag_of(self.version, self.grant)
+        return etag_of(self.version, self.grant, self.output)
+
+    @property
+    def media_type(self) -> str:
+        return self.version.media_type if self.output is None else MEDIA_TYPE_OF[self.output]
 
 
 class ContentReader:
@@ -131,6 +141,7 @@ class ContentReader:
         number: int,
         range_header: str | None,
         if_range: str | None = None,
+        output: TableFormat | None = None,
     ) -> Content:
         """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
@@ -144,13 +155,14 @@ class ContentReader:
         actor = datasets.ctx.principal
         grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
         # If-Range names the representation the client holds; a stale one gets it all.
-        stale = if_range is not None and if_range != etag_of(version, grant)
+        stale = if_range is not None and if_range != etag_of(version, grant, output)
         byte_range = None if stale else parse_range(range_header, version.size)
-        if grant.view is not None:
+        if grant.view is not None or output is not None:
             require_viewable(version.media_type)
+            require_readable_table(version)
             if byte_range is not None:
                 raise RangeNotSatisfiableError(
-                    "ranges are not served over a disclosure view: download the view whole"
+                    "ranges are not served over a view or a conversion: download it whole"
                 )
         org_ids = (dataset.owner_org_id, actor.org_id)
         # Opened before the access is recorded: a blob store that cannot serve the version
@@ -170,14 +182,14 @@ class ContentReader:
                 details=_download_details(version, byte_range, grant),
             )
         )
-        if grant.view is None:
+        if grant.view is None and output is None:
             return Content(version, byte_range, plaintext)
         produced = _ByteTally()
         counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant, produced)
         chunks = produced.count(
             viewed(
                 version.media_type,
-                grant.view,
+                grant.view or {"fields": None, "where": None},
                 dataset.schema,
                 plaintext,
                 lambda start, end: (
@@ -189,9 +201,10 @@ class ContentReader:
                 ),
                 version.size,
                 counted,
+                output,
             )
         )
-        return Content(version, None, _started(chunks), grant)
+        return Content(version, None, _started(chunks), grant, output)
 
     def _row_counter(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import msgspec
@@ -11,7 +11,7 @@ from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
@@ -132,7 +132,8 @@ class DatasetController(Controller):
         status_code=201,
         summary="Deposit a new version (streamed body)",
         description="Headers: Content-Type, Idempotency-Key (optional), X-Content-SHA256 "
-        "(optional, hex). Answers the signed deposit receipt.",
+        "(optional, hex), X-Dataset-Schema (optional, JSON: the tabular schema this version "
+        "declares, which replaces the dataset's). Answers the signed deposit receipt.",
     )
     async def deposit(
         self, request: Request[Any, Any, State], dataset_id: FromPath[str]
@@ -153,11 +154,15 @@ class DatasetController(Controller):
 
     @get(
         VERSION + "/content",
-        summary="Download a version (streamed; Range supported)",
+        summary="Download a version (streamed; Range supported; ?format=parquet converts)",
         operation_class=CONTENT,
     )
     async def content(
-        self, request: Request[Any, Any, State], dataset_id: FromPath[str], number: FromPath[int]
+        self,
+        request: Request[Any, Any, State],
+        dataset_id: FromPath[str],
+        number: FromPath[int],
+        format: FromQuery[Literal["parquet"] | None] = None,
     ) -> Stream:
         components, ctx = _components(request), request_context(request)
         range_header = request.headers.get("range")
@@ -167,7 +172,7 @@ class DatasetController(Controller):
             with components.db.session() as session:
                 datasets = DatasetService(service_deps(components, session, ctx))
                 return ContentReader(components).open(
-                    datasets, dataset_id, number, range_header, if_range
+                    datasets, dataset_id, number, range_header, if_range, format
                 )
 
         content = await to_thread.run_sync(open_content)
@@ -181,7 +186,7 @@ def _components(request: Request[Any, Any, State]) -> Components:
 
 def _stream(content: Content) -> Stream:
     version = content.version
-    viewed = content.grant.view is not None
+    viewed = content.grant.view is not None or content.output is not None
     headers = {"ETag": content.etag, "Accept-Ranges": "none" if viewed else "bytes"}
     if content.length is not None:  # a view's length is known only once it is streamed
         headers["Content-Length"] = str(content.length)
@@ -195,7 +200,7 @@ def _stream(content: Content) -> Stream:
         _in_threads(content.chunks),
         status_code=status,
         headers=headers,
-        media_type=version.media_type,
+        media_type=content.media_type,
     )
 
 
@@ -225,6 +230,7 @@ async def _deposit(request: Request[Any, Any, State], dataset_id: str) -> Respon
             idempotency_key=request.headers.get("idempotency-key"),
             expected_sha256=request.headers.get("x-content-sha256"),
             declared_length=int(length) if length.isascii() and length.isdigit() else None,
+            declared_schema=request.headers.get("x-dataset-schema"),
         ),
     )
     if isinstance(started, Upload):

@@ -29,6 +29,7 @@ from escrow.policy.resources import (
     OrgResource,
     PartnershipResource,
     Platform,
+    PopulationShare,
 )
 
 _CLASSES: dict[str, type] = {
@@ -42,14 +43,19 @@ _CLASSES: dict[str, type] = {
     "Agreement": AgreementResource,
     "ApproverGrant": ApproverGrant,
     "Member": MemberResource,
+    "PopulationShare": PopulationShare,
 }
+# Overlap sharing levels from least to most revealing (DESIGN section 11).
+LEVELS = ("hidden", "counts", "overlaps", "all")
 
 
 log = logging.getLogger("escrow.policy")
 _NAMES = {cls: name for name, cls in _CLASSES.items()}
 # Organization knowledge bases answer release_blocker only; this rule, which never holds,
 # keeps Oso from printing its "no allow rule" warning for each of them.
-_ORG_PRELUDE, _NEVER = "(org-prelude)", "allow_request(_, _) if false;"
+# overlap_ceiling is declared the same way, so that a file without one is asked nothing.
+_ORG_PRELUDE = "(org-prelude)"
+_NEVER = "allow_request(_, _) if false;\noverlap_ceiling(_, _) if false;"
 
 
 @dataclass(frozen=True)
@@ -114,14 +120,17 @@ class Policy(Protocol):
 
     def release(self, agreement: AgreementResource) -> ReleaseDecision: ...
 
+    def overlap_ceiling(self, share: PopulationShare) -> str: ...
+
 
 class PolicyEngine:
     """Thread-safe authorization and release decisions over one loaded bundle.
 
     ``main.polar`` (and any other file outside ``orgs/``) forms the platform knowledge base.
-    Each ``orgs/<slug>.polar`` is loaded into a knowledge base of its own that is asked one
-    question only, ``release_blocker`` for that organization's agreements, so an org file
-    can add release conditions but can neither widen release nor touch any other decision.
+    Each ``orgs/<slug>.polar`` is loaded into a knowledge base of its own that is asked two
+    questions only, ``release_blocker`` for that organization's agreements and
+    ``overlap_ceiling`` for its populations, so an org file can add release conditions and
+    lower sharing levels but can neither widen anything nor touch any other decision.
     """
 
     def __init__(self, bundle: PolicyBundle) -> None:
@@ -169,6 +178,27 @@ class PolicyEngine:
                 self._oso, self.version, actor, action, resource, name, self._sources
             )
 
+    def overlap_ceiling(self, share: PopulationShare) -> str:
+        """The most a population may reveal to a partner: the least of every overlap_ceiling
+        the platform rules and the owner organization's own rules give (none: ``all``).
+
+        Fails closed: an organization's rule that errors caps its populations at ``hidden``.
+        """
+        owner = share.dataset.owner.slug
+        with self._lock:
+            levels = _ceilings(self._oso, share)
+            org_kb = self._org_oso.get(owner)
+            if org_kb is not None:
+                try:
+                    levels += _ceilings(org_kb, share)
+                except OsoError as exc:
+                    log.warning("overlap rules of %s failed: %s", owner, type(exc).__name__)
+                    levels.append("hidden")
+        known = [LEVELS.index(level) for level in levels if level in LEVELS]
+        if len(known) != len(levels):  # a rule naming no level: fail closed
+            return "hidden"
+        return LEVELS[min(known, default=len(LEVELS) - 1)]
+
     @property
     def org_slugs(self) -> tuple[str, ...]:
         """The organizations with release rules of their own in this bundle."""
@@ -182,6 +212,11 @@ class PolicyLoadError(ValueError):
 def _blockers(oso: Oso, agreement: AgreementResource) -> list[str]:
     results = oso.query_rule("release_blocker", agreement, Variable("reason"))  # type: ignore[no-untyped-call]
     return [str(result["bindings"]["reason"]) for result in results]
+
+
+def _ceilings(oso: Oso, share: PopulationShare) -> list[str]:
+    results = oso.query_rule("overlap_ceiling", share, Variable("level"))  # type: ignore[no-untyped-call]
+    return [str(result["bindings"]["level"]) for result in results]
 
 
 def _org_blockers(oso: Oso, agreement: AgreementResource) -> list[str]:

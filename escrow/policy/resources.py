@@ -56,6 +56,8 @@ class MemberResource:
 class PartnershipResource:
     id: str
     org_ids: tuple[str, str]
+    status: str = "active"  # "ended" once an operator ends it
+    org_statuses: tuple[str, ...] = ("active", "active")  # of org_ids, in that order
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class DatasetResource:
     labels: tuple[str, ...]
     status: str
     released_to: tuple[str, ...] = ()  # orgs with a released, unexpired agreement now
+
+
+@dataclass(frozen=True)
+class PopulationShare:
+    """A population's sharing toward one partner: what an overlap ceiling rule judges."""
+
+    dataset: DatasetResource
+    partner: OrgResource
+    partnership_kind: str
 
 
 @dataclass(frozen=True)

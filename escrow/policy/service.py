@@ -319,5 +319,8 @@ class ExplainService(Service):
             if partnership is None:
                 return None, missing
             parties = (partnership.org_a_id, partnership.org_b_id)
-            return partnership_resource(partnership), Target("partnership", partnership.id, parties)
+            return (
+                partnership_resource(partnership, self.session),
+                Target("partnership", partnership.id, parties),
+            )
         raise ValidationError(f"cannot explain decisions on a {kind!r}", field="resource.type")

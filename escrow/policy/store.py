@@ -30,7 +30,7 @@ from escrow.policy.engine import (
     ReleaseDecision,
 )
 from escrow.policy.explain import Explanation
-from escrow.policy.resources import Actor, AgreementResource
+from escrow.policy.resources import Actor, AgreementResource, PopulationShare
 from escrow.schedule import every
 from storage.db import Database
 from storage.models import PolicyBundleRow
@@ -95,6 +95,9 @@ class PolicyStore:
 
     def release(self, agreement: AgreementResource) -> ReleaseDecision:
         return self.engine.release(agreement)
+
+    def overlap_ceiling(self, share: PopulationShare) -> str:
+        return self.engine.overlap_ceiling(share)
 
     def explain(self, actor: Actor, action: str, resource: object) -> Explanation:
         return self.engine.explain(actor, action, resource)

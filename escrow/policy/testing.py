@@ -9,6 +9,13 @@ and a resource, and expects ``allow`` or ``deny``::
       resource: {type: Dataset, owner: {slug: acme, tier: core}, labels: [pii]}
       expect: allow
 
+A sharing case describes a population's sharing toward a partner and the overlap level
+ceiling expected (``all`` when no rule lowers it)::
+
+    - name: pii lists show counts at most to core partners
+      sharing: {owner: {slug: acme}, partner: {slug: globex, tier: core}, labels: [pii]}
+      expect_ceiling: counts
+
 A release case describes an agreement and the exact set of release blockers expected
 (``[]``: the agreement is released)::
 
@@ -47,6 +54,7 @@ from escrow.policy.resources import (
     MemberResource,
     OrgResource,
     PartnershipResource,
+    PopulationShare,
 )
 
 MAX_CASES_PER_FILE = 2000
@@ -58,6 +66,8 @@ MAX_ECHOED_CHARS = 200
 DEFAULT_OWNER, DEFAULT_BENEFICIARY = "owner-org", "partner-org"
 DECISION_KEYS = frozenset({"name", "actor", "action", "resource", "expect"})
 RELEASE_KEYS = frozenset({"name", "release", "expect_blockers"})
+SHARING_KEYS = frozenset({"name", "sharing", "expect_ceiling"})
+SHARING_FIELDS = frozenset({"owner", "partner", "labels", "dataset_status", "kind"})
 ORG_KEYS = frozenset({"slug", "tier", "status", "partners", "has_admin"})
 ACTOR_KEYS = frozenset({"org", "roles", "suspended", "id"})
 AGREEMENT_FIELDS = frozenset(
@@ -85,7 +95,7 @@ AGREEMENT_FIELDS = frozenset(
 RESOURCE_FIELDS: dict[str, frozenset[str]] = {
     "Platform": frozenset(),
     "Organization": ORG_KEYS,
-    "Partnership": frozenset({"id", "orgs"}),
+    "Partnership": frozenset({"id", "orgs", "status", "org_statuses"}),
     "Dataset": frozenset({"id", "owner", "labels", "status", "released_to"}),
     "Agreement": AGREEMENT_FIELDS,
     "AuditLog": frozenset({"org"}),
@@ -179,6 +189,11 @@ def _run(engine: PolicyEngine, case: Any) -> str | None:
         expected = sorted(_strings(case["expect_blockers"], "expect_blockers"))
         got = sorted(engine.release(agreement(_mapping(case["release"], "release"))).blockers)
         return None if got == expected else f"expected blockers {expected}, got {got}"
+    if "sharing" in case:
+        _keys(case, SHARING_KEYS, "case", required=SHARING_KEYS)
+        ceiling = engine.overlap_ceiling(population_share(_mapping(case["sharing"], "sharing")))
+        wanted = str(case["expect_ceiling"])
+        return None if ceiling == wanted else f"expected ceiling {wanted}, got {ceiling}"
     _keys(case, DECISION_KEYS, "case", required=DECISION_KEYS)
     if case["expect"] not in ("allow", "deny"):
         raise CaseFormatError("expect is allow or deny")
@@ -268,6 +283,20 @@ def agreement(spec: Mapping[str, Any]) -> AgreementResource:
     )
 
 
+def population_share(spec: Mapping[str, Any]) -> PopulationShare:
+    _keys(spec, SHARING_FIELDS, "sharing")
+    return PopulationShare(
+        dataset=DatasetResource(
+            "dataset-1",
+            organization(spec.get("owner", DEFAULT_OWNER)),
+            tuple(_strings(spec.get("labels", []), "labels")),
+            str(spec.get("dataset_status", "active")),
+        ),
+        partner=organization(spec.get("partner", DEFAULT_BENEFICIARY)),
+        partnership_kind=str(spec.get("kind", "technology")),
+    )
+
+
 def resource(spec: Mapping[str, Any]) -> object:
     kind = spec.get("type")
     if kind not in RESOURCE_FIELDS:
@@ -281,7 +310,13 @@ def _partnership(spec: Mapping[str, Any]) -> PartnershipResource:
     orgs = _strings(spec.get("orgs", ["acme", "globex"]), "orgs")
     if len(orgs) != 2:
         raise CaseFormatError("a partnership has two orgs")
-    return PartnershipResource(str(spec.get("id", "partnership-1")), (orgs[0], orgs[1]))
+    statuses = _strings(spec.get("org_statuses", ["active", "active"]), "org_statuses")
+    return PartnershipResource(
+        str(spec.get("id", "partnership-1")),
+        (orgs[0], orgs[1]),
+        str(spec.get("status", "active")),
+        tuple(statuses),
+    )
 
 
 def _audit_log(spec: Mapping[str, Any]) -> AuditLogResource:

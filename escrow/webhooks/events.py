@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from escrow.agreements.terms import resolve_grants
 from escrow.audit.log import AuditRecord
 from escrow.orgs.queries import slugs_of
-from storage.models import Agreement, Dataset
+from storage.models import Agreement, Dataset, Population
 
 AWAITING_APPROVAL = "agreement.awaiting_approval"
 RELEASED = "agreement.released"
@@ -27,9 +27,18 @@ REVOKED = "agreement.revoked"
 EXPIRING = "agreement.expiring"
 DEPOSIT_RECEIVED = "dataset.deposit_received"
 OPERATOR_ACTION = "org.operator_action"
+OVERLAPS_CHANGED = "overlaps.changed"
 PING = "ping"
 # What an endpoint may subscribe to (ping is sent on request, to one endpoint).
-EVENT_TYPES = (AWAITING_APPROVAL, RELEASED, REVOKED, EXPIRING, DEPOSIT_RECEIVED, OPERATOR_ACTION)
+EVENT_TYPES = (
+    AWAITING_APPROVAL,
+    RELEASED,
+    REVOKED,
+    EXPIRING,
+    DEPOSIT_RECEIVED,
+    OPERATOR_ACTION,
+    OVERLAPS_CHANGED,
+)
 # The audit action the expiry job records once per agreement, from which EXPIRING follows.
 EXPIRING_ACTION = "agreement.expiring"
 EXPIRY_NOTICE = timedelta(days=7)
@@ -192,6 +201,24 @@ def _operator_action(session: Session, record: AuditRecord, _now: datetime) -> O
     return Occurrence(OPERATOR_ACTION, data, {org_id: {}})
 
 
+def _overlaps_changed(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
+    """To the organization that can see the changed count (never the count itself)."""
+    viewer, partner = record.details.get("viewer"), record.details.get("partner")
+    theirs = session.get(Population, record.resource_id)
+    if not isinstance(viewer, str) or not isinstance(partner, str) or theirs is None:
+        return None
+    slug = slugs_of(session, {partner}).get(partner)
+    data = {
+        "overlap": {
+            "partner": slug,
+            "href": f"/v1/overlaps?partner={slug}",
+            "mine": {"id": record.details.get("mine")},
+            "theirs": {"id": theirs.id, "name": theirs.name},
+        }
+    }
+    return Occurrence(OVERLAPS_CHANGED, data, {viewer: {}})
+
+
 def _ping(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
     org_id = record.org_ids[0] if record.org_ids else None
     if org_id is None:
@@ -207,6 +234,7 @@ _DERIVERS: dict[str, Deriver] = {
     "agreement.terminate": _revoked,
     EXPIRING_ACTION: _expiring,
     "dataset.deposit": _deposit_received,
+    OVERLAPS_CHANGED: _overlaps_changed,
     "webhook.ping": _ping,
     **{
         action: _operator_action

@@ -20,6 +20,7 @@ EventType = Literal[
     "agreement.expiring",
     "dataset.deposit_received",
     "org.operator_action",
+    "overlaps.changed",
 ]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL_LENGTH)]
 Description = Annotated[str, msgspec.Meta(max_length=200)]
@@ -32,6 +33,7 @@ ALL_EVENTS: list[EventType] = [
     "agreement.expiring",
     "dataset.deposit_received",
     "org.operator_action",
+    "overlaps.changed",
 ]
 
 

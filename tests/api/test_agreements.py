@@ -413,7 +413,14 @@ def test_parquet_views_are_served_row_group_by_row_group(deal: Deal) -> None:
 
 def test_a_version_the_view_cannot_apply_to_is_a_problem_not_a_cut_stream(deal: Deal) -> None:
     dataset, agreement_id = _viewed_deal(deal, EU_VIEW)
-    deposit(deal.steward, dataset["id"], b"hidden_a,hidden_b\nsecret1,secret2\n")
+    new_schema = {"fields": [{"name": "hidden_a", "type": "string"}]}
+    other = deposit(
+        deal.steward,
+        dataset["id"],
+        b"hidden_a\nsecret1\n",
+        **{"X-Dataset-Schema": json.dumps(new_schema)},
+    )
+    assert other.status_code == 201, other.text
     deal.steward.post(f"/v1/agreements/{agreement_id}/release")
     response = deal.partner.get(f"/v1/datasets/{dataset['id']}/versions/2/content")
     assert response.status_code == 409

@@ -71,7 +71,7 @@ def test_boundary_sizes_round_trip(partners: Partners, size: int, blobs: BlobSto
 def test_ranges_are_served_from_the_covering_segments(partners: Partners, blobs) -> None:
     data = os.urandom(2 * (1 << 20) + 777)
     dataset = create_dataset(partners.steward, media_type="application/octet-stream")
-    deposit(partners.steward, dataset["id"], data)
+    deposit(partners.steward, dataset["id"], data, **{"Content-Type": "application/octet-stream"})
     url = f"/v1/datasets/{dataset['id']}/versions/1/content"
     size = len(data)
     for header, expected in [
@@ -98,11 +98,12 @@ def test_ranges_are_served_from_the_covering_segments(partners: Partners, blobs)
 def test_versions_are_numbered_and_listed(partners: Partners, blobs) -> None:
     dataset = create_dataset(partners.steward)
     for i in range(3):
-        assert deposit(partners.steward, dataset["id"], CSV + str(i).encode()).status_code == 201
+        data = CSV + f"EU,{i}\n".encode()
+        assert deposit(partners.steward, dataset["id"], data).status_code == 201
     listed = partners.member.get(f"/v1/datasets/{dataset['id']}/versions").json()["items"]
     assert [v["version"] for v in listed] == [1, 2, 3]
     second = partners.member.get(f"/v1/datasets/{dataset['id']}/versions/2").json()
-    assert second["sha256"] == sha256(CSV + b"1")
+    assert second["sha256"] == sha256(CSV + b"EU,1\n")
     assert partners.member.get(f"/v1/datasets/{dataset['id']}").json()["versions"] == 3
 
 

@@ -447,6 +447,11 @@ def test_the_demo_runs_a_whole_escrow(world: World) -> None:
     assert summary["download"]["columns"] == ["region", "amount"]
     assert summary["download"]["rows"] == 3 and "customer" not in summary["download"]["content"]
     assert summary["audit"]["events"] == summary["audit"]["tree_size"] > 0
+    assert summary["overlaps"] == {
+        "count": 2,
+        "keys": ["initech.example", "umbrella.example"],
+        "fields": ["name"],
+    }
     assert [step["title"] for step in summary["steps"]][-1] == "Audit"
     refused = world.cli.invoke("demo", "--profile", "partner")
     assert refused.exit_code == 6 and "operator" in refused.stderr

@@ -26,6 +26,7 @@ from escrow.audit.bundle import BundleError, b64, verify_bundle
 from escrow.auth.schemas import WhoAmIOut
 from escrow.cli.client.api import Client
 from escrow.cli.client.audit import fetch_export, fetch_public_key
+from escrow.cli.client.demo_overlaps import map_accounts
 from escrow.cli.client.deposit import Deposit, deposit_file
 from escrow.cli.client.download import Fetch, download
 from escrow.cli.client.exits import CliError, ExitCode, integrity_error
@@ -124,6 +125,7 @@ def _run(demo: Demo) -> None:
     agreement = _propose(demo, owner, partner, dataset)
     _release(demo, owner, partner, agreement, verifier_key)
     _download_view(demo, partner, dataset)
+    map_accounts(demo, owner, partner)
     _verify_audit(demo, verifier_key)
 
 

@@ -1,4 +1,4 @@
-"""TabularAttestor: chunking-independent, equal to whole-input references, fails closed."""
+"""ContentDigest: chunking-independent, equal to whole-input references, fails closed."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import canonical_json
-from escrow.datasets.attestation import (
+from tabular.digests import (
     MAX_COLUMN_NAME_BYTES,
     MAX_COLUMNS,
     MAX_JSON_DEPTH,
     MAX_RECORD_BYTES,
-    TableFormat,
-    TabularAttestor,
-    attestor_for,
+    ContentDigest,
+    DigestFormat,
+    digest_for,
 )
 
 BOM = b"\xef\xbb\xbf"
@@ -31,11 +31,11 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def attest(
-    table_format: TableFormat,
+    table_format: DigestFormat,
     chunks: Iterable[bytes],
     max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> dict[str, Any]:
-    attestor = TabularAttestor(table_format, max_record_bytes=max_record_bytes)
+    attestor = ContentDigest(table_format, max_record_bytes=max_record_bytes)
     for chunk in chunks:
         attestor.update(chunk)
     return attestor.finalize()
@@ -223,7 +223,7 @@ def test_known_jsonl_digests_match_the_documented_definition() -> None:
 
 @pytest.mark.parametrize(("table_format", "data"), [("csv", KNOWN_CSV), ("jsonl", KNOWN_JSONL)])
 def test_byte_by_byte_feeding_gives_the_same_attestation(
-    table_format: TableFormat, data: bytes
+    table_format: DigestFormat, data: bytes
 ) -> None:
     assert attest(table_format, split(data, range(len(data)))) == attest(table_format, [data])
 
@@ -508,14 +508,14 @@ def test_empty_json_lines_have_no_rows_and_no_columns() -> None:
         b"a\n\xed\xa0\x80\n",  # an encoded surrogate
     ],
 )
-def test_invalid_utf8_is_reported_not_raised(table_format: TableFormat, data: bytes) -> None:
+def test_invalid_utf8_is_reported_not_raised(table_format: DigestFormat, data: bytes) -> None:
     expected = {"format": table_format, "error": "not utf-8"}
     assert attest(table_format, [data]) == expected
     assert attest(table_format, split(data, range(len(data)))) == expected
 
 
 @pytest.mark.parametrize("table_format", ["csv", "jsonl"])
-def test_record_limit_is_exact(table_format: TableFormat) -> None:
+def test_record_limit_is_exact(table_format: DigestFormat) -> None:
     record = b'"' + b"x" * 97 + b'"\n'  # 100 bytes with its LF: a CSV field, a JSON string
     data = record * 3
     ok = attest(table_format, split(data, range(0, len(data), 7)), max_record_bytes=100)
@@ -526,7 +526,7 @@ def test_record_limit_is_exact(table_format: TableFormat) -> None:
 
 
 @pytest.mark.parametrize("table_format", ["csv", "jsonl"])
-def test_invalid_utf8_after_an_oversized_record_still_wins(table_format: TableFormat) -> None:
+def test_invalid_utf8_after_an_oversized_record_still_wins(table_format: DigestFormat) -> None:
     data = b"a\n" + b"x" * 500 + b"\n1\n\xff\n"
     expected = {"format": table_format, "error": "not utf-8"}
     for chunk in (1, 7, len(data)):
@@ -535,7 +535,7 @@ def test_invalid_utf8_after_an_oversized_record_still_wins(table_format: TableFo
 
 
 def test_unterminated_quote_is_refused_in_bounded_memory() -> None:
-    attestor = TabularAttestor("csv", max_record_bytes=1 << 16)
+    attestor = ContentDigest("csv", max_record_bytes=1 << 16)
     piece = (b"x" * 1023 + b"\n") * 64
     tracemalloc.start()
     try:
@@ -550,7 +550,7 @@ def test_unterminated_quote_is_refused_in_bounded_memory() -> None:
 
 
 @pytest.mark.parametrize("table_format", ["csv", "jsonl"])
-def test_default_limit_is_16_mib(table_format: TableFormat) -> None:
+def test_default_limit_is_16_mib(table_format: DigestFormat) -> None:
     assert MAX_RECORD_BYTES == 16 << 20
     data = b'{"a":1}\n"' + b"x" * (17 << 20) + b'"\n'
     expected = {"format": table_format, "error": "record too large"}
@@ -566,7 +566,7 @@ def test_csv_column_count_is_capped(width: int) -> None:
 
 
 @pytest.mark.parametrize("table_format", ["csv", "jsonl"])
-def test_column_names_longer_than_the_cap_give_up(table_format: TableFormat) -> None:
+def test_column_names_longer_than_the_cap_give_up(table_format: DigestFormat) -> None:
     fits, too_long = "é" * (MAX_COLUMN_NAME_BYTES // 2), "é" * (MAX_COLUMN_NAME_BYTES // 2) + "x"
     for name, error in ((fits, None), (too_long, "column name too long")):
         data = (f"{name}\n1\n" if table_format == "csv" else json.dumps({name: 1})).encode()
@@ -614,7 +614,7 @@ def test_the_first_problem_in_the_body_decides_the_error(order: str) -> None:
     ],
 )
 def test_media_types_map_to_attestors(media_type: str, table_format: str | None) -> None:
-    attestor = attestor_for(media_type)
+    attestor = digest_for(media_type)
     if table_format is None:
         assert attestor is None
     else:
@@ -623,7 +623,7 @@ def test_media_types_map_to_attestors(media_type: str, table_format: str | None)
 
 
 def test_finalize_is_idempotent_and_ends_updates() -> None:
-    attestor = TabularAttestor("csv")
+    attestor = ContentDigest("csv")
     attestor.update(KNOWN_CSV)
     assert attestor.finalize() == attestor.finalize() == KNOWN_CSV_ATTESTATION
     with pytest.raises(RuntimeError):
@@ -632,4 +632,4 @@ def test_finalize_is_idempotent_and_ends_updates() -> None:
 
 def test_record_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
-        TabularAttestor("csv", max_record_bytes=0)
+        ContentDigest("csv", max_record_bytes=0)

@@ -1,17 +1,19 @@
-"""Integrity attestations of tabular deposits (CSV, JSON Lines), computed on the upload stream.
+"""Content digests of tabular deposits (CSV, JSON Lines), computed on the upload stream.
 
-A deposit's body passes through ``TabularAttestor.update`` chunk by chunk on its way to
-encryption, and ``finalize`` returns the attestation the signed receipt carries::
+A deposit's body passes through ``ContentDigest.update`` chunk by chunk on its way to
+encryption, and ``finalize`` returns the content digest the signed receipt carries (under its
+historical key ``attestation``; the format below is unchanged since the first receipts, so
+they all still verify and compare)::
 
     {"format": "csv" | "jsonl", "rows": N, "columns": [name, ...],
      "column_sha256": {name: hex}, "malformed_rows": M, "encoding": "utf-8"}
 
-or, when the attestation gives up, ``{"format": ..., "error": reason}``. The result is a
+or, when the digest gives up, ``{"format": ..., "error": reason}``. The result is a
 function of the bytes alone, never of how they were chunked.
 
 Both formats: the body must be UTF-8, and one leading BOM (EF BB BF) is ignored. ``rows``
 counts the well-formed data rows, the only ones hashed; ``malformed_rows`` counts the others;
-blank lines count as neither. The attestation gives up with ``"not utf-8"`` if any byte is
+blank lines count as neither. The digest gives up with ``"not utf-8"`` if any byte is
 not UTF-8; otherwise with the first of these met, in body order: ``"record too large"`` (a
 record of more than ``max_record_bytes``, default 16 MiB, line endings included: so at most
 one unfinished record is ever held), ``"too many columns"`` (more than ``MAX_COLUMNS``),
@@ -58,6 +60,8 @@ from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import msgspec
 
+from tabular.schema import SchemaInference
+
 __all__ = [
     "COLUMN_NAME_TOO_LONG",
     "DUPLICATE_COLUMNS",
@@ -68,16 +72,16 @@ __all__ = [
     "NOT_UTF8",
     "RECORD_TOO_LARGE",
     "TOO_MANY_COLUMNS",
-    "TableFormat",
-    "TabularAttestor",
-    "attestor_for",
+    "ContentDigest",
+    "DigestFormat",
+    "digest_for",
 ]
 
-TableFormat: TypeAlias = Literal["csv", "jsonl"]
+DigestFormat: TypeAlias = Literal["csv", "jsonl"]
 
 MAX_RECORD_BYTES: Final = 16 << 20
 MAX_JSON_DEPTH: Final = 100
-# The attestation rides in every receipt: it must stay small whatever the body holds.
+# The digest rides in every receipt: it must stay small whatever the body holds.
 MAX_COLUMNS: Final = 4096
 MAX_COLUMN_NAME_BYTES: Final = 1024
 
@@ -87,7 +91,7 @@ DUPLICATE_COLUMNS: Final = "duplicate column names"
 TOO_MANY_COLUMNS: Final = "too many columns"
 COLUMN_NAME_TOO_LONG: Final = "column name too long"
 
-_MEDIA_TYPES: Final[dict[str, TableFormat]] = {
+_MEDIA_TYPES: Final[dict[str, DigestFormat]] = {
     "text/csv": "csv",
     "application/x-ndjson": "jsonl",
     "application/jsonl": "jsonl",
@@ -113,35 +117,38 @@ class _Hasher(Protocol):
 
 
 class _GiveUp(Exception):
-    """The attestation cannot be computed; ``reason`` goes into the result."""
+    """The digest cannot be computed; ``reason`` goes into the result."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def attestor_for(media_type: str) -> TabularAttestor | None:
-    """A fresh attestor for a CSV or JSON Lines media type (parameters ignored), else None."""
+def digest_for(media_type: str) -> ContentDigest | None:
+    """A fresh digest for a CSV or JSON Lines media type (parameters ignored), else None."""
     essence = media_type.split(";", 1)[0].strip().lower()
     table_format = _MEDIA_TYPES.get(essence)
-    return None if table_format is None else TabularAttestor(table_format)
+    return None if table_format is None else ContentDigest(table_format)
 
 
-class TabularAttestor:
-    """Attests a CSV or JSON Lines body fed in chunks of any size (see the module docstring).
+class ContentDigest:
+    """Digests a CSV or JSON Lines body fed in chunks of any size (see the module docstring).
+
+    ``inference`` accumulates the columns' types from every well-formed row (same pass).
 
     Fails closed: bad input yields an ``error`` result, never an exception or unbounded memory.
     """
 
     def __init__(
-        self, table_format: TableFormat, *, max_record_bytes: int = MAX_RECORD_BYTES
+        self, table_format: DigestFormat, *, max_record_bytes: int = MAX_RECORD_BYTES
     ) -> None:
         if max_record_bytes < 1:
             raise ValueError("max_record_bytes must be positive")
+        self.inference = SchemaInference()
         self._table: _CsvTable | _JsonLinesTable = (
-            _CsvTable(max_record_bytes)
+            _CsvTable(max_record_bytes, self.inference)
             if table_format == "csv"
-            else _JsonLinesTable(max_record_bytes)
+            else _JsonLinesTable(max_record_bytes, self.inference)
         )
         self._max = max_record_bytes
         self._forced_at = min(_FORCED_PARSE_BYTES, max_record_bytes)
@@ -171,7 +178,7 @@ class TabularAttestor:
             self._accept(chunk[start : start + _SLICE_BYTES])
 
     def finalize(self) -> dict[str, Any]:
-        """The attestation (computed once; later calls return the same dict)."""
+        """The content digest (computed once; later calls return the same dict)."""
         if self._result is None:
             self._result = self._finish()
         return self._result
@@ -259,8 +266,9 @@ class TabularAttestor:
 class _CsvTable:
     format: Final = "csv"
 
-    def __init__(self, max_record_bytes: int) -> None:
+    def __init__(self, max_record_bytes: int, inference: SchemaInference) -> None:
         self._max = max_record_bytes
+        self._inference = inference
         self._quotes = 0  # quote characters held since the current record's start
         self._columns: list[str] | None = None
         self._hashers: list[_Hasher] = []
@@ -344,9 +352,12 @@ class _CsvTable:
             good = [row for row in good if "\x00" not in "".join(row)]
         self._malformed += len(rows) - len(good) - rows.count([])
         self._rows += len(good)
-        for hasher, column in zip(self._hashers, zip(*good, strict=True), strict=False):
+        for name, hasher, column in zip(
+            self._columns, self._hashers, zip(*good, strict=True), strict=False
+        ):
             hasher.update("\x00".join(column).encode())
             hasher.update(b"\x00")
+            self._inference.add_strings(name, column)
 
     def _take_header(self, rows: list[list[str]]) -> list[list[str]]:
         for index, row in enumerate(rows):
@@ -446,8 +457,9 @@ _MSGSPEC: Final = msgspec.json.Encoder()
 class _JsonLinesTable:
     format: Final = "jsonl"
 
-    def __init__(self, max_record_bytes: int) -> None:
+    def __init__(self, max_record_bytes: int, inference: SchemaInference) -> None:
         self._max = max_record_bytes
+        self._inference = inference
         self._decoder = msgspec.json.Decoder()
         self._columns: dict[str, _JsonColumn] = {}
         self._rows = 0
@@ -514,6 +526,8 @@ class _JsonLinesTable:
         present: set[str] = set().union(*rows)
         if not present <= self._columns.keys():
             self._add_columns(rows)
+        for key in present:
+            self._inference.add_values(key, [row.get(key) for row in rows])
         if set(map(len, rows)) == {len(present)}:  # every row has every key: dense
             for key in present:
                 values = [row[key] for row in rows]

@@ -11,13 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from escrow.datasets.view_predicates import ViewError
-from tests.unit.datasets.test_views import MISSING, holds, typed_values, views
+from tabular import RangeReader, apply_view
+from tabular import TabularError as ViewError
+from tests.unit.tabular.test_views import MISSING, holds, typed_values, views
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
-# After the skip: without pyarrow (an optional dependency) the module cannot be imported.
-from escrow.datasets.parquet_view import RangeReader, parquet_view  # noqa: E402
+
+
+def parquet_view(source: Any, view: dict[str, Any], schema: Any, **options: Any) -> Any:
+    """The view over a Parquet file, as Partner Escrow serves it."""
+    return apply_view("parquet", view, schema, source=source, **options)
+
 
 # Per schema type, Arrow types a column of it may have; the last ones take the Python path.
 ARROW_TYPES = {

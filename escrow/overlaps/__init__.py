@@ -1,0 +1,1 @@
+"""Overlaps: populations, sharing levels, overlap counts and records (DESIGN section 11)."""
