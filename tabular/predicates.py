@@ -17,7 +17,6 @@ struct columns (JSON objects).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Final, TypeAlias
@@ -41,7 +40,7 @@ _COMPARE: Final[dict[str, Callable[..., Any]]] = {
 }
 OPS: Final = (*_COMPARE, "in")
 # What str.strip() strips: Arrow's own whitespace class differs (U+001C-U+001F).
-_PY_SPACE: Final = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+_PY_SPACE: Final = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is last
 _DECIMAL: Final = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _LONG_INTEGER: Final = r"^[+-]?[0-9]{15,}$"  # beyond 15 digits a float64 is not exact
 _DATE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -103,7 +103,10 @@ def csv_header(head: bytes, *, final: bool = False) -> list[str] | None:
     or, when ``final``, the body has none)."""
     head = head.removeprefix(codecs.BOM_UTF8)
     if not final:
-        head = head[: head.rfind(b"\n") + 1]  # whole lines only
+        end = _header_end(bytearray(head))
+        if end is None:
+            return None
+        head = head[:end]  # the header's whole record only
     try:
         text = head.decode()
     except UnicodeDecodeError:
@@ -181,6 +184,10 @@ def _header_end(held: bytearray, *, final: bool = False) -> int | None:
                     end = held.find(b"\n", end) + 1
                     if end == 0:
                         return len(held)
+                # The csv module ends a quoted field at the end of its input: with an odd
+                # number of quotes the record goes on past the lines held so far.
+                if not final and held.count(b'"', 0, end) % 2:
+                    return None
                 return end
     except csv.Error:
         pass
@@ -206,7 +213,7 @@ def _record_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator
             raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
     if len(held) > limit:
         raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
-    if held.strip():
+    if held.strip(b"\r\n"):  # a line of spaces is a row (of one field)
         yield bytes(held) if held.endswith(b"\n") else bytes(held) + b"\n"
 
 

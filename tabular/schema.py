@@ -38,6 +38,7 @@ _WIDER: Final[dict[str, frozenset[str]]] = {
     "timestamp": frozenset({"timestamp"}),
     "string": frozenset({"string"}),
 }
+_BATCH: Final = 1 << 16
 _INTEGER: Final = r"^[+-]?[0-9]+$"
 _DECIMAL: Final = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _DATE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -94,10 +95,26 @@ class SchemaInference:
     def __init__(self) -> None:
         self._feasible: dict[str, set[str]] = {}
         self._seen: set[str] = set()
+        self._pending: dict[str, list[str]] = {}  # CSV values not yet judged, per column
 
     def add_strings(self, name: str, values: pa.Array | Iterable[str]) -> None:
-        """CSV values of a column (empty and blank values carry no type)."""
-        column = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+        """CSV values of a column (empty and blank values carry no type). Values are judged
+        in batches of ``_BATCH`` (Arrow calls cost per call, not per value)."""
+        if isinstance(values, pa.Array):
+            self._judge_strings(name, values)
+            return
+        pending = self._pending.setdefault(name, [])
+        pending.extend(values)
+        if len(pending) >= _BATCH:
+            self._flush(name)
+
+    def _flush(self, name: str | None = None) -> None:
+        for column in [name] if name is not None else list(self._pending):
+            values = self._pending.pop(column, [])
+            if values:
+                self._judge_strings(column, pa.array(values, pa.string()))
+
+    def _judge_strings(self, name: str, column: pa.Array) -> None:
         text = pc.utf8_trim_whitespace(column)
         present = column.filter(pc.fill_null(pc.not_equal(text, ""), False))
         feasible = self._feasible.setdefault(name, set(_ORDER))
@@ -137,6 +154,7 @@ class SchemaInference:
             feasible &= _WIDER[field_type_of(arrow_type)]
 
     def type_of(self, name: str) -> str:
+        self._flush()
         feasible = self._feasible.get(name, set())
         if name not in self._seen:
             return "string"
@@ -148,6 +166,7 @@ class SchemaInference:
 
     def conflicts(self, expected: dict[str, Any], names: list[str]) -> list[str]:
         """What differs between ``expected`` and the columns seen (empty: it fits)."""
+        self._flush()
         types = field_types(expected)
         differences = [f"column {name!r} is missing" for name in types if name not in names]
         differences += [
@@ -176,8 +195,6 @@ def check_schema(expected: dict[str, Any], inference: SchemaInference, names: li
 
 def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
     """The kinds among ``candidates`` every (trimmed, non-empty) string reads as."""
-    from tabular.values import coerce
-
     kinds = {"string"}
 
     def every(pattern: str) -> bool:
@@ -195,10 +212,23 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
     ):
         kinds.add("boolean")
     if candidates & {"date", "timestamp"} and every(_TIMESTAMP):
-        # The regex admits the common ISO forms; the reference decides the calendar.
-        values = text.to_pylist()
-        if "date" in candidates and every(_DATE) and all(coerce("date", v) for v in values):
+        # The regex admits the common ISO forms; the calendar is checked by a round trip
+        # through Arrow for whole seconds (with or without Z), by the reference otherwise.
+        if "date" in candidates and every(_DATE) and _all_read(text, "%Y-%m-%d", "date"):
             kinds |= {"date", "timestamp"}
-        elif "timestamp" in candidates and all(coerce("timestamp", v) for v in values):
+        elif "timestamp" in candidates and _all_read(text, "%Y-%m-%dT%H:%M:%S", "timestamp"):
             kinds.add("timestamp")
     return kinds
+
+
+def _all_read(text: pa.Array, form: str, kind: str) -> bool:
+    """Whether every value reads as ``kind``: those of the strict ``form`` (a trailing Z
+    and a space for T allowed) by an Arrow round trip, the others by the reference."""
+    from tabular.values import coerce
+
+    plain = pc.replace_substring(pc.utf8_rtrim(text, characters="Z"), " ", "T")
+    parsed = pc.strptime(plain, format=form, unit="s", error_is_null=True)
+    exact = pc.fill_null(pc.equal(pc.strftime(parsed, format=form), plain), False)
+    exact = pc.and_(exact, pc.invert(pc.fill_null(pc.starts_with(plain, "0000"), False)))
+    others = text.filter(pc.invert(exact))
+    return all(coerce(kind, value) is not None for value in others.to_pylist())

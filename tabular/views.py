@@ -28,11 +28,12 @@ from typing import IO, Any, Final
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from tabular.errors import BadTableError, ViewError
 from tabular.formats import TableFormat
 from tabular.parquet import write_parquet
-from tabular.predicates import RowFilter, compile_filter, parse_view
+from tabular.predicates import RowFilter, column_of, compile_filter, parse_view
 from tabular.reading import (
     BLOCK_BYTES,
     TARGET_BYTES,
@@ -245,7 +246,9 @@ def _jsonl(
         batches = (
             pa.RecordBatch.from_arrays(
                 [
-                    typed_values(types.get(name, "string"), [get(row) for _, row in kept])
+                    typed_values(
+                        types.get(name, "string"), [get(_decoded(line, row)) for line, row in kept]
+                    )
                     for name, get in zip(names, getters, strict=True)
                 ],
                 schema=schema,
@@ -260,7 +263,8 @@ def _jsonl(
         if tree is None:
             yield b"\n".join(line for line, _ in kept) + b"\n"
         else:
-            yield encoder.encode_lines([_pick(row, tree) for _, row in kept])
+            rows = [_decoded(line, row) for line, row in kept]
+            yield encoder.encode_lines([_pick(row, tree) for row in rows])
 
 
 def _kept_json(
@@ -270,6 +274,13 @@ def _kept_json(
     decode = msgspec.json.Decoder().decode
     getters = {name: _path_getter(name) for name in (keep.fields if keep else ())}
     for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes):
+        fast = _kept_by_arrow(block, keep)
+        if fast is not None:
+            lines, kept_lines = fast
+            out.count(len(lines), len(kept_lines))
+            if kept_lines:
+                yield [(line, _LAZY) for line in kept_lines]
+            continue
         rows: list[tuple[bytes, dict[str, Any]]] = []
         for line in block.split(b"\n"):
             stripped = line.strip(_JSON_SPACE)
@@ -296,6 +307,81 @@ def _kept_json(
         out.count(len(rows), len(kept))
         if kept:
             yield kept
+
+
+_LAZY: Final[dict[str, Any]] = {}  # a kept line not decoded yet (decoded when projected)
+
+
+def _kept_by_arrow(block: bytes, keep: RowFilter | None) -> tuple[list[bytes], list[bytes]] | None:
+    """The block's lines and the kept ones, filtered on Arrow columns; None when Arrow cannot
+    read the block exactly as the reference does (then the caller goes line by line).
+
+    Fields the schema types as strings, dates or timestamps are read as strings (Arrow would
+    otherwise turn ISO strings into timestamps); a float64 column with magnitudes from 2**53
+    may hold integers it rounded; a dotted field that is also a key
+    would be read as that key."""
+    if keep is None:
+        return None  # every line must be checked to be one object: line by line it is
+    lines = _lines_of(block)
+    try:  # a malformed line is never emitted: any makes the block go line by line
+        if not all(type(_DECODE(line)) is dict for line in lines):
+            return None
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
+    as_text = [
+        pa.field(name, pa.string())
+        for name in keep.fields
+        if "." not in name and keep.types.get(name, "string") in ("string", "date", "timestamp")
+    ]
+    parse = pajson.ParseOptions(explicit_schema=pa.schema(as_text), newlines_in_values=False)
+    read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
+    try:
+        table = pajson.read_json(pa.BufferReader(block), read_options=read, parse_options=parse)
+        if table.num_rows != len(lines) or any(
+            "." in name and name in table.column_names for name in keep.fields
+        ):
+            return None
+        if any(_rounded(column_of(table, name)) for name in keep.fields):
+            return None
+        kept = pc.indices_nonzero(keep.mask(table)).to_pylist()
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
+    return lines, [lines[index] for index in kept]
+
+
+def _rounded(column: pa.Array | None) -> bool:
+    """Whether a float64 column may hold integers it rounded (magnitudes from 2**53)."""
+    if column is None or not pa.types.is_floating(column.type) or len(column) == column.null_count:
+        return False
+    largest = pc.max(pc.abs(column)).as_py()
+    return bool(largest is not None and largest >= 2**53)
+
+
+def _lines_of(block: bytes) -> list[bytes]:
+    """The block's non-blank lines, trimmed; split plainly when nothing needs trimming."""
+    if any(mark in block for mark in (b"\r", b"\n\n", b"\n ", b" \n", b"\t")) or block[:1] in (
+        b" ",
+        b"\n",
+    ):
+        return [line for line in map(_strip_json_space, block.split(b"\n")) if line]
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+_DECODE: Final = msgspec.json.Decoder().decode
+
+
+def _decoded(line: bytes, row: dict[str, Any]) -> dict[str, Any]:
+    if row is not _LAZY:
+        return row
+    value: dict[str, Any] = _DECODE(line)
+    return value
+
+
+def _strip_json_space(line: bytes) -> bytes:
+    return line.strip(_JSON_SPACE)
 
 
 def _json_column(values: list[Any]) -> pa.Array | list[Any]:
