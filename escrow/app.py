@@ -46,6 +46,9 @@ from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
+from escrow.sharing.files import prune_after
+from escrow.sharing.routes import PREFIX as SHARING_PREFIX
+from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.webhooks.delivery import webhook_schedule
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
@@ -87,7 +90,7 @@ def build_components(
     # Webhook deliveries are written in the transaction of the change they report.
     audit.add_listener(WebhookOutbox(clock, new_id))
     count_audit_appends(audit)
-    return Components(
+    components = Components(
         settings=settings,
         db=db,
         clock=clock,
@@ -114,6 +117,9 @@ def build_components(
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
         token_limits=TokenRateLimits(settings.token_rate, clock),
     )
+    # Materialized sharing files die in the transaction that ends the last view needing them.
+    audit.add_listener(prune_after(components))
+    return components
 
 
 @get("/health/live", summary="Liveness", tags=["ops"])
@@ -189,6 +195,8 @@ def create_app(components: Components) -> Litestar:
             AuthzController,
             webhooks_router,
             EcosystemController,
+            profiles_router,
+            protocol_router,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -210,7 +218,8 @@ def create_app(components: Components) -> Litestar:
             RequestLatencyMiddleware,  # outermost: times authentication too
             RequestIdMiddleware,
             InputLimitMiddleware,  # before authentication reads the database
-            DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
+            # The protocol authenticates recipient profiles itself (escrow/sharing).
+            DefineMiddleware(BearerAuthMiddleware, exclude=[*PUBLIC_PATHS, f"^{SHARING_PREFIX}/"]),
         ],
         exception_handlers={Exception: problem_response},
         request_max_body_size=settings.max_body_bytes,
