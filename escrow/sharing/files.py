@@ -23,10 +23,9 @@ from crypto import WrappedDataKey
 from escrow.agreements.terms import view_hash
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
-from escrow.datasets.disclosure import ViewError
 from escrow.datasets.download import ByteRange, ContentReader
 from escrow.errors import InvalidStateError
-from escrow.sharing.parquet_files import write_view
+from escrow.sharing.parquet_files import ViewError, write_view
 from storage.blobs import BlobStore
 from storage.models import Agreement, Dataset, DatasetVersion, SharingFile
 
@@ -72,7 +71,10 @@ class FileStore:
             raise InvalidStateError("this version was shredded")
         facts = (dataset.media_type, dataset.schema, dataset.id, version.size)
         session.commit()
-        row = self._materialize(version, wrapped, view, key, *facts)
+        try:
+            row = self._materialize(version, wrapped, view, key, *facts)
+        except ViewError as exc:  # its messages carry no data
+            raise InvalidStateError(f"this version cannot be shared as Parquet: {exc}") from None
         session.add(row)
         try:
             self.components.audit.append(
@@ -113,10 +115,7 @@ class FileStore:
         blob_key = f"{BLOB_PREFIX}{dataset_id}/{file_id}.parquet"
         scratch = self.components.settings.data_dir / "tmp"
         scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with (
-            tempfile.TemporaryFile(dir=scratch) as spool,
-            tempfile.TemporaryFile(dir=scratch) as parquet,
-        ):
+        with tempfile.TemporaryFile(dir=scratch) as parquet:
             facts = write_view(
                 version.media_type or media_type,
                 view,
@@ -128,7 +127,6 @@ class FileStore:
                     else b""
                 ),
                 size,
-                spool,
                 parquet,
             )
             parquet.seek(0)
@@ -268,4 +266,4 @@ def _unneeded(session: Session, dataset_id: str, now: Any) -> list[SharingFile]:
     return [f for f in files if f.view_sha256 not in live_views or f.version_id in shredded]
 
 
-__all__ = ["ENDING_ACTIONS", "WHOLE", "FileStore", "ViewError", "prune_after", "view_key"]
+__all__ = ["ENDING_ACTIONS", "WHOLE", "FileStore", "prune_after", "view_key"]

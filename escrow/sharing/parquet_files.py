@@ -1,15 +1,14 @@
 """A released view as one Parquet file, with the protocol's schema string and statistics.
 
-The view is applied by the same engine as ``/v1`` downloads (so both disclose exactly the
-same rows and fields); CSV and JSON Lines output is then read by Arrow with the types of
-the dataset's schema (fields it does not list are strings) and written as Parquet. The
-Parquet file goes to a local temporary file, because its footer comes last and the bytes
-are sealed afterwards; memory holds a batch, not the dataset.
+The view is applied by the Arrow engine (``tabular.apply_view``, the one ``/v1`` downloads use
+for ``format=parquet``), which writes Parquet typed by the dataset's schema (a value that does
+not read as its type is null; fields the schema does not list are strings). The file is
+written to a local temporary file, because its footer comes last and the bytes are sealed
+afterwards; memory holds a block or a row group, not the dataset.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -18,23 +17,14 @@ from datetime import date, datetime
 from typing import IO, Any, Final
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from escrow.datasets.disclosure import ViewError, viewed
-from escrow.datasets.views import table_format
+from tabular import RangeReader, TabularError, ViewError, apply_view, table_format
 
-_ARROW_TYPES: Final = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
-_BLOCK: Final = 8 << 20
+__all__ = ["ParquetFacts", "ViewError", "spark_schema", "write_view"]
+
 _MAX_STATS_TEXT: Final = 64  # longer string minima/maxima are left out of the statistics
+_WHOLE: Final[dict[str, Any]] = {}  # a grant of the whole table: every column, every row
 
 
 @dataclass(frozen=True)
@@ -51,90 +41,34 @@ def write_view(
     plaintext: Callable[[], Iterator[bytes]],
     read_range: Callable[[int, int], bytes],
     size: int,
-    spool: IO[bytes],
     sink: IO[bytes],
 ) -> ParquetFacts:
-    """Fails closed: ViewError when the version cannot be read as its table format."""
-    kind = table_format(media_type)
-    if kind is None:
+    """Fails closed: ViewError when the version cannot be read as its table format, or the
+    view cannot be applied to it; nothing is returned then."""
+    fmt = table_format(media_type)
+    if fmt is None:
         raise ViewError("only tabular datasets (CSV, JSON Lines, Parquet) can be shared")
-    rows = (
-        plaintext()
-        if view is None
-        else viewed(media_type, view, schema, plaintext(), read_range, size, _ignore_counts)
-    )
-    for chunk in rows:
-        spool.write(chunk)
-    spool.flush()
-    spool.seek(0)
     try:
-        if kind == "parquet":
-            _copy_parquet(spool, sink)
+        if fmt == "parquet":
+            source = io.BufferedReader(RangeReader(size, read_range), buffer_size=1 << 20)
+            output = apply_view(fmt, view or _WHOLE, schema, source=source, output="parquet")
         else:
-            _write_table(kind, spool, _field_types(schema), sink)
-    except (pa.ArrowException, OSError, ValueError, TypeError, OverflowError):
-        raise ViewError("this version does not read as its table format and schema") from None
-    sink.flush()
-    sink.seek(0)
-    metadata = pq.ParquetFile(sink).metadata
+            output = apply_view(fmt, view or _WHOLE, schema, chunks=plaintext(), output="parquet")
+        for chunk in output:
+            sink.write(chunk)
+        sink.flush()
+        sink.seek(0)
+        metadata = pq.ParquetFile(sink).metadata
+    except TabularError as exc:
+        raise ViewError(str(exc)) from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ViewError("this version does not read as its table format") from exc
     arrow_schema = metadata.schema.to_arrow_schema()
     return ParquetFacts(
         num_records=metadata.num_rows,
         schema_string=spark_schema(arrow_schema),
         stats=json.dumps(_statistics(metadata, arrow_schema), separators=(",", ":")),
     )
-
-
-def _ignore_counts(scanned: int, returned: int, malformed: int) -> None:
-    """Row counts of the view are audited with each file fetch, not at materialization."""
-
-
-def _field_types(schema: dict[str, Any] | None) -> dict[str, pa.DataType]:
-    fields = (schema or {}).get("fields") or []
-    return {f["name"]: _ARROW_TYPES.get(f.get("type"), pa.string()) for f in fields}
-
-
-def _copy_parquet(source: IO[bytes], sink: IO[bytes]) -> None:
-    """Rewrites the file batch by batch without its key-value metadata (pandas metadata
-    would name columns the view left out)."""
-    file = pq.ParquetFile(source)
-    out_schema = file.schema_arrow.remove_metadata()
-    with pq.ParquetWriter(sink, out_schema, compression="snappy") as writer:
-        for batch in file.iter_batches(batch_size=64 << 10):
-            writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=out_schema))
-
-
-def _write_table(
-    kind: str, source: IO[bytes], types: dict[str, pa.DataType], sink: IO[bytes]
-) -> None:
-    if kind == "csv":
-        first = source.readline().decode("utf-8-sig")
-        source.seek(0)
-        header = next(csv.reader(io.StringIO(first)), [])
-        column_types = {name: types.get(name, pa.string()) for name in header}
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(block_size=_BLOCK),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=column_types,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        batches: Iterator[pa.RecordBatch] = iter(reader)
-        out_schema = reader.schema
-    else:
-        explicit = pa.schema([pa.field(name, t) for name, t in types.items()]) if types else None
-        table = pa_json.read_json(
-            source,
-            read_options=pa_json.ReadOptions(block_size=_BLOCK),
-            parse_options=pa_json.ParseOptions(explicit_schema=explicit),
-        )
-        out_schema = table.schema
-        batches = iter(table.to_batches())
-    with pq.ParquetWriter(sink, out_schema, compression="snappy") as writer:
-        for batch in batches:
-            writer.write_batch(batch)
 
 
 def spark_schema(schema: pa.Schema) -> str:
