@@ -120,13 +120,13 @@ def sharing_error(
 ) -> Response[Any]:
     """The protocol's ``{"errorCode", "message"}`` body, with the problem's status."""
     status = problem.status_code
-    if status == 422:  # a value outside its bounds: the protocol has no 422
-        status = 400
     code = _SHARING_CODES.get(
         status, "INTERNAL_ERROR" if status >= 500 else "INVALID_PARAMETER_VALUE"
     )
-    if isinstance(exc, ValidationException) and status == 400:
+    if status == 400 and not isinstance(exc, EscrowError):  # a body or query we cannot decode
         code = "MALFORMED_REQUEST"
+    if status == 422:  # a value outside its bounds: the protocol has no 422
+        status = 400
     message = problem.detail if status < 500 else "the server failed to handle this request"
     headers = {
         **(problem.headers or {}),
