@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
 from escrow.clock import FrozenClock
+from escrow.keys.service import retire_kek, rotate_kek
 from escrow.wiring import Components
 from storage.models import AuditEvent, SharingFile
 from tests.api.sharing.conftest import Recipient, Sharing
@@ -179,3 +180,18 @@ def test_another_organizations_profile_sees_nothing(sharing: Sharing, client: An
     missing = other.get(TABLE + "/metadata")
     assert missing.status_code == 404
     assert missing.json()["errorCode"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_key_rotation_rewraps_sharing_files_and_they_still_serve(
+    sharing: Sharing, recipient: Recipient, client: Any, components: Components
+) -> None:
+    sharing.release()
+    url = _file_path(_lines(recipient.post(TABLE + "/query", json={}))[2]["file"]["url"])
+    before = client.get(url).content
+    old_kek = components.keyring.active_kek_id
+    rotation = rotate_kek(components)
+    assert rotation.rewrapped >= 2  # the version and its sharing file
+    retire_kek(components, old_kek)
+    with components.db.session() as session:
+        assert set(session.scalars(select(SharingFile.kek_id))) == {rotation.new_kek_id}
+    assert client.get(url).content == before
