@@ -33,6 +33,7 @@ from escrow.sharing.schemas import (
     ProfileCreate,
     ProfileFile,
     ProfileOut,
+    ProtocolError,
     QueryBody,
     SchemaOut,
     ShareOut,
@@ -59,10 +60,32 @@ PageToken = Annotated[
 SignedToken = Annotated[
     str, QueryParameter(name="token", max_length=1024, description="The URL's signed claims")
 ]
-NDJSON_SPEC = {200: ResponseSpec(str, media_type=NDJSON, description="NDJSON actions")}
+_ERROR_TEXT = {
+    400: "INVALID_PARAMETER_VALUE or MALFORMED_REQUEST",
+    401: "UNAUTHENTICATED: no live recipient profile token",
+    403: "PERMISSION_DENIED: an expired, tampered or dead file URL",
+    404: "RESOURCE_DOES_NOT_EXIST: no such share, schema, table (or not shared with you)",
+    "default": "Any other error, in the protocol's error body",
+}
+# The protocol's error body replaces problem details on every /delta-sharing/ operation.
+PROTOCOL_ERRORS: dict[Any, ResponseSpec] = {
+    status: ResponseSpec(
+        ProtocolError, media_type="application/json", description=text, generate_examples=False
+    )
+    for status, text in _ERROR_TEXT.items()
+}
+for _status in (405, 413, 416, 429, 431, 503):
+    PROTOCOL_ERRORS[_status] = PROTOCOL_ERRORS["default"]
+NDJSON_SPEC = {
+    **PROTOCOL_ERRORS,
+    200: ResponseSpec(str, media_type=NDJSON, description="NDJSON actions"),
+}
 FILE_SPEC = {
-    status: ResponseSpec(bytes, media_type=PARQUET, description=text, generate_examples=False)
-    for status, text in [(200, "The file"), (206, "The requested range")]
+    **PROTOCOL_ERRORS,
+    **{
+        status: ResponseSpec(bytes, media_type=PARQUET, description=text, generate_examples=False)
+        for status, text in [(200, "The file"), (206, "The requested range")]
+    },
 }
 
 # ---------------------------------------------------------------------- recipient profiles
@@ -126,7 +149,7 @@ def _recipient(request: Request[Any, Any, State], deps: ServiceDeps) -> SharingP
     return SharingProtocol(as_recipient, recipient)
 
 
-@get("/shares", sync_to_thread=True, summary="List shares")
+@get("/shares", sync_to_thread=True, summary="List shares", responses=PROTOCOL_ERRORS)
 def list_shares(
     request: Request[Any, Any, State],
     deps: Deps,
@@ -139,13 +162,18 @@ def list_shares(
     return ListSharesOut([ShareOut(name, id_) for name, id_ in items], token)
 
 
-@get("/shares/{share:str}", sync_to_thread=True, summary="Get a share")
+@get("/shares/{share:str}", sync_to_thread=True, summary="Get a share", responses=PROTOCOL_ERRORS)
 def get_share(request: Request[Any, Any, State], share: FromPath[str], deps: Deps) -> GetShareOut:
     name, id_ = _recipient(request, deps).share(share)
     return GetShareOut(ShareOut(name, id_))
 
 
-@get("/shares/{share:str}/schemas", sync_to_thread=True, summary="List schemas in a share")
+@get(
+    "/shares/{share:str}/schemas",
+    sync_to_thread=True,
+    summary="List schemas in a share",
+    responses=PROTOCOL_ERRORS,
+)
 def list_schemas(
     request: Request[Any, Any, State],
     share: FromPath[str],
@@ -159,7 +187,12 @@ def list_schemas(
     return ListSchemasOut([SchemaOut(s, name) for s in items], token)
 
 
-@get("/shares/{share:str}/schemas/{schema:str}/tables", sync_to_thread=True, summary="List tables")
+@get(
+    "/shares/{share:str}/schemas/{schema:str}/tables",
+    sync_to_thread=True,
+    summary="List tables",
+    responses=PROTOCOL_ERRORS,
+)
 def list_tables(
     request: Request[Any, Any, State],
     share: FromPath[str],
@@ -172,7 +205,12 @@ def list_tables(
     return _tables_page(tables, max_results, page_token)
 
 
-@get("/shares/{share:str}/all-tables", sync_to_thread=True, summary="List all tables in a share")
+@get(
+    "/shares/{share:str}/all-tables",
+    sync_to_thread=True,
+    summary="List all tables in a share",
+    responses=PROTOCOL_ERRORS,
+)
 def list_all_tables(
     request: Request[Any, Any, State],
     share: FromPath[str],
@@ -204,7 +242,12 @@ def _version_only(
     return Response(None, headers={VERSION_HEADER: str(version)})
 
 
-@get(TABLE + "/version", sync_to_thread=True, summary="Query a table's version")
+@get(
+    TABLE + "/version",
+    sync_to_thread=True,
+    summary="Query a table's version",
+    responses=PROTOCOL_ERRORS,
+)
 def table_version(
     request: Request[Any, Any, State],
     share: FromPath[str],
@@ -215,7 +258,12 @@ def table_version(
     return _version_only(request, deps, (share, schema, table))
 
 
-@head(TABLE, sync_to_thread=True, summary="Query a table's version (deprecated HEAD form)")
+@head(
+    TABLE,
+    sync_to_thread=True,
+    summary="Query a table's version (deprecated HEAD form)",
+    responses=PROTOCOL_ERRORS,
+)
 def table_version_head(
     request: Request[Any, Any, State],
     share: FromPath[str],
@@ -382,7 +430,12 @@ async def fetch_file(
     )
 
 
-@head("/files/{file_id:str}", summary="A signed file URL's size", security=[])
+@head(
+    "/files/{file_id:str}",
+    summary="A signed file URL's size",
+    security=[],
+    responses=PROTOCOL_ERRORS,
+)
 async def fetch_file_head(
     request: Request[Any, Any, State], file_id: FromPath[str], token: SignedToken
 ) -> Response[None]:
