@@ -71,11 +71,17 @@ class SharingProtocol(Service):
         super().__init__(deps)
         self.recipient = recipient
         self.files = FileStore(deps.components)
+        self._tables: list[SharedTable] | None = None  # computed once per request
 
     # ------------------------------------------------------------------ catalog
 
     def tables(self) -> list[SharedTable]:
         """Every live table, sorted by share then name (case-insensitively)."""
+        if self._tables is None:
+            self._tables = self._live_tables()
+        return self._tables
+
+    def _live_tables(self) -> list[SharedTable]:
         now = self.deps.clock.now()
         owner = Organization
         rows = self.session.execute(

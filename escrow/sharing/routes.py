@@ -22,7 +22,7 @@ from litestar.response import Stream
 from escrow.errors import BadRequestError
 from escrow.schemas import Cursor, Deps, Limit, PageOut
 from escrow.service import DEFAULT_PAGE_SIZE, ServiceDeps
-from escrow.sharing import pages
+from escrow.sharing import actions, pages
 from escrow.sharing.fetches import FileFetches, ServedFile
 from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, link
 from escrow.sharing.schemas import (
@@ -294,7 +294,7 @@ def table_metadata(
         raise BadRequestError("timestamp is not supported: tables are read by version")
     number = _version_number(version)
     snapshot = sharing.snapshot(found, number)
-    lines = [_protocol_line(), _metadata_line(snapshot, number is not None)]
+    lines = [actions.protocol_line(), actions.metadata_line(snapshot, number is not None)]
     return _ndjson(lines, snapshot.version.number)
 
 
@@ -323,21 +323,11 @@ def query_table(
     snapshot = sharing.snapshot(found, body.version)
     signer = UrlSigner.derived(deps.components.keyring.keyed_digest)
     file_link = link(sharing.deps, sharing.recipient, snapshot, signer)
-    file: dict[str, Any] = {
-        "url": file_link.url,
-        "id": snapshot.file.id,
-        "partitionValues": {},
-        "size": snapshot.file.size,
-        "stats": snapshot.file.stats,
-        "expirationTimestamp": file_link.expires_ms,
-    }
-    if body.version is not None:
-        file["version"] = snapshot.version.number
-        file["timestamp"] = int(snapshot.version.created_at.timestamp() * 1000)
+    as_of = body.version is not None
     lines = [
-        _protocol_line(),
-        _metadata_line(snapshot, body.version is not None),
-        {"file": file},
+        actions.protocol_line(),
+        actions.metadata_line(snapshot, as_of),
+        actions.file_line(snapshot, file_link, as_of),
     ]
     return _ndjson(lines, snapshot.version.number)
 
@@ -348,28 +338,6 @@ def _version_number(raw: str | None) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequestError("version must be a non-negative number", field="version")
     return int(raw)
-
-
-def _protocol_line() -> dict[str, Any]:
-    return {"protocol": {"minReaderVersion": 1}}
-
-
-def _metadata_line(snapshot: Any, with_version: bool) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "id": snapshot.table.agreement.id,
-        "name": snapshot.table.name,
-        "format": {"provider": "parquet"},
-        "schemaString": snapshot.file.schema_string,
-        "partitionColumns": [],
-        "configuration": {},
-        "size": snapshot.file.size,
-        "numFiles": 1,
-    }
-    if snapshot.table.dataset.description:
-        meta["description"] = snapshot.table.dataset.description
-    if with_version:
-        meta["version"] = snapshot.version.number
-    return {"metaData": meta}
 
 
 def _ndjson(lines: list[dict[str, Any]], version: int) -> Response[bytes]:

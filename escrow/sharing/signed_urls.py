@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -45,10 +46,9 @@ class UrlSigner:
         self._key = key
 
     @classmethod
-    def derived(cls, keyed_digest: object) -> UrlSigner:
+    def derived(cls, keyed_digest: Callable[[bytes], str]) -> UrlSigner:
         """A key of its own, derived (HMAC as a PRF) from the keyring's MAC key and a label."""
-        digest = keyed_digest(_KEY_LABEL)  # type: ignore[operator]
-        return cls(bytes.fromhex(str(digest)))
+        return cls(bytes.fromhex(keyed_digest(_KEY_LABEL)))
 
     def sign(self, claims: FileClaims) -> str:
         body = _b64(json.dumps(asdict(claims), separators=(",", ":"), sort_keys=True).encode())
