@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import delta_sharing
-
 from live_server import LiveServer, live_server
 
 MiB = 1 << 20
