@@ -56,9 +56,8 @@ class Recipient:
 class ProfileService(Service):
     def create(self, slug: str, name: str, expires_in: int, max_ttl: int) -> IssuedProfile:
         org = OrgService(self.deps).authorized(slug, "manage_sharing")
-        name = name.strip()
-        if not name or len(name) > 100 or not name.isprintable():
-            raise ValidationError("name must be 1-100 printable characters", field="name")
+        if not 0 < len(name) <= 100:  # the schema's bounds, for callers other than HTTP
+            raise ValidationError("name must be 1-100 characters", field="name")
         if not MIN_PROFILE_TTL <= expires_in <= max_ttl:
             raise ValidationError(
                 f"expires_in must be between {MIN_PROFILE_TTL} and {max_ttl} seconds",
