@@ -52,6 +52,9 @@ from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
+from escrow.sharing.files import prune_after
+from escrow.sharing.routes import PREFIX as SHARING_PREFIX
+from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
 from escrow.webhooks.delivery import webhook_schedule
 from escrow.webhooks.outbox import WebhookOutbox
@@ -98,7 +101,7 @@ def build_components(
     overlap_cache = OverlapCache()
     return_freed_memory()
     audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
-    return Components(
+    components = Components(
         settings=settings,
         db=db,
         clock=clock,
@@ -127,6 +130,9 @@ def build_components(
         bearer_failures=BearerFailures(settings.bearer_failures, clock),
         overlap_cache=overlap_cache,
     )
+    # Materialized sharing files die in the transaction that ends the last view needing them.
+    audit.add_listener(prune_after(components))
+    return components
 
 
 @get("/health/live", summary="Liveness", tags=["ops"])
@@ -206,6 +212,8 @@ def create_app(components: Components) -> Litestar:
             oauth_metadata,
             swagger_assets(),
             overlaps_router,
+            profiles_router,
+            protocol_router,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -228,7 +236,8 @@ def create_app(components: Components) -> Litestar:
             RequestLatencyMiddleware,  # outermost: times authentication too
             RequestIdMiddleware,
             InputLimitMiddleware,  # before authentication reads the database
-            DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
+            # The protocol authenticates recipient profiles itself (escrow/sharing).
+            DefineMiddleware(BearerAuthMiddleware, exclude=[*PUBLIC_PATHS, f"^{SHARING_PREFIX}/"]),
         ],
         exception_handlers={Exception: problem_response},
         request_max_body_size=settings.max_body_bytes,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from escrow.errors import ConfigError
 
@@ -83,6 +84,15 @@ DEFAULT_BEARER_FAILURES = BearerFailureSettings(True, Rate(30, 30), 60)
 
 
 @dataclass(frozen=True)
+class SharingSettings:
+    """Delta Sharing (README: Delta Sharing)."""
+
+    public_url: str | None  # the base URL recipients reach; None: the bind address
+    url_ttl: int  # seconds a signed file URL stays valid
+    profile_max_ttl: int  # the longest lifetime a recipient profile may be given
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str
@@ -109,11 +119,17 @@ class Settings:
     input_limits: InputLimits
     token_rate: TokenRateSettings
     policy_validation_seconds: float  # a candidate bundle's checks run at most this long
+    sharing: SharingSettings
     bearer_failures: BearerFailureSettings = DEFAULT_BEARER_FAILURES
 
     @property
     def service_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """Where recipients reach this service: ESCROW_PUBLIC_URL, or the bind address."""
+        return self.sharing.public_url or self.service_url
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -206,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_rate=_token_rate(env),
         policy_validation_seconds=_int(env, "ESCROW_POLICY_VALIDATION_SECONDS", 10, minimum=1),
         bearer_failures=_bearer_failures(env),
+        sharing=_sharing(env),
     )
 
 
@@ -312,3 +329,22 @@ def _audit_origin(env: Mapping[str, str]) -> str | None:
 
 def _default_policies_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "policies"
+
+
+def _sharing(env: Mapping[str, str]) -> SharingSettings:
+    public = (env.get("ESCROW_PUBLIC_URL") or "").strip() or None
+    if public is not None:
+        parts = urlsplit(public)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query:
+            raise ConfigError(
+                f"ESCROW_PUBLIC_URL must be an http(s) URL without a query, got {public!r}"
+            )
+        public = public.rstrip("/")
+    ttl = _int(env, "ESCROW_SHARING_URL_TTL", 900, minimum=10)
+    if ttl > 7 * 86400:
+        raise ConfigError(f"ESCROW_SHARING_URL_TTL must be at most 604800 seconds, got {ttl}")
+    return SharingSettings(
+        public_url=public,
+        url_ttl=ttl,
+        profile_max_ttl=_int(env, "ESCROW_SHARING_PROFILE_MAX_TTL", 365 * 86400, minimum=60),
+    )

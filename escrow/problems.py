@@ -34,6 +34,8 @@ _RESERVED = {"type", "title", "status", "detail", "instance", "request_id"}
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     problem = to_problem(exc)
+    if request.url.path.startswith(SHARING_PREFIX):
+        return sharing_error(request, problem, exc)
     problem.extra = {
         **{k: v for k, v in dict(problem.extra or {}).items() if k not in _RESERVED},
         "request_id": request.scope.get("state", {}).get("request_id", "-"),
@@ -97,6 +99,43 @@ def to_problem(exc: Exception) -> ProblemDetailsException:
         "the server failed to handle this request; it has been logged",
         None,
     )
+
+
+SHARING_PREFIX = "/delta-sharing/"
+# The Delta Sharing protocol's error codes (its reference server's), by HTTP status.
+_SHARING_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    405: "UNSUPPORTED_OPERATION",
+    416: "INVALID_PARAMETER_VALUE",
+    429: "RESOURCE_EXHAUSTED",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def sharing_error(
+    request: Request[Any, Any, Any], problem: ProblemDetailsException, exc: Exception
+) -> Response[Any]:
+    """The protocol's ``{"errorCode", "message"}`` body, with the problem's status."""
+    status = problem.status_code
+    code = _SHARING_CODES.get(
+        status, "INTERNAL_ERROR" if status >= 500 else "INVALID_PARAMETER_VALUE"
+    )
+    if status == 400 and not isinstance(exc, EscrowError):  # a body or query we cannot decode
+        code = "MALFORMED_REQUEST"
+    if status == 422:  # a value outside its bounds: the protocol has no 422
+        status = 400
+    message = problem.detail if status < 500 else "the server failed to handle this request"
+    headers = {
+        **(problem.headers or {}),
+        "X-Request-ID": request.scope.get("state", {}).get("request_id", "-"),
+    }
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="delta-sharing"'
+    body = None if request.method == "HEAD" else {"errorCode": code, "message": message or ""}
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 # msgspec's words for a well-formed value outside a declared bound (a length, a range, a

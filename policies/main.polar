@@ -43,7 +43,7 @@ resource Organization {
     permissions = [
         "read", "update", "change_status",
         "read_members", "manage_members", "manage_keys", "create_dataset", "explain",
-        "read_webhooks", "manage_webhooks", "read_metrics",
+        "read_webhooks", "manage_webhooks", "read_metrics", "manage_sharing",
         "read_keys", "revoke_keys", "suspend_members", "create_first_admin"
     ];
     roles = ["admin", "steward", "member", "auditor"];
@@ -67,6 +67,9 @@ resource Organization {
     # Webhook endpoints carry event metadata out of the platform, and their secrets sign it.
     "read_webhooks" if "admin";
     "manage_webhooks" if "admin";
+    # Delta Sharing recipient profiles read what was released to the organization: only its
+    # own admins issue them (operators do not, or they could read partners' releases).
+    "manage_sharing" if "admin";
     # The organization's activity report: what it did with each partner, in aggregate.
     "read_metrics" if "admin";
 

@@ -11,6 +11,7 @@ from crypto import WrappedDataKey
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ConflictError
+from escrow.sharing import keys as sharing_keys
 from escrow.webhooks import secrets as webhook_secrets
 from escrow.wiring import Components
 from storage.models import DatasetVersion
@@ -79,6 +80,7 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
             )
             session.commit()
     rewrapped += _rewrap_webhook_secrets(components, new_kek_id, ctx)
+    rewrapped += _rewrap_sharing_files(components, new_kek_id, ctx)
     with components.db.session() as session:
         components.audit.append(
             session,
@@ -110,6 +112,25 @@ def _rewrap_webhook_secrets(components: Components, new_kek_id: str, ctx: Reques
             session.commit()
 
 
+def _rewrap_sharing_files(components: Components, new_kek_id: str, ctx: RequestContext) -> int:
+    """Delta Sharing's materialized Parquet files are sealed under DEKs of their own too."""
+    rewrapped = 0
+    while True:
+        with components.db.session() as session:
+            count = sharing_keys.rewrap(session, components.keyring, new_kek_id, BATCH)
+            if not count:
+                return rewrapped
+            rewrapped += count
+            components.audit.append(
+                session,
+                ctx,
+                AuditRecord(
+                    "keys.rewrap", "success", "kek", new_kek_id, details={"sharing_files": count}
+                ),
+            )
+            session.commit()
+
+
 def kek_usage(components: Components) -> dict[str, int]:
     with components.db.session() as session:
         rows = session.execute(
@@ -130,6 +151,12 @@ def retire_kek(components: Components, kek_id: str) -> None:
     if sealed:
         raise ConflictError(
             f"{sealed} webhook secrets are still wrapped under {kek_id}: rotate first"
+        )
+    with components.db.session() as session:
+        shared = sharing_keys.kek_usage(session).get(kek_id, 0)
+    if shared:
+        raise ConflictError(
+            f"{shared} sharing files are still wrapped under {kek_id}: rotate first"
         )
     components.keyring.retire(kek_id)
     with components.db.session() as session:

@@ -52,6 +52,7 @@ OAUTH_ERRORS = {
     "unauthorized_client",
     "slow_down",
 }
+SHARING = "/delta-sharing/"
 ROLES = ("operator", "org_admin", "steward", "partner_member")
 
 # A schema-valid request may still be refused with 422 when it breaks one of these rules,
@@ -159,6 +160,11 @@ def problem_details(ctx: CheckContext, response: Response, case: Any) -> bool | 
     if response.status_code < 400:
         return None
     content_type = (response.headers.get("content-type") or [""])[0]
+    if case.path.startswith(SHARING):  # the Delta Sharing protocol's own error body
+        assert content_type.startswith("application/json"), content_type
+        if case.method.upper() != "HEAD":  # a HEAD answer has no body
+            assert set(response.json()) == {"errorCode", "message"}, response.text
+        return True
     if case.path in OAUTH_PATHS and content_type.startswith("application/json"):
         body = response.json()
         assert body.get("error") in OAUTH_ERRORS and body.get("error_description"), body
@@ -183,6 +189,11 @@ def schema_valid_requests_are_accepted(
         return None  # who may, what exists and the state it is in: not the request's shape
     body = response.json()
     assert isinstance(body, dict), body
+    if case.path.startswith(SHARING) and response.status_code == 400:
+        # The protocol has no 422: names it forbids, page tokens it did not issue and
+        # versions that do not exist are 400 INVALID_PARAMETER_VALUE by its error codes.
+        assert body.get("errorCode") == "INVALID_PARAMETER_VALUE", body
+        return True
     semantic = body.get("field") in SEMANTIC_RULES or body.get("type") in SEMANTIC_TYPES
     assert response.status_code == 422 and semantic, (
         f"schema-valid request refused: {response.status_code} {body}"

@@ -1,0 +1,1 @@
+"""Delta Sharing: recipient profiles and the open protocol over released agreements."""
