@@ -12,7 +12,7 @@ from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.members.duties import operator_details, with_admin_fact
-from escrow.orgs.queries import as_resource, find_org
+from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.orgs.service import OrgService
 from escrow.policy.guard import Target
 from escrow.policy.resources import (
@@ -247,8 +247,9 @@ class MemberService(Service):
 
     def _org_for_create(self, slug: str, roles: list[str]) -> tuple[Organization, bool]:
         """The organization, and whether this is an operator seeding its first admin."""
-        org = find_org(self.session, slug)
-        if "admin" in roles and not self.guard.allows(
+        org = find_org_or_none(self.session, slug)
+        # A missing organization takes the path of any refusal: the same 404 and audit events.
+        if org is not None and "admin" in roles and not self.guard.allows(
             self.ctx, "manage_members", as_resource(self.session, org)
         ):
             # Locked so that two operators seeding at once cannot both find no admin.
