@@ -249,8 +249,10 @@ class MemberService(Service):
         """The organization, and whether this is an operator seeding its first admin."""
         org = find_org_or_none(self.session, slug)
         # A missing organization takes the path of any refusal: the same 404 and audit events.
-        if org is not None and "admin" in roles and not self.guard.allows(
-            self.ctx, "manage_members", as_resource(self.session, org)
+        if (
+            org is not None
+            and "admin" in roles
+            and not self.guard.allows(self.ctx, "manage_members", as_resource(self.session, org))
         ):
             # Locked so that two operators seeding at once cannot both find no admin.
             self.session.execute(

@@ -24,7 +24,7 @@ from crypto import Checkpoint, CompactRange, open_note, parse_verifier_key
 from escrow.app import create_app
 from escrow.audit.log import AuditEntryTooLargeError, AuditRecord, erase_sensitive_values
 from escrow.audit.tree import AuditIntegrityError
-from escrow.cli.audit import audit
+from escrow.cli.main import audit  # the group with its client commands (public-key, export) added
 from escrow.clock import FrozenClock
 from escrow.context import RequestContext
 from escrow.wiring import Components
