@@ -34,7 +34,7 @@ def test_rotation_rewraps_every_key_and_the_old_kek_can_then_be_retired(
 ) -> None:
     dataset = create_dataset(partners.steward)
     for i in range(3):
-        deposit(partners.steward, dataset["id"], CSV + str(i).encode())
+        deposit(partners.steward, dataset["id"], CSV + f"US,{i}\n".encode())
     [old_kek] = _kek_ids(components)
     env = _env(settings_env, tmp_path)
     runner = CliRunner()
@@ -51,7 +51,7 @@ def test_rotation_rewraps_every_key_and_the_old_kek_can_then_be_retired(
     # The running server reads every version under the new KEK; no data was re-encrypted.
     for number in (1, 2, 3):
         content = partners.member.get(f"/v1/datasets/{dataset['id']}/versions/{number}/content")
-        assert content.status_code == 200 and content.content == CSV + str(number - 1).encode()
+        assert content.status_code == 200 and content.content == CSV + f"US,{number - 1}\n".encode()
     assert runner.invoke(cli, ["keys", "retire", new_kek], env=env).exit_code == 1
 
 

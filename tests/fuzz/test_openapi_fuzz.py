@@ -85,6 +85,8 @@ SEMANTIC_RULES = {
 # Rules that hold for all text, whatever the field: answered with a problem type of their own.
 SEMANTIC_TYPES = {
     PROBLEM_BASE + "nul-character": "no text may hold U+0000 (PostgreSQL text cannot)",
+    PROBLEM_BASE + "malformed-table": "a tabular deposit is a well-formed table of its type",
+    PROBLEM_BASE + "schema-mismatch": "a tabular deposit fits the dataset's schema",
 }
 
 
