@@ -24,7 +24,7 @@ from escrow.datasets.download import ContentReader
 from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
-from escrow.orgs.queries import find_org, slugs_of
+from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.guard import Target
 from escrow.policy.resources import AgreementResource
@@ -76,7 +76,9 @@ class AgreementService(Service):
         dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
-        beneficiary = find_org(self.session, terms.beneficiary)
+        beneficiary = find_org_or_none(self.session, terms.beneficiary)
+        if beneficiary is None:  # answered as for an organization that is not a partner
+            raise _no_partnership(self.ctx.principal.org_slug, terms.beneficiary)
         if beneficiary.id == dataset.owner_org_id:
             raise ValidationError(
                 "the beneficiary must be another organization", field="beneficiary"
@@ -107,10 +109,7 @@ class AgreementService(Service):
         self.session.flush()
         blockers = self.lifecycle_preview(agreement).blockers
         if "no_active_partnership" in blockers:
-            raise ConflictError(
-                f"{self.ctx.principal.org_slug} and {beneficiary.slug} have no active "
-                "partnership, which the policy requires for release"
-            )
+            raise _no_partnership(self.ctx.principal.org_slug, beneficiary.slug)
         check_named_orgs(self.session, agreement.approvers)
         self.session.add_all(parties_of(self.session, agreement))
         self.commit_with_event(
@@ -427,3 +426,11 @@ def _check_times(terms: Terms, now: datetime) -> None:
         raise ValidationError(
             "an attestation names both its event and the attesting org", field="attestation"
         )
+
+
+def _no_partnership(owner: str, beneficiary: str) -> ConflictError:
+    """The same refusal whether or not ``beneficiary`` names an organization: no oracle."""
+    return ConflictError(
+        f"{owner} and {beneficiary} have no active partnership, which the policy requires"
+        " for release"
+    )

@@ -91,6 +91,21 @@ def test_agreement_needs_an_active_partnership(deal: Deal) -> None:
     assert response.status_code == 409
 
 
+def test_a_beneficiary_that_does_not_exist_is_refused_like_one_that_is_no_partner(
+    deal: Deal,
+) -> None:
+    url = f"/v1/datasets/{deal.dataset['id']}/agreements"
+    terms = {"purpose": "x", "approvals": {"required": 0, "from": ["owner:steward"]}}
+    existing = deal.steward.post(url, json={**terms, "beneficiary": "initech"})
+    missing = deal.steward.post(url, json={**terms, "beneficiary": "no-such-org"})
+    assert existing.status_code == missing.status_code == 409
+    answers = [r.json() for r in (existing, missing)]
+    for answer, slug in zip(answers, ("initech", "no-such-org"), strict=True):
+        del answer["request_id"]
+        answer["detail"] = answer["detail"].replace(slug, "<org>")
+    assert answers[0] == answers[1]
+
+
 def test_only_named_approvers_decide_and_each_once(deal: Deal) -> None:
     agreement = deal.propose(
         approvals={"required": 2, "from": ["owner:steward", "beneficiary:admin"]}
@@ -232,7 +247,7 @@ def test_terms_are_validated(deal: Deal, clock: FrozenClock) -> None:
         ({"approvals": {"required": 1, "from": ["root"]}}, 422),
         ({"approvals": {"required": 1, "from": ["org:nobody:admin"]}}, 404),
         ({"beneficiary": "acme"}, 422),
-        ({"beneficiary": "nobody"}, 404),
+        ({"beneficiary": "nobody"}, 409),
         ({"expires_at": (clock.now() - timedelta(days=1)).isoformat()}, 422),
         ({"view": {"fields": ["region", "secret"]}}, 422),
         ({"view": {"where": {"field": "region", "op": "like", "value": "E%"}}}, 422),
