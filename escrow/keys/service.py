@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from crypto import WrappedDataKey
+from crypto import Keyring, WrappedDataKey
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ConflictError
@@ -79,8 +81,8 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
                 ),
             )
             session.commit()
-    rewrapped += _rewrap_webhook_secrets(components, new_kek_id, ctx)
-    rewrapped += _rewrap_sharing_files(components, new_kek_id, ctx)
+    for kind, rewrap in SEALED:
+        rewrapped += _rewrap_sealed(components, new_kek_id, ctx, kind, rewrap)
     with components.db.session() as session:
         components.audit.append(
             session,
@@ -93,40 +95,33 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
     return Rotation(new_kek_id, rewrapped)
 
 
-def _rewrap_webhook_secrets(components: Components, new_kek_id: str, ctx: RequestContext) -> int:
-    """Webhook signing secrets are sealed under DEKs of their own: re-wrapped the same way."""
+# Secrets sealed under DEKs of their own (webhook signing secrets, Delta Sharing's
+# materialized Parquet files), each re-wrapped in batches by its module's ``rewrap``.
+SEALED: tuple[tuple[str, Callable[[Session, Keyring, str, int], int]], ...] = (
+    ("webhook_secrets", webhook_secrets.rewrap),
+    ("sharing_files", sharing_keys.rewrap),
+)
+
+
+def _rewrap_sealed(
+    components: Components,
+    new_kek_id: str,
+    ctx: RequestContext,
+    kind: str,
+    rewrap: Callable[[Session, Keyring, str, int], int],
+) -> int:
+    """Re-wraps one kind of sealed secret, a batch per transaction, each batch audited."""
     rewrapped = 0
     while True:
         with components.db.session() as session:
-            count = webhook_secrets.rewrap(session, components.keyring, new_kek_id, BATCH)
+            count = rewrap(session, components.keyring, new_kek_id, BATCH)
             if not count:
                 return rewrapped
             rewrapped += count
             components.audit.append(
                 session,
                 ctx,
-                AuditRecord(
-                    "keys.rewrap", "success", "kek", new_kek_id, details={"webhook_secrets": count}
-                ),
-            )
-            session.commit()
-
-
-def _rewrap_sharing_files(components: Components, new_kek_id: str, ctx: RequestContext) -> int:
-    """Delta Sharing's materialized Parquet files are sealed under DEKs of their own too."""
-    rewrapped = 0
-    while True:
-        with components.db.session() as session:
-            count = sharing_keys.rewrap(session, components.keyring, new_kek_id, BATCH)
-            if not count:
-                return rewrapped
-            rewrapped += count
-            components.audit.append(
-                session,
-                ctx,
-                AuditRecord(
-                    "keys.rewrap", "success", "kek", new_kek_id, details={"sharing_files": count}
-                ),
+                AuditRecord("keys.rewrap", "success", "kek", new_kek_id, details={kind: count}),
             )
             session.commit()
 
