@@ -9,38 +9,47 @@ run. A process that dies mid-send leaves rows that fall due again when the lease
 a delivery is attempted at least once per lease and never lost; receivers deduplicate by
 ``webhook-id`` (the event id; Standard Webhooks, see signing.py).
 
-One endpoint's deliveries are sent one after another, oldest first (endpoints in
-parallel); once its receiver fails, the rest of its batch is given back untried, so a
-failing receiver gets one request per run rather than a burst, and one slow receiver costs
-a run at most one timeout.
+A run has at most ``concurrency`` attempts in flight, and at most
+``concurrency_per_endpoint`` to one endpoint (1 by default: one after another, oldest
+first); once an endpoint's receiver fails, the rest of its batch is given back untried, so
+a failing receiver gets about one request per run rather than a burst. An attempt ends
+after ``timeout_seconds`` in all (deadline.py), so one slow receiver costs a run at most
+one timeout per lane.
 
 Backoff: after failed attempt n the next is due ``min(cap, base * 2**(n-1))`` later by the
-injected clock; after ``max_attempts`` failures the delivery is ``dead``.
+injected clock, less a random part of up to half of it (equal jitter, from the injected
+random source), so that deliveries that failed together do not come back together; after
+``max_attempts`` failures the delivery is ``dead``, which counts against the endpoint's
+failure budget (failure_budget.py).
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
+import httpcore
 from sqlalchemy import select, update
 
 from crypto import CryptoError
 from escrow import __version__
 from escrow.audit.log import AuditRecord
+from escrow.components import Components
 from escrow.config import WebhookSettings
 from escrow.context import RequestContext
-from escrow.metrics.instruments import WEBHOOK_DELIVERIES
+from escrow.metrics.instruments import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS_DISABLED
 from escrow.schedule import every
 from escrow.webhooks import secrets, signing
+from escrow.webhooks.deadline import Deadline, DeadlineBackend, DeadlineExceededError
 from escrow.webhooks.destinations import RefusedDestinationError, resolve
 from escrow.webhooks.expiring import emit_expiry_notices
-from escrow.wiring import Components
+from escrow.webhooks.failure_budget import count_result
+from escrow.webhooks.retention import purge_finished
 from storage.models import (
     Organization,
     WebhookAttempt,
@@ -53,7 +62,6 @@ log = logging.getLogger("escrow.webhooks")
 
 BATCH = 20
 MAX_BATCHES = 10  # per run; what is left waits for the next run
-SENDERS = 8  # endpoints served at once: one slow receiver does not hold the others up
 USER_AGENT = f"partner-escrow-webhooks/{__version__}"
 MAX_ERROR = 500
 
@@ -86,10 +94,13 @@ class Outcome:
         return self.reason is None
 
 
-def backoff(policy: WebhookSettings, attempt: int) -> timedelta:
-    """The wait after failed attempt ``attempt`` (1-based): doubling, capped."""
+def backoff(policy: WebhookSettings, attempt: int, draw: float) -> timedelta:
+    """The wait after failed attempt ``attempt`` (1-based): doubling, capped, then equal
+    jitter: ``draw`` (uniform in [0, 1)) takes up to half of it off, so the wait lies in
+    (half, whole]."""
     exponent = min(attempt - 1, 32)  # beyond that the cap has long applied
-    return timedelta(seconds=min(policy.backoff_max_seconds, policy.backoff_seconds * 2**exponent))
+    wait = min(policy.backoff_max_seconds, policy.backoff_seconds * 2**exponent)
+    return timedelta(seconds=wait * (1 - min(max(draw, 0.0), 1.0) / 2))
 
 
 def lease(policy: WebhookSettings) -> timedelta:
@@ -98,40 +109,62 @@ def lease(policy: WebhookSettings) -> timedelta:
 
 
 def run(components: Components) -> int:
-    """The scheduled job: expiry notices, expired secrets, then every due delivery."""
+    """The scheduled job: expiry notices, expired secrets, old finished deliveries, then
+    every due delivery."""
     emit_expiry_notices(components)
     with components.db.session() as session:
         secrets.erase_expired(session, components.clock.now())
         session.commit()
+    purge_finished(components)
     return deliver_due(components)
 
 
 def deliver_due(components: Components, *, max_batches: int = MAX_BATCHES) -> int:
     """Attempts the due deliveries (up to ``max_batches`` batches); returns how many."""
+    policy = components.settings.webhooks
     attempted = 0
     claimed = claim(components, BATCH)
     if not claimed:
         return 0
-    with (
-        _client(components.settings.webhooks) as client,
-        ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as pool,
-    ):
+    tls = tls_context()
+    with ThreadPoolExecutor(policy.concurrency, thread_name_prefix="webhook") as pool:
 
-        def send_in_turn(queue: list[Claimed]) -> int:
-            """One endpoint's deliveries, oldest first, each recorded as soon as it is known.
+        def send_in_turn(lane: Lane) -> int:
+            """Takes one endpoint's deliveries in turn, each recorded as soon as it is known.
             Once its receiver fails, the rest are put back untried rather than piled on."""
-            for index, item in enumerate(queue):
-                if record(components, item, send(components, client, item)) in ("failed", "dead"):
-                    release(components, queue[index + 1 :])
-                    return index + 1
-            return len(queue)
+            sent = 0
+            while (item := lane.take()) is not None:
+                sent += 1
+                if record(components, item, send(components, tls, item)) in ("failed", "dead"):
+                    release(components, lane.stop())
+            return sent
 
         for _ in range(max_batches):
-            attempted += sum(pool.map(send_in_turn, _by_endpoint(claimed)))  # endpoints at once
+            lanes = [Lane(queue) for queue in _by_endpoint(claimed)]
+            workers = [lane for lane in lanes for _ in range(policy.concurrency_per_endpoint)]
+            attempted += sum(pool.map(send_in_turn, workers))
             claimed = claim(components, BATCH)
             if not claimed:
                 break
     return attempted
+
+
+@dataclass
+class Lane:
+    """One endpoint's claimed deliveries, oldest first, shared by the workers sending them."""
+
+    queue: list[Claimed]
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> Claimed | None:
+        with self._lock:
+            return self.queue.pop(0) if self.queue else None
+
+    def stop(self) -> list[Claimed]:
+        """What was not taken yet; nothing more is taken."""
+        with self._lock:
+            rest, self.queue = self.queue, []
+            return rest
 
 
 def _by_endpoint(claimed: list[Claimed]) -> list[list[Claimed]]:
@@ -189,10 +222,14 @@ def claim(components: Components, limit: int) -> list[Claimed]:
     return claimed
 
 
-def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outcome:
-    """One signed POST to the address that passed the SSRF check; never raises."""
+def send(components: Components, tls: ssl.SSLContext, claimed: Claimed) -> Outcome:
+    """One signed POST to the address that passed the SSRF check; never raises.
+
+    One deadline, ``timeout_seconds`` from now, bounds the whole attempt: the name lookup,
+    connecting, TLS, sending and the receiver's status line and headers (deadline.py)."""
     started = components.clock.now()
     began = time.monotonic()  # latency only: scheduling uses the injected clock
+    deadline = Deadline(components.settings.webhooks.timeout_seconds)
 
     def failed(reason: str, error: str, status: int | None = None) -> Outcome:
         elapsed = int((time.monotonic() - began) * 1000)
@@ -207,12 +244,15 @@ def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outc
         log.error("webhook delivery %s: cannot sign: %s", claimed.delivery_id, exc)
         return failed("no_signing_secret", "the endpoint's signing secret is unavailable")
     try:
-        destination = resolve(claimed.url, components.settings.webhooks)
+        destination = deadline.call(lambda: resolve(claimed.url, components.settings.webhooks))
     except RefusedDestinationError as exc:
         return failed("refused_destination", str(exc))
+    except DeadlineExceededError:
+        return failed("timeout", "the name lookup did not finish within the timeout")
     headers = {
         "Host": destination.host_header,
         "Content-Type": "application/json",
+        "Content-Length": str(len(claimed.body)),
         "User-Agent": USER_AGENT,
         **signed,
         signing.EVENT_ID_HEADER: claimed.event_id,
@@ -221,19 +261,14 @@ def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outc
         signing.ATTEMPT_HEADER: str(claimed.attempt),
     }
     extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
-    request = client.build_request(
-        "POST", destination.url, content=claimed.body, headers=headers, extensions=extensions
-    )
     try:
-        response = client.send(request, stream=True)  # the body is never read
-        response.close()
-    except httpx.TimeoutException:
+        status = _post(deadline, tls, destination.url, headers, claimed.body, extensions)
+    except httpcore.TimeoutException:
         return failed("timeout", "no answer within the timeout")
-    except httpx.ConnectError as exc:
+    except httpcore.ConnectError as exc:
         return failed("connect_error", f"could not connect: {exc}")
-    except httpx.HTTPError as exc:
+    except _TRANSPORT_ERRORS as exc:
         return failed("transport_error", f"{type(exc).__name__}: {exc}")
-    status = response.status_code
     if 200 <= status < 300:
         return Outcome(started, int((time.monotonic() - began) * 1000), status)
     if 300 <= status < 400:
@@ -242,11 +277,39 @@ def send(components: Components, client: httpx.Client, claimed: Claimed) -> Outc
     return failed(f"http_{status}", f"the receiver answered {status}", status)
 
 
+_TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol)
+
+
+def _post(
+    deadline: Deadline,
+    tls: ssl.SSLContext,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    extensions: dict[str, str],
+) -> int:
+    """The receiver's status; its body is never read. No redirects are followed, no proxies
+    from the environment are used, and the connection (opened to the checked address, never
+    reused for another host) is closed before this returns."""
+    with (
+        httpcore.ConnectionPool(
+            ssl_context=tls, max_keepalive_connections=0, network_backend=DeadlineBackend(deadline)
+        ) as pool,
+        pool.stream(
+            "POST", url, headers=list(headers.items()), content=body, extensions=extensions
+        ) as response,
+    ):
+        return response.status
+
+
 def record(components: Components, claimed: Claimed, outcome: Outcome) -> str | None:
     """Stores the attempt and the delivery's next state with its audit event; returns the
     result (delivered, failed, dead), or None when the row is no longer this run's."""
     policy = components.settings.webhooks
     with components.db.session() as session:
+        # The endpoint's row first, as every writer of both takes them: its failure budget
+        # changes with the result.
+        session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
         delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
         ours = delivery is not None and delivery.claim_id == claimed.claim_id
         if delivery is None or not ours or delivery.status != "pending":
@@ -260,15 +323,18 @@ def record(components: Components, claimed: Claimed, outcome: Outcome) -> str | 
             result, delivery.status, delivery.next_attempt_at = "dead", "dead", None
         else:
             result = "failed"
-            delivery.next_attempt_at = now + backoff(policy, delivery.attempts)
+            delivery.next_attempt_at = now + backoff(policy, delivery.attempts, components.random())
         delivery.claim_id = None
         delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
         delivery.updated_at = now
         session.add(_attempt(components, claimed, outcome, result))
         event = _audit_record(delivery, claimed, outcome, result)
         components.audit.append(session, _CONTEXT, event)
+        disabled = count_result(components, session, delivery.endpoint_id, result, now)
         session.commit()
     WEBHOOK_DELIVERIES.labels(result=result).inc()
+    if disabled:
+        WEBHOOK_ENDPOINTS_DISABLED.inc()
     return result
 
 
@@ -288,7 +354,7 @@ def release(components: Components, items: list[Claimed]) -> None:
             .values(
                 claim_id=None,
                 attempts=WebhookDelivery.attempts - 1,
-                next_attempt_at=now + backoff(components.settings.webhooks, 1),
+                next_attempt_at=now + backoff(components.settings.webhooks, 1, components.random()),
                 updated_at=now,
             )
         )
@@ -335,16 +401,9 @@ def _audit_record(
     )
 
 
-def _client(policy: WebhookSettings) -> httpx.Client:
-    """No redirects, no proxies from the environment, and no connection reuse: a connection
-    is opened to the checked address for each attempt (never one made for another host)."""
-    return httpx.Client(
-        timeout=httpx.Timeout(policy.timeout_seconds),
-        follow_redirects=False,
-        trust_env=False,
-        verify=ssl.create_default_context(),
-        limits=httpx.Limits(max_keepalive_connections=0),
-    )
+def tls_context() -> ssl.SSLContext:
+    """The system's trust store, hostname checking on (one per run: loading it is costly)."""
+    return ssl.create_default_context()
 
 
 _CONTEXT = RequestContext(request_id="webhook-delivery")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from escrow.agreements.terms import resolve_grants
 from escrow.audit.log import AuditRecord
 from escrow.orgs.queries import slugs_of
-from storage.models import Agreement, Dataset, Population
+from storage.models import Agreement, Dataset, Population, WebhookEndpoint
 
 AWAITING_APPROVAL = "agreement.awaiting_approval"
 RELEASED = "agreement.released"
@@ -28,6 +28,7 @@ EXPIRING = "agreement.expiring"
 DEPOSIT_RECEIVED = "dataset.deposit_received"
 OPERATOR_ACTION = "org.operator_action"
 OVERLAPS_CHANGED = "overlaps.changed"
+ENDPOINT_DISABLED = "webhook.disabled"
 PING = "ping"
 # What an endpoint may subscribe to (ping is sent on request, to one endpoint).
 EVENT_TYPES = (
@@ -38,10 +39,13 @@ EVENT_TYPES = (
     DEPOSIT_RECEIVED,
     OPERATOR_ACTION,
     OVERLAPS_CHANGED,
+    ENDPOINT_DISABLED,
 )
 # The audit action the expiry job records once per agreement, from which EXPIRING follows.
 EXPIRING_ACTION = "agreement.expiring"
 EXPIRY_NOTICE = timedelta(days=7)
+# The audit action recorded when an endpoint's failure budget is spent (failure_budget.py).
+DISABLE_ACTION = "webhook.disable"
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,27 @@ def _overlaps_changed(session: Session, record: AuditRecord, _now: datetime) -> 
     return Occurrence(OVERLAPS_CHANGED, data, {viewer: {}})
 
 
+def _endpoint_disabled(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
+    """To the organization's other endpoints (the disabled one no longer receives anything)."""
+    if len(record.org_ids) != 1:
+        return None
+    org_id = record.org_ids[0]
+    endpoint = session.get(WebhookEndpoint, record.resource_id)
+    if endpoint is None or endpoint.disabled_at is None:
+        return None
+    slug = slugs_of(session, {org_id}).get(org_id)
+    data = {
+        "webhook": {
+            "id": endpoint.id,
+            "href": f"/v1/orgs/{slug}/webhooks/{endpoint.id}",
+            "reason": record.reason,
+            "disabled_at": endpoint.disabled_at.isoformat(),
+            "consecutive_dead": record.details.get("consecutive_dead"),
+        }
+    }
+    return Occurrence(ENDPOINT_DISABLED, data, {org_id: {}})
+
+
 def _ping(session: Session, record: AuditRecord, _now: datetime) -> Occurrence | None:
     org_id = record.org_ids[0] if record.org_ids else None
     if org_id is None:
@@ -235,6 +260,7 @@ _DERIVERS: dict[str, Deriver] = {
     EXPIRING_ACTION: _expiring,
     "dataset.deposit": _deposit_received,
     OVERLAPS_CHANGED: _overlaps_changed,
+    DISABLE_ACTION: _endpoint_disabled,
     "webhook.ping": _ping,
     **{
         action: _operator_action

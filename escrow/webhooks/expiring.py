@@ -13,9 +13,9 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.webhooks.events import EXPIRING_ACTION, EXPIRY_NOTICE
-from escrow.wiring import Components
 from storage.models import Agreement, WebhookEndpoint, WebhookNotice
 
 BATCH = 100

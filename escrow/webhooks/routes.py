@@ -8,7 +8,8 @@ import msgspec
 from litestar import Router, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 from escrow.webhooks.schemas import (
     DeliveryDetailOut,
@@ -76,6 +77,17 @@ def update(
     )
     service = WebhookService(deps)
     return _out(service, service.update(org, webhook_id, changes), org)
+
+
+@post(
+    ITEM + "/enable",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Enable an endpoint again (disabled by an admin or by its failure budget)",
+)
+def enable(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
+    service = WebhookService(deps)
+    return _out(service, service.enable(org, webhook_id), org)
 
 
 @delete(ITEM, sync_to_thread=True, summary="Delete an endpoint; queued deliveries are cancelled")
@@ -147,6 +159,7 @@ webhooks_router = Router(
         list_webhooks,
         read,
         update,
+        enable,
         remove,
         rotate_secret,
         ping,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -21,10 +21,12 @@ EventType = Literal[
     "dataset.deposit_received",
     "org.operator_action",
     "overlaps.changed",
+    "webhook.disabled",
 ]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URL_LENGTH)]
 Description = Annotated[str, msgspec.Meta(max_length=200)]
-Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=6)]
+# Each type at most once (repeats are merged): long enough to name every type.
+Events = Annotated[list[EventType], msgspec.Meta(min_length=1, max_length=len(get_args(EventType)))]
 DeliveryStatus = Literal["pending", "delivered", "dead", "cancelled"]
 ALL_EVENTS: list[EventType] = [
     "agreement.awaiting_approval",
@@ -34,6 +36,7 @@ ALL_EVENTS: list[EventType] = [
     "dataset.deposit_received",
     "org.operator_action",
     "overlaps.changed",
+    "webhook.disabled",
 ]
 
 
@@ -64,6 +67,8 @@ class WebhookOut(msgspec.Struct, kw_only=True):
     description: str
     events: list[str]
     enabled: bool
+    disabled_reason: str | None  # manual, or failure_budget when disabled automatically
+    disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
     previous_secret_expires_at: datetime | None  # during a rotation's grace period
@@ -159,6 +164,8 @@ def _endpoint_fields(
         "description": endpoint.description,
         "events": list(endpoint.events),
         "enabled": endpoint.status == "active",
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": endpoint.disabled_at,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
         "previous_secret_expires_at": previous,

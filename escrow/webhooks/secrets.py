@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from crypto import Keyring, WrappedDataKey
+from crypto import KeyManager, WrappedDataKey
 from escrow.ids import IdFactory
 from escrow.webhooks.signing import new_secret
 from storage.models import WebhookSecret
@@ -37,7 +37,7 @@ def _associated_data(secret_id: str) -> bytes:
 
 
 def issue(
-    session: Session, keyring: Keyring, new_id: IdFactory, endpoint_id: str, now: datetime
+    session: Session, keyring: KeyManager, new_id: IdFactory, endpoint_id: str, now: datetime
 ) -> IssuedSecret:
     """A fresh random secret for the endpoint, stored sealed; its plaintext is returned once."""
     secret = new_secret()  # the Standard Webhooks form (escrow/webhooks/signing.py)
@@ -47,7 +47,7 @@ def issue(
 
 def store(
     session: Session,
-    keyring: Keyring,
+    keyring: KeyManager,
     new_id: IdFactory,
     endpoint_id: str,
     now: datetime,
@@ -72,7 +72,7 @@ def store(
 
 def rotate(
     session: Session,
-    keyring: Keyring,
+    keyring: KeyManager,
     new_id: IdFactory,
     endpoint_id: str,
     now: datetime,
@@ -106,7 +106,7 @@ def live_rows(session: Session, endpoint_ids: list[str], now: datetime) -> list[
     )
 
 
-def reveal(keyring: Keyring, row: WebhookSecret) -> str:
+def reveal(keyring: KeyManager, row: WebhookSecret) -> str:
     """Fails closed: KeyringError or crypto IntegrityError unless the sealed secret opens."""
     ad = _associated_data(row.id)
     aead = keyring.open_data_key(WrappedDataKey.parse(row.wrapped_dek), ad)
@@ -138,7 +138,7 @@ def erase_all(session: Session, endpoint_id: str) -> None:
     session.execute(delete(WebhookSecret).where(WebhookSecret.endpoint_id == endpoint_id))
 
 
-def rewrap(session: Session, keyring: Keyring, new_kek_id: str, limit: int) -> int:
+def rewrap(session: Session, keyring: KeyManager, new_kek_id: str, limit: int) -> int:
     """Re-wraps up to ``limit`` secrets' DEKs under ``new_kek_id``; returns how many."""
     rows = list(
         session.scalars(

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import CursorResult, func, select, update
 
-from crypto import Keyring
+from crypto import KeyManager
 from escrow.audit.log import AuditRecord
 from escrow.config import WebhookSettings
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
@@ -29,6 +29,7 @@ from storage.models import Organization, WebhookAttempt, WebhookDelivery, Webhoo
 
 MAX_ENDPOINTS_PER_ORG = 10
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
+MANUAL = "manual"  # disabled_reason when an admin disabled the endpoint
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,16 @@ class WebhookService(Service):
             changed["description"] = True
         if changes.events is not None:
             endpoint.events = changed["events"] = _valid_events(changes.events)
-        if changes.enabled is not None:
-            endpoint.status = "active" if changes.enabled else "disabled"
+        now = self.deps.clock.now()
+        if changes.enabled is not None and changes.enabled != (endpoint.status == "active"):
+            if changes.enabled:
+                changed["enabled_from"] = endpoint.disabled_reason
+                _enable(endpoint)
+            else:
+                endpoint.status, endpoint.disabled_reason = "disabled", MANUAL
+                endpoint.disabled_at = now
             changed["enabled"] = changes.enabled
-        endpoint.updated_at = self.deps.clock.now()
+        endpoint.updated_at = now
         self.commit_with_event(
             AuditRecord(
                 "webhook.update",
@@ -140,6 +147,26 @@ class WebhookService(Service):
                 org_ids=(org.id,),
                 details=changed,
                 sensitive=sensitive,
+            )
+        )
+        return endpoint
+
+    def enable(self, slug: str, endpoint_id: str) -> WebhookEndpoint:
+        """Active again, whether an admin or the failure budget disabled it: its count starts
+        over and its queued deliveries are due at once."""
+        org = self._org(slug, "manage_webhooks")
+        endpoint = self._endpoint(org, endpoint_id)
+        details = {"was": endpoint.status, "disabled_reason": endpoint.disabled_reason}
+        _enable(endpoint)
+        endpoint.updated_at = self.deps.clock.now()
+        self.commit_with_event(
+            AuditRecord(
+                "webhook.enable",
+                "success",
+                "webhook_endpoint",
+                endpoint.id,
+                org_ids=(org.id,),
+                details=details,
             )
         )
         return endpoint
@@ -300,8 +327,8 @@ class WebhookService(Service):
         return policy
 
     @property
-    def _keyring(self) -> Keyring:
-        keyring: Keyring = self.deps.components.keyring
+    def _keyring(self) -> KeyManager:
+        keyring: KeyManager = self.deps.components.keyring
         return keyring
 
     def _org(self, slug: str, action: str) -> Organization:
@@ -318,6 +345,11 @@ class WebhookService(Service):
         if delivery is None or delivery.endpoint_id != endpoint.id:
             raise NotFoundError(f"no delivery {delivery_id!r} for this endpoint")
         return delivery
+
+
+def _enable(endpoint: WebhookEndpoint) -> None:
+    endpoint.status, endpoint.disabled_reason, endpoint.disabled_at = "active", None, None
+    endpoint.consecutive_dead = 0
 
 
 def _valid_events(events: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.config import load_settings
 from escrow.errors import ConfigError, ConflictError
 from escrow.keys.service import retire_kek, rotate_kek
@@ -29,7 +30,6 @@ from escrow.webhooks import secrets as webhook_secrets
 from escrow.webhooks.destinations import address_allowed
 from escrow.webhooks.events import EVENT_TYPES
 from escrow.webhooks.schemas import EventType
-from escrow.wiring import Components
 from storage.models import AuditEvent, AuditSecret, WebhookDelivery, WebhookSecret
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
@@ -53,6 +53,14 @@ def settings_env(settings_env: dict[str, str], tmp_path: Path) -> dict[str, str]
         "ESCROW_WEBHOOK_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
         "ESCROW_WEBHOOK_TIMEOUT": "5",
     }
+
+
+@pytest.fixture
+def components(components: Components) -> Components:
+    """Backoff without jitter (a draw of 0 takes nothing off), so schedules are exact;
+    test_backoff_jitter_stays_within_its_bounds draws other values."""
+    components.random = lambda: 0.0
+    return components
 
 
 @pytest.fixture
@@ -514,7 +522,7 @@ def test_claims_skip_locked_rows_and_a_lost_claim_is_retried_after_its_lease(
     retried = delivery.claim(components, 10)
     assert {c.delivery_id for c in retried} == {first["id"], second["id"]}
     stale = claimed[0]
-    outcome = delivery.send(components, delivery._client(components.settings.webhooks), stale)
+    outcome = delivery.send(components, delivery.tls_context(), stale)
     assert delivery.record(components, stale, outcome) is None  # no longer that run's
     for current in retried:
         delivery.record(components, current, delivery.Outcome(clock.now(), 1, 200))
@@ -797,7 +805,7 @@ def test_allowing_private_networks_still_refuses_unspecified_and_multicast() -> 
 def test_webhook_settings_are_validated(settings_env: dict[str, str]) -> None:
     policy = load_settings(settings_env).webhooks
     assert (policy.backoff_seconds, policy.backoff_max_seconds) == (BASE, CAP)
-    assert [delivery.backoff(policy, n).total_seconds() for n in (1, 2, 3, 40)] == [
+    assert [delivery.backoff(policy, n, 0.0).total_seconds() for n in (1, 2, 3, 40)] == [
         60,
         120,
         200,
