@@ -34,3 +34,13 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts by result (delivered, failed, dead).",
     ["result"],
 )
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "escrow_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled automatically once their failure budget was spent.",
+)
+JOB_RUNS = Counter(
+    "escrow_job_runs_total",
+    "Periodic job runs in this process by job and outcome: ran, failed, or skipped (another"
+    " process of the cluster had the turn).",
+    ["job", "outcome"],
+)

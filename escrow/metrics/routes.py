@@ -7,9 +7,10 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
+from escrow.components import Components
 from escrow.metrics.scrape import MEDIA_TYPE, Scrape
 from escrow.openapi import problem_spec
-from escrow.wiring import Components, request_context
+from escrow.wiring import request_context
 
 
 @get(
@@ -23,6 +24,13 @@ from escrow.wiring import Components, request_context
 )
 def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
     components: Components = request.app.state.components
-    scrape = Scrape(components.settings.metrics_token, components.db, components.audit)
+    settings = components.settings
+    scrape = Scrape(
+        settings.metrics_token,
+        components.db,
+        components.audit,
+        components.clock,
+        settings.metrics_dir,
+    )
     body = scrape.render(request_context(request), request.headers.get("authorization"))
     return Response(body, media_type=MEDIA_TYPE)

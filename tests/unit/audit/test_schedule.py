@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from crypto import ServiceSigner
+from crypto import Keyring
 from escrow import schedule
 from escrow.audit.checkpoints import ORIGIN_PREFIX, default_origin
 from escrow.audit.trail import checkpoint_schedule
@@ -37,8 +38,17 @@ def _run_schedule(trail: _CountingTrail, ticks: int, monkeypatch: pytest.MonkeyP
         waits.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(schedule.asyncio, "sleep", fake_sleep)
-    app: Any = SimpleNamespace(state=SimpleNamespace(components=SimpleNamespace(trail=trail)))
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    # Every turn is this process's (turns across processes: tests/unit/services/jobs).
+    monkeypatch.setattr(schedule, "take_turn", lambda *_: True)
+    monkeypatch.setattr(schedule, "end_turn", lambda *_: None)
+    app: Any = SimpleNamespace(
+        state=SimpleNamespace(
+            components=SimpleNamespace(
+                trail=trail, db=None, clock=SimpleNamespace(now=lambda: None)
+            )
+        )
+    )
 
     async def main() -> None:
         async with checkpoint_schedule(app):
@@ -83,6 +93,9 @@ def test_audit_settings(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=name):
             load_settings({name: value})
-    signer = ServiceSigner.generate()
-    origin = default_origin(signer)
-    assert origin.startswith(ORIGIN_PREFIX) and origin == default_origin(signer)
+    keyring = Keyring.create(tmp_path / "keyring.json")
+    origin = default_origin(keyring)
+    assert origin.startswith(ORIGIN_PREFIX) and origin == default_origin(keyring)
+    staged = keyring.stage_signing_key("receipt", at=datetime.now(UTC))
+    keyring.promote_signing_key("receipt", staged, at=datetime.now(UTC))
+    assert default_origin(keyring) == origin  # a rotation keeps the log's name

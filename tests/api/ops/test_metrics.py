@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from escrow.clock import FrozenClock
 from escrow.config import load_settings
 from escrow.context import RequestContext
 from escrow.errors import ConfigError
+from escrow.schedule import end_turn, take_turn
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import AuditEvent
@@ -29,6 +31,7 @@ FAMILIES = {
     "escrow_download_bytes": "counter",
     "escrow_audit_appends": "counter",
     "escrow_webhook_deliveries": "counter",
+    "escrow_webhook_queue_depth": "gauge",
 }
 METRICS_TOKEN = "scrape-3f1c9a7e52d84b06"
 
@@ -54,6 +57,30 @@ def test_the_exposition_parses_and_has_every_instrument(client: TestClient[Lites
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     families = {f.name: f.type for f in text_string_to_metric_families(response.text)}
     assert {name: families.get(name) for name in FAMILIES} == FAMILIES
+
+
+def test_job_turns_and_the_webhook_queue_are_reported_for_the_whole_cluster(
+    client: TestClient[Litestar], db: Database, clock: FrozenClock
+) -> None:
+    start = clock.now()
+    assert take_turn(db, "agreement-sweeps", start, timedelta(seconds=30))  # some replica
+    end_turn(db, "agreement-sweeps", start + timedelta(seconds=2), succeeded=False)
+    assert take_turn(db, "agreement-sweeps", start + timedelta(seconds=30), timedelta(seconds=30))
+    end_turn(db, "agreement-sweeps", start + timedelta(seconds=31), succeeded=True)
+    samples = scrape(client)
+    job = {"job": "agreement-sweeps"}
+    assert value(samples, "escrow_cluster_job_turns_total", **job) == 2
+    assert value(samples, "escrow_cluster_job_failures_total", **job) == 1
+    times = {
+        event: value(samples, f"escrow_cluster_job_last_{event}_timestamp_seconds", **job)
+        for event in ("started", "succeeded", "failed")
+    }
+    assert times == {
+        "started": (start + timedelta(seconds=30)).timestamp(),
+        "succeeded": (start + timedelta(seconds=31)).timestamp(),
+        "failed": (start + timedelta(seconds=2)).timestamp(),
+    }
+    assert value(samples, "escrow_webhook_queue_depth", state="due") == 0
 
 
 def test_counters_move_with_a_deposit_a_download_and_a_denial(
@@ -144,7 +171,7 @@ def test_a_configured_token_is_required_and_refusals_are_audited(
             .where(AuditEvent.action == "metrics.scrape")
             .order_by(AuditEvent.seq)
         ).all()
-    assert refusals == [("missing_token", "denied"), ("bad_token", "denied")]
+    assert [tuple(r) for r in refusals] == [("missing_token", "denied"), ("bad_token", "denied")]
 
 
 @pytest.mark.usefixtures("token_protected")
