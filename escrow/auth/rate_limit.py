@@ -1,4 +1,4 @@
-"""Rate limits on token issuance: token buckets on the injected clock, kept in this process.
+"""Rate limits on token issuance: token buckets on the injected clock.
 
 Three buckets decide whether ``POST /v1/auth/token`` may even look at a secret:
 
@@ -12,9 +12,9 @@ the failure buckets. One address can never empty a key's failure bucket on its o
 (config.py refuses settings that would allow it), so locking a key out takes several
 addresses failing at full speed, and then only for as long as they keep it up.
 
-State lives in this process: with N replicas behind a balancer the limits are N times
-looser. Memory is bounded: full buckets are forgotten, and beyond ``MAX_TRACKED`` subjects
-per bucket the least recently charged one is dropped (which only ever forgives).
+The buckets are shared by every replica on PostgreSQL (escrow/auth/buckets.py), so N
+replicas behind a balancer hold one limit. Which refusals are audited is decided per
+process: at most one audited refusal per limited subject and window in each process.
 """
 
 from __future__ import annotations
@@ -26,54 +26,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from types import TracebackType
 
+from escrow.auth.buckets import MAX_TRACKED, BucketStore, Charge
 from escrow.clock import Clock
-from escrow.config import Rate, TokenRateSettings
+from escrow.config import TokenRateSettings
 from escrow.errors import AuthenticationError
 
-MAX_TRACKED = 50_000  # subjects remembered per bucket
 AUDIT_WINDOW_SECONDS = 60  # one audited refusal per limited subject and window
 UNKNOWN_ADDRESS = "-"
-_EPSILON = 1e-9  # refill arithmetic in floats: a token due now must count as there
-
-
-class Buckets:
-    """Token buckets by subject, refilled continuously; not thread-safe (the caller locks)."""
-
-    def __init__(self, rate: Rate, capacity: int = MAX_TRACKED) -> None:
-        self._burst = float(rate.burst)
-        self._per_second = rate.per_minute / 60
-        self._capacity = capacity
-        self._levels: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (tokens, at)
-
-    def __len__(self) -> int:
-        return len(self._levels)
-
-    def wait(self, subject: str, now: float) -> float:
-        """Seconds until ``subject`` has a whole token again (0: it has one now)."""
-        level = self._level(subject, now)
-        return 0.0 if level >= 1 - _EPSILON else (1 - level) / self._per_second
-
-    def take(self, subject: str, now: float) -> None:
-        self._store(subject, self._level(subject, now) - 1, now)
-
-    def give_back(self, subject: str, now: float) -> None:
-        self._store(subject, self._level(subject, now) + 1, now)
-
-    def _level(self, subject: str, now: float) -> float:
-        found = self._levels.get(subject)
-        if found is None:
-            return self._burst
-        tokens, at = found
-        return min(self._burst, tokens + max(0.0, now - at) * self._per_second)
-
-    def _store(self, subject: str, level: float, now: float) -> None:
-        if level >= self._burst:  # a full bucket is the same as none
-            self._levels.pop(subject, None)
-            return
-        self._levels[subject] = (level, now)
-        self._levels.move_to_end(subject)
-        if len(self._levels) > self._capacity:
-            self._levels.popitem(last=False)
+MAX_SUBJECT = 128  # the longest subject a shared bucket row holds (rate_buckets.subject)
 
 
 @dataclass(frozen=True)
@@ -110,44 +70,39 @@ class Attempt:
 class TokenRateLimits:
     """Admits or refuses token requests; thread-safe (token exchanges run in worker threads)."""
 
-    def __init__(self, settings: TokenRateSettings, clock: Clock) -> None:
-        self._enabled = settings.enabled
+    def __init__(self, settings: TokenRateSettings, clock: Clock, buckets: BucketStore) -> None:
+        self._settings = settings
         self._clock = clock
-        self._lock = threading.Lock()
-        self._per_address = _buckets(settings.per_ip)
-        self._failures_per_address = _buckets(settings.failures_per_ip)
-        self._failures_per_key = _buckets(settings.failures_per_key)
+        self._buckets = buckets
+        self._lock = threading.Lock()  # guards the audit windows; the buckets lock themselves
         self._audited: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
 
     def admit(self, key_id: str, client_ip: str | None) -> Attempt | Refusal:
         """Charge one request and reserve one failure, or refuse if a bucket is empty."""
         address = bucket_address(client_ip)
-        if not self._enabled:
+        if not self._settings.enabled:
             return Attempt(None, address, key_id)
-        checks = [
-            ("address", self._per_address, address),
-            ("address_failures", self._failures_per_address, address),
-            ("key_failures", self._failures_per_key, key_id),
-        ]
-        with self._lock:
-            now = self._now()
-            waits = [(b.wait(s, now), name, s) for name, b, s in checks if b is not None]
-            longest, limit, subject = max(waits, default=(0.0, "", ""))
-            if longest > 0:
-                return self._refusal(limit, subject, longest, now)
-            for _, buckets, charged in checks:
-                if buckets is not None:
-                    buckets.take(charged, now)
+        now = self._now()
+        wait = self._buckets.admit(self._charges(address, key_id, request=True), now)
+        if wait is not None:
+            with self._lock:
+                return self._refusal(wait.charge.bucket, wait.charge.subject, wait.seconds, now)
         return Attempt(self, address, key_id)
 
     def forgive(self, attempt: Attempt) -> None:
         """The attempt did not fail: give back the failure it was charged in advance."""
-        with self._lock:
-            now = self._now()
-            if self._failures_per_address is not None:
-                self._failures_per_address.give_back(attempt.address, now)
-            if self._failures_per_key is not None:
-                self._failures_per_key.give_back(attempt.key_id, now)
+        charges = self._charges(attempt.address, attempt.key_id, request=False)
+        self._buckets.give_back(charges, self._now())
+
+    def _charges(self, address: str, key_id: str, *, request: bool) -> list[Charge]:
+        """The buckets an attempt draws on: every request's, then its reserved failures'."""
+        settings = self._settings
+        limits = [
+            *([("address", settings.per_ip, address)] if request else []),
+            ("address_failures", settings.failures_per_ip, address),
+            ("key_failures", settings.failures_per_key, key_id),
+        ]
+        return [Charge(name, rate, subject) for name, rate, subject in limits if rate.limited]
 
     def _refusal(self, limit: str, subject: str, wait: float, now: float) -> Refusal:
         key = (limit, subject)
@@ -168,10 +123,6 @@ class TokenRateLimits:
         return self._clock.now().timestamp()
 
 
-def _buckets(rate: Rate) -> Buckets | None:
-    return Buckets(rate) if rate.limited else None
-
-
 def _whole_seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
 
@@ -186,8 +137,8 @@ def bucket_address(client_ip: str | None) -> str:
         return UNKNOWN_ADDRESS
     try:
         address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return client_ip
+    except ValueError:  # not an address (a test client's name, a socket path): as is, bounded
+        return client_ip[:MAX_SUBJECT]
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)

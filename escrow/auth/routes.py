@@ -31,11 +31,12 @@ from escrow.auth.schemas import (
     TokenRequest,
     WhoAmIOut,
 )
+from escrow.components import Components, auth_service
 from escrow.context import RequestContext
 from escrow.errors import BadRequestError, EscrowError, ValidationError
 from escrow.input_limits import check_json_depth
 from escrow.policy.resources import Actor
-from escrow.wiring import Components, auth_service, request_context
+from escrow.wiring import request_context
 
 MAX_TOKEN_BODY = 4096
 MAX_REVOKE_BODY = 8192

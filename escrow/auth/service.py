@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
@@ -112,12 +112,21 @@ class AuthService:
             claims = self.tokens.verify(token)
         except AuthenticationError as exc:
             self._fail(None, exc.extra["reason"], ())
-        if self.session.get(RevokedToken, claims.jti) is not None:
+        # One query on the way in: the token's key, principal and org, and its revocation.
+        revoked_token = exists().where(RevokedToken.jti == claims.jti).label("revoked")
+        row = (
+            self.session.execute(_owner_of(claims.key_id).add_columns(revoked_token)).first()
+            if claims.key_id
+            else None
+        )
+        if row is None:  # unknown key: say "revoked" all the same if the token was revoked
+            revoked = self.session.get(RevokedToken, claims.jti) is not None
+            self._fail(claims.jti, "revoked_token" if revoked else "unknown_key", ())
+        key, principal, org, revoked = row
+        if revoked:
             self._fail(claims.jti, "revoked_token", ())
-        found = self._live_key(claims.key_id) if claims.key_id else None
-        if found is None or found[1].id != claims.principal_id:
+        if principal.id != claims.principal_id:
             self._fail(claims.jti, "unknown_key", ())
-        key, principal, org = found
         if reason := self._inactive_reason(key, principal, org):
             self._fail(claims.jti, reason, (org.id,))
         return _actor(principal, org, key.id, claims.jti)
@@ -230,12 +239,7 @@ class AuthService:
         )
 
     def _live_key(self, key_id: str) -> tuple[ApiKey, Principal, Organization] | None:
-        row = self.session.execute(
-            select(ApiKey, Principal, Organization)
-            .join(Principal, ApiKey.principal_id == Principal.id)
-            .join(Organization, Principal.org_id == Organization.id)
-            .where(ApiKey.id == key_id)
-        ).first()
+        row = self.session.execute(_owner_of(key_id)).first()
         return None if row is None else (row[0], row[1], row[2])
 
     def _inactive_reason(self, key: ApiKey, principal: Principal, org: Organization) -> str | None:
@@ -269,6 +273,15 @@ class AuthService:
             raise AuthenticationError("invalid client credentials")
         shown = reason if reason in _EXPLAINED else "invalid"
         raise AuthenticationError(f"access token rejected: {shown}", reason=shown)
+
+
+def _owner_of(key_id: str) -> Select[tuple[ApiKey, Principal, Organization]]:
+    return (
+        select(ApiKey, Principal, Organization)
+        .join(Principal, ApiKey.principal_id == Principal.id)
+        .join(Organization, Principal.org_id == Organization.id)
+        .where(ApiKey.id == key_id)
+    )
 
 
 def _actor(principal: Principal, org: Organization, key_id: str, jti: str | None = None) -> Actor:

@@ -1,4 +1,9 @@
-"""Access tokens: EdDSA JWTs with pinned algorithm and required claims."""
+"""Access tokens: EdDSA JWTs with pinned algorithm and required claims.
+
+Tokens are signed by the keyring's active token key and name it in the ``kid`` header;
+verification accepts every published token key (staged, active, verify-only) so that a
+rotation invalidates nothing before the old key is retired, and refuses a retired one.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
+from crypto import SigningKeyInfo, SigningKeyKind, TokenSigningKey
 from escrow.clock import Clock
 from escrow.errors import AuthenticationError
 
@@ -29,31 +34,51 @@ class TokenClaims:
     expires_at: datetime
 
 
+class TokenKeys(Protocol):
+    """Where the token keys live (the Keyring): the one that signs, and those that verify."""
+
+    @property
+    def token_signing_key(self) -> TokenSigningKey: ...
+
+    def verification_keys(self, kind: SigningKeyKind) -> dict[str, SigningKeyInfo]: ...
+
+
 class TokenAuthority:
-    """Issues and verifies access tokens with the service's token-signing key."""
+    """Issues access tokens with the active token key; verifies them with any published one."""
 
     def __init__(
         self,
-        private_key: Ed25519PrivateKey,
-        kid: str,
+        keys: TokenKeys,
         *,
         issuer: str,
         audience: str,
         ttl_seconds: int,
         clock: Clock,
     ) -> None:
-        self._private_key = private_key
-        self._public_key = private_key.public_key()
-        self.kid = kid
+        self._keys = keys
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
         self._clock = clock
 
+    @property
+    def kid(self) -> str:
+        """The key id (JWK thumbprint) of the key that signs new tokens."""
+        return self._keys.token_signing_key.kid
+
     def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(OKPAlgorithm.to_jwk(self._public_key))
-        jwk.update({"kid": self.kid, "alg": ALGORITHM, "use": "sig"})
-        return {"keys": [jwk]}
+        """Every key that verifies tokens, the signing one first: after a promotion the old
+        key stays here until it is retired, so tokens it signed keep verifying."""
+        signing = self.kid
+        published = sorted(
+            self._keys.verification_keys("token").values(), key=lambda k: k.key_id != signing
+        )
+        keys = []
+        for info in published:
+            jwk = json.loads(OKPAlgorithm.to_jwk(info.public_key))
+            jwk.update({"kid": info.key_id, "alg": ALGORITHM, "use": "sig"})
+            keys.append(jwk)
+        return {"keys": keys}
 
     def issue(
         self, *, principal_id: str, org_id: str, org_slug: str, roles: list[str], key_id: str
@@ -71,17 +96,21 @@ class TokenAuthority:
             "exp": now + self.ttl_seconds,
             "jti": secrets.token_hex(16),
         }
-        return jwt.encode(claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+        key = self._keys.token_signing_key
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def verify(self, token: str) -> TokenClaims:
-        """Fails closed: only EdDSA with our key, our issuer and audience, within its lifetime."""
+        """Fails closed: only EdDSA with a published (not retired) key of ours, our issuer and
+        audience, within its lifetime."""
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("alg") != ALGORITHM or header.get("kid") != self.kid:
+            kid = header.get("kid")
+            published = self._keys.verification_keys("token")
+            if header.get("alg") != ALGORITHM or not isinstance(kid, str) or kid not in published:
                 raise AuthenticationError("token is not signed by this service", reason="key")
             claims = jwt.decode(
                 token,
-                self._public_key,
+                published[kid].public_key,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,

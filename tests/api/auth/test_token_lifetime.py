@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from escrow.clock import FrozenClock
-from escrow.wiring import Components
+from escrow.components import Components
 from tests.fixtures.api import Caller, Ecosystem
 
 TTL, SKEW = 900, 30
@@ -26,7 +26,7 @@ def _forged(components: Components, member: Caller, **override: Any) -> str:
     claims.update(override)
     return jwt.encode(
         claims,
-        components.tokens._private_key,
+        components.keyring.token_signing_key.private_key,
         algorithm="EdDSA",
         headers={"kid": components.tokens.kid},
     )

@@ -11,7 +11,7 @@ import base64
 import pytest
 from sqlalchemy import select
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 
@@ -32,7 +32,7 @@ def _last(components: Components) -> AuditEvent:
     return event
 
 
-def _oauth_error(response, status: int, error: str) -> dict:  # type: ignore[no-untyped-def]
+def _oauth_error(response, status: int, error: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["cache-control"] == "no-store"

@@ -13,8 +13,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.errors import PROBLEM_BASE
-from escrow.wiring import Components
 from storage.models import AuditEvent, AuditEventOrg
 from tests.fixtures.api import Caller, Ecosystem
 
