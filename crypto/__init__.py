@@ -1,13 +1,17 @@
 """Cryptography for Partner Escrow, composed from the ``cryptography`` package's primitives.
 
-- ``Keyring``: KEKs (wrap per-version DEKs), the receipt/checkpoint signer, the token key and
-  the audit MAC key, kept in one 0600 file.
+- ``KeyManager``: the interface to KEKs (wrap per-version DEKs), the receipt/checkpoint
+  signing keys, the token keys (both rotated: ``SigningKeyInfo``) and the audit MAC key.
+  ``Keyring`` keeps them all in one 0600 file; ``Pkcs11KeyManager`` keeps the KEKs in a
+  PKCS#11 token (an HSM) they never leave.
 - ``StreamingAead``: Tink AES-GCM-HKDF-Streaming segmented encryption with random access.
-- ``sign_document`` / ``verify_document``, ``canonical_json`` (RFC 8785): signed receipts.
+- ``sign_document`` / ``verify_document`` (``_among`` rotated keys), ``canonical_json``
+  (RFC 8785): signed receipts.
 - ``sign_note`` / ``open_note``, ``Checkpoint``: C2SP signed notes and tlog checkpoints.
 - ``merkle`` functions: RFC 6962/9162 hashes, proofs and verification.
 
-Pure: no I/O except the keyring file it is handed; imports nothing from escrow/ or storage/.
+Pure: no I/O except the keyring and PIN files and the PKCS#11 token it is handed; imports
+nothing from escrow/ or storage/.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from crypto.errors import (
     SignatureError,
     UnknownKeyError,
 )
+from crypto.key_manager import KeyManager
 from crypto.keyring import KekInfo, KekState, Keyring
 from crypto.merkle import (
     EMPTY_ROOT,
@@ -46,6 +51,7 @@ from crypto.note import (
     sign_note,
     verifier_key_string,
 )
+from crypto.pkcs11_keys import Pkcs11KeyManager
 from crypto.signing import (
     ServiceSigner,
     TokenSigningKey,
@@ -54,7 +60,9 @@ from crypto.signing import (
     load_public_key,
     sign_document,
     verify_document,
+    verify_document_among,
 )
+from crypto.signing_keys import SigningKeyInfo, SigningKeyKind, SigningKeyState
 from crypto.stream import DataKey, StreamDecryptor, StreamEncryptor, StreamingAead
 from crypto.stream_layout import DEFAULT_SEGMENT_SIZE, SegmentRange, StreamLayout
 
@@ -69,15 +77,20 @@ __all__ = [
     "IntegrityError",
     "KekInfo",
     "KekState",
+    "KeyManager",
     "Keyring",
     "KeyringError",
     "NodeId",
     "NoteVerifier",
+    "Pkcs11KeyManager",
     "ProofError",
     "RetiredKeyError",
     "SegmentRange",
     "ServiceSigner",
     "SignatureError",
+    "SigningKeyInfo",
+    "SigningKeyKind",
+    "SigningKeyState",
     "StreamDecryptor",
     "StreamEncryptor",
     "StreamLayout",
@@ -102,5 +115,6 @@ __all__ = [
     "verifier_key_string",
     "verify_consistency",
     "verify_document",
+    "verify_document_among",
     "verify_inclusion",
 ]

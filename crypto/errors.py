@@ -11,8 +11,8 @@ Every failure is a ``CryptoError``; catch the narrowest class that you can act o
     ├── FormatError          an encoding is malformed or outside the supported subset
     │                        (canonical JSON input, key strings, notes, checkpoints)
     └── KeyringError         the keyring file is unusable (permissions, structure, I/O)
-        ├── UnknownKeyError  no key encryption key has that id
-        └── RetiredKeyError  the key encryption key was retired; its material is gone
+        ├── UnknownKeyError  no key (KEK or signing key) has that id
+        └── RetiredKeyError  the key was retired; its secret material is gone
 
 Verification functions fail closed: they either return normally or raise one of these.
 """
@@ -56,8 +56,8 @@ class KeyringError(CryptoError):
 
 
 class UnknownKeyError(KeyringError):
-    """No key encryption key with the requested id exists in the keyring."""
+    """No key (key encryption key or signing key) with the requested id is in the keyring."""
 
 
 class RetiredKeyError(KeyringError):
-    """The key encryption key was retired and can no longer unwrap data keys."""
+    """The key was retired: a KEK unwraps no data key, a signing key signs nothing."""

@@ -2,13 +2,17 @@
 
 One JSON file, mode 0600, replaced atomically on every change::
 
-    {"format": "partner-escrow-keyring/v1",
+    {"format": "partner-escrow-keyring/v2",
      "keks": [{"id": "kek-1a2b3c4d", "state": "active", "key": "<base64, 32 bytes>"},
               {"id": "kek-5e6f7a8b", "state": "decrypt-only", "key": "..."},
               {"id": "kek-9c0d1e2f", "state": "retired"}],
-     "receipt_signing_key": "<base64 Ed25519 seed>",
-     "token_signing_key": "<base64 Ed25519 seed>",
+     "receipt_signing_keys": [<signing key>, ...],
+     "token_signing_keys": [<signing key>, ...],
      "audit_hmac_key": "<base64, 32 bytes>"}
+
+with signing keys as ``crypto.signing_keys`` describes them (stage, promote, retire, like
+KEKs). A v1 file (one ``receipt_signing_key`` and one ``token_signing_key`` seed) loads as one
+active key of each kind, and is written as v2 on its next change.
 
 KEK lifecycle: ``staged`` (after ``stage``: unwraps but never wraps, so every replica can
 hold it before any DEK uses it) -> ``active`` (wraps and unwraps; exactly one; ``promote``
@@ -24,30 +28,39 @@ re-reads the file first so that changes made by another process are kept.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from crypto import signing_keys
 from crypto.envelope import KEK_ID_PATTERN, WrappedDataKey, unwrap_data_key, wrap_data_key
 from crypto.errors import KeyringError, RetiredKeyError, UnknownKeyError
 from crypto.private_file import read_private_file, write_private_file
 from crypto.signing import ServiceSigner, TokenSigningKey
+from crypto.signing_keys import (
+    KINDS,
+    SigningKey,
+    SigningKeyInfo,
+    SigningKeyKind,
+    decode_key,
+    encode_key,
+)
 from crypto.stream import DEFAULT_SEGMENT_SIZE, DataKey, StreamingAead
 
 __all__ = ["KekInfo", "KekState", "Keyring"]
 
 KekState = Literal["staged", "active", "decrypt-only", "retired"]
 _STATES: Final[frozenset[str]] = frozenset({"staged", "active", "decrypt-only", "retired"})
-_FORMAT: Final = "partner-escrow-keyring/v1"
+_FORMAT: Final = "partner-escrow-keyring/v2"
+_FORMAT_V1: Final = "partner-escrow-keyring/v1"  # one seed per signing key; still loads
 _KEY_SIZE: Final = 32
 _T = TypeVar("_T")
 
@@ -70,18 +83,19 @@ class _Kek:
 @dataclass(slots=True)
 class _State:
     keks: list[_Kek]
-    receipt_seed: bytes
-    token_seed: bytes
+    signing: dict[SigningKeyKind, list[SigningKey]]
     audit_hmac_key: bytes
 
     @classmethod
     def generate(cls) -> _State:
         return cls(
             keks=[_Kek(_new_kek_id(set()), "active", os.urandom(_KEY_SIZE))],
-            receipt_seed=Ed25519PrivateKey.generate().private_bytes_raw(),
-            token_seed=Ed25519PrivateKey.generate().private_bytes_raw(),
+            signing={kind: [SigningKey.generate("active", None)] for kind in KINDS},
             audit_hmac_key=os.urandom(_KEY_SIZE),
         )
+
+    def signer_key(self, kind: SigningKeyKind) -> Ed25519PrivateKey:
+        return signing_keys.active(self.signing[kind]).private_key()
 
     def find(self, kek_id: str) -> _Kek | None:
         return next((kek for kek in self.keks if kek.kek_id == kek_id), None)
@@ -99,28 +113,31 @@ class _State:
         document = {
             "format": _FORMAT,
             "keks": [_kek_to_json(kek) for kek in self.keks],
-            "receipt_signing_key": _b64(self.receipt_seed),
-            "token_signing_key": _b64(self.token_seed),
-            "audit_hmac_key": _b64(self.audit_hmac_key),
+            **{
+                f"{kind}_signing_keys": [key.to_json() for key in self.signing[kind]]
+                for kind in KINDS
+            },
+            "audit_hmac_key": encode_key(self.audit_hmac_key),
         }
         return json.dumps(document, indent=2).encode("utf-8") + b"\n"
 
     @classmethod
     def from_json(cls, raw: bytes) -> _State:
-        """Raises ValueError naming the first structural problem."""
+        """Raises ValueError naming the first structural problem; reads v1 and v2 files."""
         document = json.loads(raw)
-        fields = {"format", "keks", "receipt_signing_key", "token_signing_key", "audit_hmac_key"}
-        if not isinstance(document, dict) or set(document) != fields:
+        version = document.get("format") if isinstance(document, dict) else None
+        if version not in (_FORMAT, _FORMAT_V1):
+            raise ValueError(f"format must be {_FORMAT!r} (or {_FORMAT_V1!r})")
+        per_kind = "_signing_keys" if version == _FORMAT else "_signing_key"
+        fields = {"format", "keks", "audit_hmac_key", *(kind + per_kind for kind in KINDS)}
+        if set(document) != fields:
             raise ValueError(f"top level must be an object with exactly {sorted(fields)}")
-        if document["format"] != _FORMAT:
-            raise ValueError(f"format must be {_FORMAT!r}")
         if not isinstance(document["keks"], list):
             raise ValueError("keks must be a list")
         state = cls(
             keks=[_kek_from_json(entry) for entry in document["keks"]],
-            receipt_seed=_unb64(document["receipt_signing_key"], "receipt_signing_key"),
-            token_seed=_unb64(document["token_signing_key"], "token_signing_key"),
-            audit_hmac_key=_unb64(document["audit_hmac_key"], "audit_hmac_key"),
+            signing={kind: _signing_from_json(document, kind, per_kind) for kind in KINDS},
+            audit_hmac_key=decode_key(document["audit_hmac_key"], "audit_hmac_key"),
         )
         if len({kek.kek_id for kek in state.keks}) != len(state.keks):
             raise ValueError("KEK ids must be unique")
@@ -129,26 +146,24 @@ class _State:
         return state
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object, field: str) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError(f"{field} must be a base64 string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise ValueError(f"{field} is not valid base64") from None
-    if len(raw) != _KEY_SIZE:
-        raise ValueError(f"{field} must decode to {_KEY_SIZE} bytes")
-    return raw
+def _signing_from_json(
+    document: dict[str, Any], kind: SigningKeyKind, suffix: str
+) -> list[SigningKey]:
+    field = kind + suffix
+    if suffix == "_signing_key":  # v1: one seed, which has signed since the start
+        return [SigningKey.from_seed(decode_key(document[field], field), "active")]
+    entries = document[field]
+    if not isinstance(entries, list):
+        raise ValueError(f"{field} must be a list")
+    keys = [SigningKey.from_json(entry, field) for entry in entries]
+    signing_keys.check_keys(keys, field)
+    return keys
 
 
 def _kek_to_json(kek: _Kek) -> dict[str, str]:
     entry = {"id": kek.kek_id, "state": kek.state}
     if kek.material is not None:
-        entry["key"] = _b64(kek.material)
+        entry["key"] = encode_key(kek.material)
     return entry
 
 
@@ -162,7 +177,7 @@ def _kek_from_json(entry: Any) -> _Kek:
         raise ValueError(f"{kek_id}: state must be one of {sorted(_STATES)}")
     if (state == "retired") == ("key" in entry):
         raise ValueError(f"{kek_id}: a retired KEK has no key and every other KEK has one")
-    material = _unb64(entry["key"], f"{kek_id} key") if "key" in entry else None
+    material = decode_key(entry["key"], f"{kek_id} key") if "key" in entry else None
     return _Kek(kek_id, state, material)
 
 
@@ -179,12 +194,20 @@ class Keyring:
     Build it with ``create``, ``load`` or ``load_or_create``.
     """
 
-    __slots__ = ("_lock", "_path", "_service_signer", "_state", "_token_key")
+    __slots__ = (
+        "_lock",
+        "_path",
+        "_service_signer",
+        "_signing_infos",
+        "_stamp",
+        "_state",
+        "_token_key",
+    )
 
-    def __init__(self, path: Path, state: _State) -> None:
+    def __init__(self, path: Path, state: _State, stamp: _Stamp | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._install(state)
+        self._install(state, stamp)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> Keyring:
@@ -194,13 +217,14 @@ class Keyring:
             write_private_file(target, state.to_json(), replace=False)
         except FileExistsError:
             raise KeyringError(f"{target} already exists; refusing to overwrite keys") from None
-        return cls(target, state)
+        return cls(target, state, _stamp_of(target))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Keyring:
         """Fails closed: refuses a file others may access, or one that is not a valid keyring."""
         target = Path(path)
-        return cls(target, _read_state(target))
+        stamp = _stamp_of(target)
+        return cls(target, _read_state(target), stamp)
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str]) -> Keyring:
@@ -224,7 +248,8 @@ class Keyring:
     def reload(self) -> None:
         """Re-reads the file, picking up rotations made by other processes."""
         with self._lock:
-            self._install(_read_state(self._path))
+            stamp = _stamp_of(self._path)
+            self._install(_read_state(self._path), stamp)
 
     def keks(self) -> list[KekInfo]:
         return [KekInfo(kek.kek_id, kek.state) for kek in self._state.keks]
@@ -313,13 +338,41 @@ class Keyring:
 
     @property
     def service_signer(self) -> ServiceSigner:
-        """The Ed25519 key that signs receipts and audit checkpoints."""
+        """The active Ed25519 key that signs receipts and audit checkpoints."""
+        self._refresh()
         return self._service_signer
 
     @property
     def token_signing_key(self) -> TokenSigningKey:
-        """The separate Ed25519 key that signs access tokens."""
+        """The active, separate Ed25519 key that signs access tokens."""
+        self._refresh()
         return self._token_key
+
+    def signing_keys(self, kind: SigningKeyKind) -> list[SigningKeyInfo]:
+        """Every ``kind`` key with its state and validity, oldest first (public halves only).
+
+        Sees changes made by other processes to the file (stage, promote, retire).
+        """
+        self._refresh()
+        return list(self._signing_infos[kind])
+
+    def verification_keys(self, kind: SigningKeyKind) -> dict[str, SigningKeyInfo]:
+        """The keys whose signatures are accepted, by key id: every receipt key; token keys
+        until retired (staged ones included, so a replica that promoted first is trusted)."""
+        return {info.key_id: info for info in self.signing_keys(kind) if info.verifies}
+
+    def stage_signing_key(self, kind: SigningKeyKind, *, at: datetime) -> str:
+        """Adds a ``kind`` key that is published but signs nothing yet, persisted; its id."""
+        return self._mutate(lambda state: signing_keys.stage(state.signing[kind], at))
+
+    def promote_signing_key(self, kind: SigningKeyKind, key_id: str, *, at: datetime) -> None:
+        """The staged key signs from ``at`` on; the active one becomes verify-only."""
+        self._mutate(lambda state: signing_keys.promote(state.signing[kind], kind, key_id, at))
+
+    def retire_signing_key(self, kind: SigningKeyKind, key_id: str, *, at: datetime) -> None:
+        """Erases a non-active key's seed for good; a retired token key verifies no more
+        tokens, a retired receipt key's public half stays published with its validity."""
+        self._mutate(lambda state: signing_keys.retire(state.signing[kind], kind, key_id, at))
 
     def keyed_digest(self, data: bytes) -> str:
         """HMAC-SHA256 of ``data`` under the audit MAC key, as hex; the key never leaves."""
@@ -343,15 +396,39 @@ class Keyring:
             state = _read_state(self._path)
             result = change(state)
             write_private_file(self._path, state.to_json(), replace=True)
-            self._install(state)
+            self._install(state, _stamp_of(self._path))
             return result
 
-    def _install(self, state: _State) -> None:
+    def _install(self, state: _State, stamp: _Stamp | None) -> None:
         self._state = state
-        self._service_signer = ServiceSigner(
-            Ed25519PrivateKey.from_private_bytes(state.receipt_seed)
-        )
-        self._token_key = TokenSigningKey(Ed25519PrivateKey.from_private_bytes(state.token_seed))
+        self._service_signer = ServiceSigner(state.signer_key("receipt"))
+        self._token_key = TokenSigningKey(state.signer_key("token"))
+        # Built once per change: token verification reads these on every request.
+        self._signing_infos = {
+            kind: tuple(key.info(kind) for key in state.signing[kind]) for kind in KINDS
+        }
+        self._stamp = stamp
+
+    def _refresh(self) -> None:
+        """Re-reads the file if it was replaced (a change by another process): one stat."""
+        stamp = _stamp_of(self._path)
+        if stamp is None or stamp == self._stamp:
+            return  # unchanged, or gone from disk: a removed file changes no key
+        with self._lock:
+            if _stamp_of(self._path) != self._stamp:
+                self._install(_read_state(self._path), stamp)
+
+
+_Stamp = tuple[int, int, int, int]
+
+
+def _stamp_of(path: Path) -> _Stamp | None:
+    """What changes whenever the file is replaced (an atomic write is a new inode)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _read_state(path: Path) -> _State:

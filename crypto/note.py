@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -171,21 +172,26 @@ def _parse_signature(line: str) -> tuple[str, int, bytes]:
     return name, int.from_bytes(raw[:4], "big"), raw[4:]
 
 
-def open_note(note: str | bytes, verifier: NoteVerifier) -> str:
-    """Fails closed: returns the note text only if ``verifier``'s key signed it.
+def open_note(note: str | bytes, verifier: NoteVerifier | Sequence[NoteVerifier]) -> str:
+    """Fails closed: returns the note text only if ``verifier``'s key (or one of them) signed it.
 
-    Signatures by other keys (other name or key id) are ignored, as the spec requires; a
-    signature by the verifier's key that does not verify rejects the whole note.
+    Several verifiers are the keys of one signer across rotations: a note signed by any of
+    them opens. Signatures by other keys (other name or key id) are ignored, as the spec
+    requires; a signature by a known key that does not verify rejects the whole note.
     """
+    verifiers = [verifier] if isinstance(verifier, NoteVerifier) else list(verifier)
+    known = {(known.name, known.key_id): known for known in verifiers}
     text, lines = _split_note(note)
     signatures = [_parse_signature(line) for line in lines]
     message = text.encode("utf-8")
     for name, key_id, signature in signatures:
-        if (name, key_id) == (verifier.name, verifier.key_id):
-            if not verifier.verify(message, signature):
+        signer = known.get((name, key_id))
+        if signer is not None:
+            if not signer.verify(message, signature):
                 raise SignatureError(f"invalid signature by {name}+{key_id:08x}")
             return text
-    raise SignatureError(f"note has no signature by {verifier.name}+{verifier.key_id:08x}")
+    named = ", ".join(f"{known.name}+{known.key_id:08x}" for known in verifiers) or "no key"
+    raise SignatureError(f"note has no signature by {named}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -37,6 +38,7 @@ __all__ = [
     "load_public_key",
     "sign_document",
     "verify_document",
+    "verify_document_among",
 ]
 
 # I-JSON (RFC 7493): integers beyond 2**53 - 1 do not survive a round trip through a double.
@@ -217,6 +219,22 @@ def verify_document(document: object, public_key: Ed25519PublicKey) -> dict[str,
     except (binascii.Error, ValueError, FormatError, InvalidSignature):
         raise SignatureError("document signature does not verify") from None
     return payload
+
+
+def verify_document_among(
+    document: object, public_keys: Iterable[Ed25519PublicKey]
+) -> dict[str, Any]:
+    """Fails closed: as verify_document, with the key the document names by ``key_id``.
+
+    For documents signed before and after a key rotation: give every published key.
+    """
+    if not isinstance(document, dict):
+        raise SignatureError("a signed document must be a JSON object")
+    named = document.get(_KEY_ID_FIELD)
+    key = next((key for key in public_keys if jwk_thumbprint(key) == named), None)
+    if key is None:
+        raise SignatureError(f"document was signed by none of these keys (key_id {named!r})")
+    return verify_document(document, key)
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:

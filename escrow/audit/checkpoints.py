@@ -4,6 +4,10 @@ Each new checkpoint is issued only after a consistency proof from the latest sto
 verifies against the stored tree, and ``audit_checkpoints.previous_size`` is unique, so two
 issuers racing (two replicas, the schedule and a request) cannot fork the chain: the loser's
 insert fails and it retries against the winner's checkpoint.
+
+The active receipt key signs; the chain accepts a checkpoint signed by any published one, so
+a checkpoint signed before a rotation is extended by one signed after it. The origin, which is
+also the note key name, stays the same across rotations.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +27,8 @@ from crypto import (
     CryptoError,
     NoteVerifier,
     ServiceSigner,
+    SigningKeyInfo,
+    SigningKeyKind,
     open_note,
     sign_note,
     verify_consistency,
@@ -37,9 +44,20 @@ ORIGIN_PREFIX = "partner-escrow.dev/audit/"
 _ATTEMPTS = 5
 
 
-def default_origin(signer: ServiceSigner) -> str:
-    """A stable origin unique to this deployment: it names the log by its signing key."""
-    return ORIGIN_PREFIX + hashlib.sha256(signer.public_key_bytes).hexdigest()[:16]
+class CheckpointKeys(Protocol):
+    """Where the receipt keys live (the Keyring): the one that signs, and every one."""
+
+    @property
+    def service_signer(self) -> ServiceSigner: ...
+
+    def signing_keys(self, kind: SigningKeyKind) -> list[SigningKeyInfo]: ...
+
+
+def default_origin(keys: CheckpointKeys) -> str:
+    """A stable origin unique to this deployment: it names the log by its first signing key,
+    whose public half every rotation keeps, so the origin outlives rotations."""
+    first = keys.signing_keys("receipt")[0]
+    return ORIGIN_PREFIX + hashlib.sha256(first.public_key_bytes).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -51,18 +69,34 @@ class SignedCheckpoint:
 
 
 class CheckpointIssuer:
-    """Signs tree heads with the service key under the log's origin (also the note key name)."""
+    """Signs tree heads with the active receipt key under the log's origin (also the note key
+    name); verifies stored ones with every published receipt key."""
 
-    def __init__(self, signer: ServiceSigner, origin: str, clock: Clock) -> None:
+    def __init__(self, keys: CheckpointKeys, origin: str, clock: Clock) -> None:
         self.origin = origin
-        self.verifier: NoteVerifier = signer.verifier(origin)
-        self._signer = signer
+        self._keys = keys
         self._clock = clock
 
     @property
+    def verifier(self) -> NoteVerifier:
+        """The note verifier of the key that signs new checkpoints."""
+        return self._keys.service_signer.verifier(self.origin)
+
+    @property
     def public_key(self) -> str:
-        """The C2SP verifier key: ``<origin>+<8 hex key id>+base64(0x01 || public key)``."""
+        """The C2SP verifier key of the signing key: ``<origin>+<8 hex key id>+base64(0x01 ||
+        public key)``."""
         return self.verifier.key_string()
+
+    def published_keys(self) -> list[tuple[SigningKeyInfo, NoteVerifier]]:
+        """Every receipt key, oldest first, with its note verifier under this origin."""
+        return [
+            (info, NoteVerifier(self.origin, info.public_key))
+            for info in self._keys.signing_keys("receipt")
+        ]
+
+    def verifiers(self) -> list[NoteVerifier]:
+        return [verifier for _, verifier in self.published_keys()]
 
     def latest(self, session: Session) -> SignedCheckpoint | None:
         row = session.scalar(
@@ -98,7 +132,9 @@ class CheckpointIssuer:
             if latest is not None:
                 self._check_extends(tree, latest, size, root)
             note = sign_note(
-                Checkpoint(self.origin, size, root).to_text(), self.origin, self._signer
+                Checkpoint(self.origin, size, root).to_text(),
+                self.origin,
+                self._keys.service_signer,
             )
             row = AuditCheckpoint(
                 tree_size=size,
@@ -122,7 +158,7 @@ class CheckpointIssuer:
         self, tree: MerkleTree, latest: SignedCheckpoint, size: int, root: bytes
     ) -> None:
         try:
-            signed = Checkpoint.parse(open_note(latest.note, self.verifier))
+            signed = Checkpoint.parse(open_note(latest.note, self.verifiers()))
         except CryptoError as exc:
             raise _integrity(
                 f"the latest checkpoint ({latest.size}) does not verify: {exc}"

@@ -1,18 +1,24 @@
-"""`escrow keys`: key-encryption-key rotation on the server host."""
+"""`escrow keys`: rotation of KEKs and (`escrow keys signing`) signing keys on the server host."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from escrow.cli.server_context import server_components
+from escrow.cli.server_context import server_components, server_settings
 from escrow.errors import EscrowError
+
+if TYPE_CHECKING:
+    from crypto import SigningKeyKind
 
 
 @click.group()
 def keys() -> None:
-    """Key-encryption keys (KEKs) in the keyring."""
+    """Key-encryption keys (KEKs) in the keyring file or the PKCS#11 token
+    (ESCROW_KEY_MANAGER), and the signing keys in the keyring file."""
 
 
 @keys.command("init")
@@ -21,7 +27,8 @@ def init(path: str) -> None:
     """Create a new keyring file (mode 0600) at PATH without touching any database.
 
     For deployments that hand the keyring to servers as a secret (Kubernetes): refuses to
-    overwrite an existing file.
+    overwrite an existing file. With ESCROW_KEY_MANAGER=pkcs11 the file still holds the
+    signing and MAC keys, while the KEKs are generated in the token on first start.
     """
     from crypto import Keyring, KeyringError
 
@@ -58,9 +65,16 @@ def stage() -> None:
 
     with server_components() as components:
         kek_id = stage_kek(components)
-    click.echo(
-        f"staged KEK {kek_id}; give every replica this keyring, then: keys rotate --to {kek_id}"
-    )
+        token = components.settings.key_manager.pkcs11
+    if token is None:
+        click.echo(
+            f"staged KEK {kek_id}; give every replica this keyring, then: keys rotate --to {kek_id}"
+        )
+    else:
+        click.echo(
+            f"staged KEK {kek_id} in token {token.token_label!r}, which every replica reads;"
+            f" then: keys rotate --to {kek_id}"
+        )
 
 
 @keys.command("rotate")
@@ -91,3 +105,113 @@ def retire(kek_id: str) -> None:
     except (EscrowError, KeyringError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"retired {kek_id}")
+
+
+KIND = click.Choice(["receipt", "token"])
+KIND_HELP = "receipt: signs receipts and audit checkpoints; token: signs access tokens."
+
+
+@keys.group()
+def signing() -> None:
+    """Receipt/checkpoint and token signing keys: stage, distribute, promote, retire.
+
+    Like KEKs: a staged key is published (JWKS, GET /v1/audit/public-keys) but signs
+    nothing; give every replica the keyring, then promote it; the old key stays published
+    until retired. A retired receipt key stays published, so old receipts still verify.
+    """
+
+
+# A key id is a base64url JWK thumbprint, which may begin with "-": not an option here.
+KEY_ID_ARGUMENT = {"ignore_unknown_options": True}
+
+
+@signing.command("list")
+@click.argument("kind", type=KIND, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_signing(kind: str | None, as_json: bool) -> None:
+    """Signing keys (of KIND, or both kinds) with their state and validity, oldest first."""
+    from crypto import Keyring, KeyringError
+
+    try:
+        keyring = Keyring.load(server_settings().keyring_path)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = [
+        {
+            "kind": info.kind,
+            "key_id": info.key_id,
+            "state": info.state,
+            "valid_from": _iso(info.activated_at),
+            "valid_until": _iso(info.deactivated_at),
+            "retired_at": _iso(info.retired_at),
+        }
+        for each in ([kind] if kind else ["receipt", "token"])
+        for info in keyring.signing_keys(_kind(each))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        validity = f"{row['valid_from'] or '-'} .. {row['valid_until'] or '-'}"
+        click.echo(f"{row['kind']:<8} {row['key_id']}  {row['state']:<12} {validity}")
+
+
+@signing.command("stage")
+@click.argument("kind", type=KIND)
+def stage_signing(kind: str) -> None:
+    """Add a KIND key that is published but signs nothing yet; audited."""
+    from escrow.keys.signing import stage_signing_key
+
+    with server_components() as components:
+        key_id = stage_signing_key(components, _kind(kind))
+    click.echo(
+        f"staged {kind} key {key_id}; give every replica this keyring, then:"
+        f" keys signing promote {kind} {key_id}"
+    )
+
+
+@signing.command("promote", context_settings=KEY_ID_ARGUMENT)
+@click.argument("kind", type=KIND)
+@click.argument("key_id")
+def promote_signing(kind: str, key_id: str) -> None:
+    """Make the staged KIND key KEY_ID sign; the old one stays published (verify-only)."""
+    from crypto import KeyringError
+    from escrow.keys.signing import promote_signing_key
+
+    try:
+        with server_components() as components:
+            previous = promote_signing_key(components, _kind(kind), key_id)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"active {kind} key {key_id}; {previous} is verify-only until: keys signing retire"
+        f" {kind} {previous}"
+    )
+
+
+@signing.command("retire", context_settings=KEY_ID_ARGUMENT)
+@click.argument("kind", type=KIND)
+@click.argument("key_id")
+def retire_signing(kind: str, key_id: str) -> None:
+    """Erase the seed of a KIND key that no longer signs (after every replica promoted).
+
+    A retired token key verifies no more tokens; a retired receipt key's public half stays
+    published with its validity, so what it signed still verifies.
+    """
+    from crypto import KeyringError
+    from escrow.keys.signing import retire_signing_key
+
+    try:
+        with server_components() as components:
+            retire_signing_key(components, _kind(kind), key_id)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"retired {kind} key {key_id}")
+
+
+def _kind(kind: str) -> SigningKeyKind:
+    return cast("SigningKeyKind", kind)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crypto import Keyring, WrappedDataKey
+from crypto import KeyManager, WrappedDataKey
 from escrow.audit.log import AuditRecord
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.errors import ConflictError
 from escrow.sharing import keys as sharing_keys
 from escrow.webhooks import secrets as webhook_secrets
-from escrow.wiring import Components
 from storage.models import DatasetVersion
 
 BATCH = 500
@@ -27,7 +27,7 @@ class Rotation:
     rewrapped: int
 
 
-def _system_context(action: str) -> RequestContext:
+def system_context(action: str) -> RequestContext:
     return RequestContext(request_id=f"{action}-{uuid.uuid4().hex[:12]}")
 
 
@@ -37,7 +37,7 @@ def stage_kek(components: Components) -> str:
     with components.db.session() as session:
         components.audit.append(
             session,
-            _system_context("keys-stage"),
+            system_context("keys-stage"),
             AuditRecord("keys.stage", "success", "kek", kek_id),
         )
         session.commit()
@@ -52,7 +52,7 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
     else:
         keyring.promote(to)
         new_kek_id = to
-    ctx = _system_context("keys-rotate")
+    ctx = system_context("keys-rotate")
     rewrapped = 0
     while True:
         with components.db.session() as session:
@@ -97,7 +97,7 @@ def rotate_kek(components: Components, to: str | None = None) -> Rotation:
 
 # Secrets sealed under DEKs of their own (webhook signing secrets, Delta Sharing's
 # materialized Parquet files), each re-wrapped in batches by its module's ``rewrap``.
-SEALED: tuple[tuple[str, Callable[[Session, Keyring, str, int], int]], ...] = (
+SEALED: tuple[tuple[str, Callable[[Session, KeyManager, str, int], int]], ...] = (
     ("webhook_secrets", webhook_secrets.rewrap),
     ("sharing_files", sharing_keys.rewrap),
 )
@@ -108,7 +108,7 @@ def _rewrap_sealed(
     new_kek_id: str,
     ctx: RequestContext,
     kind: str,
-    rewrap: Callable[[Session, Keyring, str, int], int],
+    rewrap: Callable[[Session, KeyManager, str, int], int],
 ) -> int:
     """Re-wraps one kind of sealed secret, a batch per transaction, each batch audited."""
     rewrapped = 0
@@ -157,7 +157,7 @@ def retire_kek(components: Components, kek_id: str) -> None:
     with components.db.session() as session:
         components.audit.append(
             session,
-            _system_context("keys-retire"),
+            system_context("keys-retire"),
             AuditRecord("keys.retire", "success", "kek", kek_id),
         )
         session.commit()

@@ -54,8 +54,9 @@ def test_create_writes_an_owner_only_file(keyring: Keyring, path: Path) -> None:
     assert keyring.keks() == [KekInfo(keyring.active_kek_id, "active")]
     document = json.loads(path.read_text())
     assert set(document) == {
-        "format", "keks", "receipt_signing_key", "token_signing_key", "audit_hmac_key",
+        "format", "keks", "receipt_signing_keys", "token_signing_keys", "audit_hmac_key",
     }  # fmt: skip
+    assert document["format"] == "partner-escrow-keyring/v2"
     assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no temp files left
 
 
@@ -109,8 +110,15 @@ def _rewrite(path: Path, change: Any) -> None:
     [
         lambda d: d.pop("audit_hmac_key"),
         lambda d: d.update(format="something-else"),
-        lambda d: d.update(receipt_signing_key="not base64!"),
-        lambda d: d.update(token_signing_key="AAAA"),
+        lambda d: d["receipt_signing_keys"][0].update(key="not base64!"),
+        lambda d: d["token_signing_keys"][0].update(key="AAAA"),
+        lambda d: d["token_signing_keys"][0].update(state="staged"),
+        lambda d: d["receipt_signing_keys"][0].update(id="not-the-thumbprint"),
+        lambda d: d["receipt_signing_keys"][0].pop("key"),
+        lambda d: d.update(token_signing_keys=[]),
+        lambda d: d["token_signing_keys"][0].update(key=d["receipt_signing_keys"][0]["key"]),
+        lambda d: d["token_signing_keys"].append(d["token_signing_keys"][0]),
+        lambda d: d["token_signing_keys"][0].update(created_at="yesterday"),
         lambda d: d["keks"].append(dict(d["keks"][0], id="kek-00000000")),
         lambda d: d["keks"][0].update(state="retired"),
         lambda d: d["keks"][0].update(id="KEK-1"),
@@ -291,7 +299,7 @@ def test_nothing_secret_in_reprs(keyring: Keyring, path: Path) -> None:
     secrets = json.loads(path.read_text())
     objects = [keyring, keyring.service_signer, keyring.token_signing_key, DataKey.generate()]
     text = " ".join(repr(item) for item in [*objects, keyring.new_data_key(VERSION_A)[1]])
-    for value in (secrets["keks"][0]["key"], secrets["receipt_signing_key"]):
+    for value in (secrets["keks"][0]["key"], secrets["receipt_signing_keys"][0]["key"]):
         assert value not in text
     assert str(path) in repr(keyring)
 

@@ -10,15 +10,16 @@ EXPECTED = {
     # errors
     "CryptoError", "FormatError", "IntegrityError", "KeyringError", "ProofError",
     "RetiredKeyError", "SignatureError", "UnknownKeyError",
-    # keyring and envelope
-    "KekInfo", "KekState", "Keyring", "WrappedDataKey",
+    # key managers (keyring file, PKCS#11 token), signing keys and the envelope
+    "KekInfo", "KekState", "KeyManager", "Keyring", "Pkcs11KeyManager", "WrappedDataKey",
+    "SigningKeyInfo", "SigningKeyKind", "SigningKeyState",
     # streaming AEAD
     "DEFAULT_SEGMENT_SIZE", "DataKey", "SegmentRange", "StreamDecryptor", "StreamEncryptor",
     "StreamLayout", "StreamingAead",
     # signing, canonical JSON, signed notes, checkpoints
     "Checkpoint", "NoteVerifier", "ServiceSigner", "TokenSigningKey", "canonical_json",
     "jwk_thumbprint", "load_public_key", "open_note", "parse_verifier_key", "sign_document",
-    "sign_note", "verifier_key_string", "verify_document",
+    "sign_note", "verifier_key_string", "verify_document", "verify_document_among",
     # Merkle trees
     "EMPTY_ROOT", "CompactRange", "NodeId", "SubtreeRoot", "consistency_proof",
     "inclusion_proof", "leaf_hash", "node_hash", "perfect_subtrees", "root_of",

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from crypto import Keyring
 from escrow.cli.main import cli
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.blobs import BlobStore
 from storage.models import DatasetVersion
 from tests.fixtures.datasets import Partners, create_dataset, deposit
@@ -24,9 +24,9 @@ def _env(settings_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**settings_env, "ESCROW_BLOB_URL": f"file://{tmp_path / 'blobs'}"}
 
 
-def _kek_ids(components: Components) -> set[str | None]:
+def _kek_ids(components: Components) -> set[str]:
     with components.db.session() as session:
-        return set(session.scalars(select(DatasetVersion.kek_id)))
+        return {k for k in session.scalars(select(DatasetVersion.kek_id)) if k is not None}
 
 
 def test_rotation_rewraps_every_key_and_the_old_kek_can_then_be_retired(
