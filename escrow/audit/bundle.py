@@ -69,18 +69,27 @@ def unb64(text: object, where: str) -> bytes:
         raise BundleError(where, "a hash is not valid base64") from None
 
 
-def open_checkpoint(note: str, verifier: NoteVerifier, where: str = "checkpoint") -> Checkpoint:
-    """Fails closed: the checkpoint only if ``verifier`` signed it under its own origin."""
+Verifiers = NoteVerifier | Sequence[NoteVerifier]  # several: the log's keys across rotations
+
+
+def open_checkpoint(note: str, verifier: Verifiers, where: str = "checkpoint") -> Checkpoint:
+    """Fails closed: the checkpoint only if ``verifier`` (or one of the log's published keys)
+    signed it under the key's own name, which is the checkpoint's origin."""
+    verifiers = [verifier] if isinstance(verifier, NoteVerifier) else list(verifier)
     try:
-        checkpoint = Checkpoint.parse(open_note(note, verifier))
+        checkpoint = Checkpoint.parse(open_note(note, verifiers))
+        named = [known for known in verifiers if known.name == checkpoint.origin]
+        if named and len(named) < len(verifiers):  # opened by a key of another name?
+            open_note(note, named)
     except CryptoError as exc:
         raise BundleError(where, f"signature or format does not verify ({exc})") from None
-    if checkpoint.origin != verifier.name:
-        raise BundleError(where, f"origin {checkpoint.origin!r} is not the key's {verifier.name!r}")
+    if not named:
+        names = sorted({known.name for known in verifiers})
+        raise BundleError(where, f"origin {checkpoint.origin!r} is not the key's {names[0]!r}")
     return checkpoint
 
 
-def verify_bundle(lines: Iterable[bytes | str], verifier: NoteVerifier) -> BundleReport:
+def verify_bundle(lines: Iterable[bytes | str], verifier: Verifiers) -> BundleReport:
     """Fails closed: BundleError naming the first bad entry, else what was verified."""
     reader = iter(lines)
     header = _json_line(next(reader, None), "header")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEvent, AuditEventOrg, AuditNode
@@ -67,3 +68,58 @@ def find_events(
         FoundEvent(int(seq), entry, None if digest is None else bytes(digest))
         for seq, entry, digest in session.execute(query)
     ]
+
+
+def events_in_range(session: Session, first: int, last: int) -> list[FoundEvent]:
+    """The events with indexes ``first`` to ``last`` (inclusive), in index order.
+
+    Two range reads on primary keys: whatever plan the planner picks without statistics,
+    it reads at most ``last - first + 1`` rows of each table.
+    """
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.entry)
+        .where(AuditEvent.seq >= first, AuditEvent.seq <= last)
+        .order_by(AuditEvent.seq)
+    ).all()
+    leaves = _leaf_hashes(
+        session, and_(AuditNode.level == 0, AuditNode.idx >= first, AuditNode.idx <= last)
+    )
+    return [FoundEvent(int(seq), entry, leaves.get(int(seq))) for seq, entry in rows]
+
+
+def events_by_seq(session: Session, seqs: Sequence[int]) -> list[FoundEvent]:
+    """The events with these indexes, in index order (looked up by primary key)."""
+    if not seqs:
+        return []
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.entry)
+        .where(AuditEvent.seq.in_(seqs))
+        .order_by(AuditEvent.seq)
+    ).all()
+    leaves = _leaf_hashes(session, and_(AuditNode.level == 0, AuditNode.idx.in_(seqs)))
+    return [FoundEvent(int(seq), entry, leaves.get(int(seq))) for seq, entry in rows]
+
+
+def org_event_seqs(session: Session, org_id: str, after: int, last: int, limit: int) -> list[int]:
+    """Up to ``limit`` indexes of events touching ``org_id`` in ``(after, last]``, in order:
+    one range of the ``(org_id, seq)`` index."""
+    return [
+        int(seq)
+        for seq in session.scalars(
+            select(AuditEventOrg.seq)
+            .where(
+                AuditEventOrg.org_id == org_id,
+                AuditEventOrg.seq > after,
+                AuditEventOrg.seq <= last,
+            )
+            .order_by(AuditEventOrg.seq)
+            .limit(limit)
+        )
+    ]
+
+
+def _leaf_hashes(session: Session, where: ColumnElement[bool]) -> dict[int, bytes]:
+    return {
+        int(idx): bytes(digest)
+        for idx, digest in session.execute(select(AuditNode.idx, AuditNode.hash).where(where))
+    }

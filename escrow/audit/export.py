@@ -11,11 +11,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from escrow.audit.bundle import BUNDLE_FORMAT, b64
 from escrow.audit.checkpoints import SignedCheckpoint
-from escrow.audit.events import EventFilter, find_events
+from escrow.audit.events import FoundEvent, events_by_seq, events_in_range, org_event_seqs
 from escrow.audit.tree import MerkleTree
 from storage.db import Database
 
@@ -47,35 +45,61 @@ def bundle_chunks(db: Database, plan: ExportPlan, batch: int = BATCH) -> Iterato
             "org": plan.org_id,
         }
     )
-    count, after = 0, -1
-    while True:
-        with db.session() as session:
-            lines = _event_lines(session, plan, after, batch)
-        if not lines:
-            break
+    count = 0
+    for lines in _pages(db, plan, batch):
         count += len(lines)
-        after = lines[-1][0]
-        yield b"".join(line for _, line in lines)
+        yield b"".join(lines)
     yield _line({"end": True, "events": count})
 
 
-def _event_lines(
-    session: Session, plan: ExportPlan, after: int, batch: int
-) -> list[tuple[int, bytes]]:
+def _pages(db: Database, plan: ExportPlan, batch: int) -> Iterator[list[bytes]]:
+    """The event lines in index order, at most ``batch`` per page, each page read in its own
+    session.
+
+    Every query reads a bounded index range whatever plan the planner makes, so an export
+    stays linear before the tables have statistics (a plan estimating a handful of rows
+    sorts the whole rest of a keyset range; bounding the range bounds that sort). The whole
+    log is read in windows of ``batch`` indexes. One org's events are read from its
+    ``(org_id, seq)`` index in windows that double while they come back short (sparse
+    stretches) and shrink to about two pages' span when full, then looked up by key.
+    """
     size = plan.checkpoint.size
-    found = find_events(session, EventFilter(below=size), plan.org_id, after, batch)
-    tree = MerkleTree(session)
-    lines = []
-    for event in found:
-        item: dict[str, object] = {
-            "index": event.seq,
-            "entry": event.entry,
-            "leaf_hash": None if event.leaf_hash is None else b64(event.leaf_hash),
-        }
-        if plan.org_id is not None:
-            item["proof"] = [b64(digest) for digest in tree.inclusion_proof(event.seq, size)]
-        lines.append((event.seq, _line(item)))
-    return lines
+    after = -1
+    if plan.org_id is None:
+        while after < size - 1:
+            last = min(after + batch, size - 1)
+            with db.session() as session:
+                found = events_in_range(session, after + 1, last)
+            after = last
+            if found:
+                yield [_event_line(event, None) for event in found]
+        return
+    span = batch
+    while after < size - 1:
+        last = min(after + span, size - 1)
+        with db.session() as session:
+            seqs = org_event_seqs(session, plan.org_id, after, last, batch)
+            found = events_by_seq(session, seqs)
+            proofs = MerkleTree(session).inclusion_proofs(seqs, size)
+        if len(seqs) == batch:
+            span = max(batch, 2 * (seqs[-1] - after))
+            after = seqs[-1]
+        else:
+            span *= 2
+            after = last
+        if found:
+            yield [_event_line(event, proofs[event.seq]) for event in found]
+
+
+def _event_line(event: FoundEvent, proof: list[bytes] | None) -> bytes:
+    item: dict[str, object] = {
+        "index": event.seq,
+        "entry": event.entry,
+        "leaf_hash": None if event.leaf_hash is None else b64(event.leaf_hash),
+    }
+    if proof is not None:
+        item["proof"] = [b64(digest) for digest in proof]
+    return _line(item)
 
 
 def _line(value: dict[str, object]) -> bytes:

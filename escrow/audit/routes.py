@@ -11,11 +11,16 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from escrow.audit.events import EventFilter
-from escrow.audit.schemas import AuditEventOut, ConsistencyProofOut, InclusionProofOut
+from escrow.audit.schemas import (
+    AuditEventOut,
+    ConsistencyProofOut,
+    InclusionProofOut,
+    PublicKeysOut,
+)
 from escrow.audit.service import AuditService
 from escrow.audit.trail import AuditTrail
-from escrow.orgs.service import SLUG_PATTERN
-from escrow.schemas import Cursor, Deps, Limit, PageOut, QueryText
+from escrow.params import Cursor, Deps, Limit, QueryText
+from escrow.schemas import SLUG_PATTERN, PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 
 Trail = NamedDependency[AuditTrail]
@@ -80,10 +85,26 @@ class AuditController(Controller):
         media_type=MediaType.TEXT,
         opt={"exclude_from_auth": True},
         security=[{}],  # OpenAPI for: no authentication
-        summary="The C2SP verifier key that checks checkpoints (public)",
+        summary="The C2SP verifier key that checks new checkpoints (public)",
     )
     async def public_key(self, trail: Trail) -> str:
         return trail.checkpoints.public_key + "\n"
+
+    @get(
+        "/public-keys",
+        opt={"exclude_from_auth": True},
+        security=[{}],  # OpenAPI for: no authentication
+        summary="Every key that signs receipts and checkpoints, with its validity (public)",
+        description=(
+            "Signing keys rotate (stage, promote, retire): this lists every one, oldest first,"
+            " retired ones included, so receipts and checkpoints signed before a rotation"
+            " still verify offline. Give the document to `escrow audit verify --public-key`"
+            " or `escrow receipt verify --public-key`."
+        ),
+    )
+    async def public_keys(self, trail: Trail) -> PublicKeysOut:
+        checkpoints = trail.checkpoints
+        return PublicKeysOut.of(checkpoints.origin, checkpoints.published_keys())
 
     @get("/proofs/inclusion", sync_to_thread=True, summary="RFC 9162 inclusion proof")
     def inclusion(

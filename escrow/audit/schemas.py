@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 import msgspec
 
+from crypto import NoteVerifier, SigningKeyInfo
 from escrow.audit.bundle import b64
 from escrow.audit.events import FoundEvent
 from escrow.audit.service import InclusionProof
+from escrow.audit.verifier_keys import PUBLIC_KEYS_FORMAT
 
 
 class AuditEventOut(msgspec.Struct):
@@ -46,3 +51,39 @@ class ConsistencyProofOut(msgspec.Struct):
     @classmethod
     def of(cls, from_size: int, to_size: int, proof: list[bytes]) -> ConsistencyProofOut:
         return cls(from_size, to_size, [b64(digest) for digest in proof])
+
+
+class VerifierKeyOut(msgspec.Struct):
+    key_id: str  # RFC 7638 thumbprint: the key_id of the receipts it signed
+    state: Literal["staged", "active", "verify-only", "retired"]
+    algorithm: Literal["Ed25519"]
+    verifier_key: str  # C2SP verifier key under the log's origin: checks its checkpoints
+    public_key_pem: str
+    valid_from: datetime | None  # when it started signing (null: from the start)
+    valid_until: datetime | None  # when it stopped signing (null: still signing, or never)
+
+    @classmethod
+    def of(cls, info: SigningKeyInfo, verifier: NoteVerifier) -> VerifierKeyOut:
+        return cls(
+            key_id=info.key_id,
+            state=info.state,
+            algorithm="Ed25519",
+            verifier_key=verifier.key_string(),
+            public_key_pem=info.public_key_pem(),
+            valid_from=info.activated_at,
+            valid_until=info.deactivated_at,
+        )
+
+
+class PublicKeysOut(msgspec.Struct):
+    """Every key that signed (or will sign) receipts and checkpoints, oldest first; what
+    ``escrow audit verify`` and ``escrow receipt verify`` take as ``--public-key``."""
+
+    format: Literal["partner-escrow/audit-public-keys/v1"]
+    origin: str
+    keys: list[VerifierKeyOut]
+
+    @classmethod
+    def of(cls, origin: str, published: list[tuple[SigningKeyInfo, NoteVerifier]]) -> PublicKeysOut:
+        keys = [VerifierKeyOut.of(info, verifier) for info, verifier in published]
+        return cls(format=PUBLIC_KEYS_FORMAT, origin=origin, keys=keys)

@@ -60,10 +60,8 @@ class AuditService(Service):
             self._check_size(size, "size")
         if not 0 <= index < size:
             raise ValidationError(f"index must be below the tree size {size}", field="index")
-        tree = MerkleTree(self.session)
-        return InclusionProof(
-            index, size, tree.leaf_hash(index), tree.inclusion_proof(index, size), note
-        )
+        leaf, proof = MerkleTree(self.session).leaf_and_inclusion_proof(index, size)
+        return InclusionProof(index, size, leaf, proof, note)
 
     def consistency(self, from_size: int, to_size: int) -> list[bytes]:
         self._require_tree()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from crypto import (
@@ -24,6 +24,7 @@ from crypto import (
 from storage.models import AuditHead, AuditNode
 
 _PLACEHOLDER = bytes(32)
+_ROW_LIST = 128
 
 
 class AuditIntegrityError(Exception):
@@ -58,13 +59,44 @@ class MerkleTree:
         """RFC 9162 audit path of leaf ``index`` in the tree of ``size`` leaves."""
         return self._with_nodes(lambda subtree_root: inclusion_proof(index, size, subtree_root))
 
+    def leaf_and_inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """Leaf ``index``'s hash and its audit path, from one read."""
+        leaf = NodeId(0, index)
+        found: dict[NodeId, bytes] = {}
+        proof = self._with_nodes(
+            lambda subtree_root: inclusion_proof(index, size, subtree_root), [leaf], found
+        )
+        return found[leaf], proof
+
+    def inclusion_proofs(self, indexes: Sequence[int], size: int) -> dict[int, list[bytes]]:
+        """The audit paths of several leaves of the ``size`` tree, from one read."""
+        wanted: list[NodeId] = []
+
+        def record(start: int, end: int) -> bytes:
+            wanted.append(NodeId.covering(start, end))
+            return _PLACEHOLDER
+
+        for index in indexes:
+            inclusion_proof(index, size, record)
+        hashes = self._nodes(wanted)
+        return {
+            index: inclusion_proof(index, size, lambda s, e: hashes[NodeId.covering(s, e)])
+            for index in indexes
+        }
+
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 proof that the ``size1`` tree is a prefix of the ``size2`` tree."""
         return self._with_nodes(lambda subtree_root: consistency_proof(size1, size2, subtree_root))
 
-    def _with_nodes(self, compute: Callable[[SubtreeRoot], list[bytes]]) -> list[bytes]:
-        """Runs a proof twice: once to learn which nodes it reads, then on one batched read."""
-        wanted: list[NodeId] = []
+    def _with_nodes(
+        self,
+        compute: Callable[[SubtreeRoot], list[bytes]],
+        also: Sequence[NodeId] = (),
+        into: dict[NodeId, bytes] | None = None,
+    ) -> list[bytes]:
+        """Runs a proof twice: once to learn which nodes it reads, then on one batched read
+        (which also fetches the nodes ``also``, and leaves everything read in ``into``)."""
+        wanted: list[NodeId] = list(also)
 
         def record(start: int, end: int) -> bytes:
             wanted.append(NodeId.covering(start, end))
@@ -72,17 +104,29 @@ class MerkleTree:
 
         compute(record)
         hashes = self._nodes(wanted)
+        if into is not None:
+            into.update(hashes)
         return compute(lambda start, end: hashes[NodeId.covering(start, end)])
 
     def _nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """Fails closed: AuditIntegrityError if any requested node is not stored."""
         if not ids:
             return {}
-        keys = {(node.level, node.index) for node in ids}
-        rows = self.session.execute(
-            select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
-                tuple_(AuditNode.level, AuditNode.idx).in_(sorted(keys))
+        keys = sorted({(node.level, node.index) for node in ids})
+        if len(keys) <= _ROW_LIST:  # a proof or two: one list of (level, idx) keys plans fastest
+            where: ColumnElement[bool] = tuple_(AuditNode.level, AuditNode.idx).in_(keys)
+        else:  # many proofs at once (a scoped export page): one key list per level
+            by_level: dict[int, list[int]] = {}
+            for level, index in keys:
+                by_level.setdefault(level, []).append(index)
+            where = or_(
+                *(
+                    and_(AuditNode.level == level, AuditNode.idx.in_(indexes))
+                    for level, indexes in by_level.items()
+                )
             )
+        rows = self.session.execute(
+            select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(where)
         )
         found = {NodeId(int(level), int(index)): bytes(digest) for level, index, digest in rows}
         missing = [node for node in ids if node not in found]

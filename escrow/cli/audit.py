@@ -1,9 +1,10 @@
 """``escrow audit``: export the signed trail, and verify bundles and checkpoints offline.
 
 ``verify`` and ``verify-checkpoint`` need no server and no database (crypto and
-``escrow.audit.bundle`` only), so this module imports nothing else. ``export``,
-``public-key``, ``events`` and ``checkpoint`` call the API and live in
-``escrow/cli/client/audit.py``; ``escrow.cli.main`` adds them to this group.
+``escrow.audit.bundle`` only), so this module imports nothing else. ``events`` and
+``checkpoint`` call the API and live in ``escrow/cli/client/audit.py``; ``export`` and
+``public-key`` (the API, or the database with ``--local``) in ``escrow/cli/audit_export.py``;
+``escrow.cli.main`` adds them to this group.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import IO, Any
 
 import click
 
-from crypto import CryptoError, NoteVerifier, parse_verifier_key
+from crypto import CryptoError, NoteVerifier
 from escrow.audit.bundle import (
     BundleError,
     b64,
@@ -23,6 +24,7 @@ from escrow.audit.bundle import (
     verify_bundle,
     verify_checkpoint_consistency,
 )
+from escrow.audit.verifier_keys import read_verifier_keys
 
 
 @click.group()
@@ -30,16 +32,23 @@ def audit() -> None:
     """The signed audit trail: export it, verify it offline."""
 
 
-def _verifier(key: str) -> NoteVerifier:
-    """A verifier key string (``name+keyid+base64``) or a file holding one."""
+def _verifier(key: str) -> list[NoteVerifier]:
+    """A verifier key string (``name+keyid+base64``), or a file holding one or the
+    public-keys document (every key the log was signed with, across rotations)."""
     path = Path(key)
     text = path.read_text(encoding="utf-8") if "+" not in key and path.is_file() else key
     try:
-        return parse_verifier_key(text.strip())
+        verifiers = read_verifier_keys(text).note_verifiers
     except CryptoError as exc:
         raise click.BadParameter(
-            f"not a C2SP verifier key ({exc})", param_hint="--public-key"
+            f"not a C2SP verifier key or public-keys document ({exc})", param_hint="--public-key"
         ) from None
+    if not verifiers:
+        raise click.BadParameter(
+            "a PEM key does not name the log: give its C2SP verifier key or public-keys document",
+            param_hint="--public-key",
+        )
+    return verifiers
 
 
 def _fail(exc: BundleError) -> None:
@@ -47,7 +56,10 @@ def _fail(exc: BundleError) -> None:
     sys.exit(1)
 
 
-PUBLIC_KEY_HELP = "C2SP verifier key (GET /v1/audit/public-key), or a file holding it."
+PUBLIC_KEY_HELP = (
+    "C2SP verifier key (GET /v1/audit/public-key), or a file holding it or the public-keys"
+    " document (GET /v1/audit/public-keys: every key, for logs signed across key rotations)."
+)
 
 
 @audit.command()

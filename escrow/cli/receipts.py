@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from crypto import CryptoError, load_public_key, verify_document
+from crypto import CryptoError, verify_document_among
+from escrow.audit.verifier_keys import read_verifier_keys
 
 
 @click.group()
@@ -22,14 +23,18 @@ def receipt() -> None:
     "key_file",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The service signing key: PEM (GET /v1/keys/signing) or a C2SP verifier key.",
+    help=(
+        "The service signing key: PEM (GET /v1/keys/signing), a C2SP verifier key, or the"
+        " public-keys document (GET /v1/audit/public-keys: every key, across rotations)."
+    ),
 )
 def verify(receipt_file: Path, key_file: Path) -> None:
-    """Exit 0 only if RECEIPT_FILE was signed by the key, unchanged; no server needed."""
+    """Exit 0 only if RECEIPT_FILE was signed by the key (or the published key it names),
+    unchanged; no server needed."""
     try:
         document = json.loads(receipt_file.read_text(encoding="utf-8"))
-        public_key = load_public_key(key_file.read_text(encoding="utf-8"))
-        signed = verify_document(document, public_key)
+        keys = read_verifier_keys(key_file.read_text(encoding="utf-8"))
+        signed = verify_document_among(document, keys.public_keys)
     except (ValueError, CryptoError) as exc:
         raise click.ClickException(f"receipt does NOT verify: {exc}") from None
     click.echo("receipt verifies: signature by key " + str(signed.get("key_id")))

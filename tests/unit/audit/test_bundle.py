@@ -61,7 +61,11 @@ class Log:
 
     def bundle(self, indexes: list[int] | None = None) -> list[dict[str, object]]:
         size = len(self.entries)
-        header = {"format": BUNDLE_FORMAT, "origin": ORIGIN, "checkpoint": self.note()}
+        header: dict[str, object] = {
+            "format": BUNDLE_FORMAT,
+            "origin": ORIGIN,
+            "checkpoint": self.note(),
+        }
         header |= {"tree_size": size, "scope": "full" if indexes is None else "org", "org": None}
         lines: list[dict[str, object]] = [header]
         for index in range(size) if indexes is None else indexes:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 
 from crypto import canonical_json
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent, AuditEventOrg, Organization
 from tests.fixtures.api import Caller, Ecosystem
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from escrow.cli.audit import audit
-from escrow.wiring import Components
+from escrow.components import Components
 from tests.fixtures.api import Caller, Ecosystem
 
 DEEP = "[" * 200_000 + "]" * 200_000  # far past the JSON decoder's recursion limit

@@ -24,10 +24,10 @@ from crypto import Checkpoint, CompactRange, open_note, parse_verifier_key
 from escrow.app import create_app
 from escrow.audit.log import AuditEntryTooLargeError, AuditRecord, erase_sensitive_values
 from escrow.audit.tree import AuditIntegrityError
-from escrow.cli.main import audit  # the group with its client commands (public-key, export) added
+from escrow.cli.main import audit  # type: ignore[attr-defined]  # the group with its client commands (public-key, export) added
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.context import RequestContext
-from escrow.wiring import Components
 from storage.models import AuditCheckpoint, AuditEvent, AuditNode, AuditSecret
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.ports import free_port
