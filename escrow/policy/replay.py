@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from escrow.agreements.lifecycle import agreement_resource
-from escrow.datasets.queries import as_resource as dataset_resource
-from escrow.orgs.queries import as_resource as org_resource
-from escrow.partnerships.service import as_resource as partnership_resource
 from escrow.policy.engine import Policy
+from escrow.policy.facts import PolicyFacts
 from escrow.policy.resources import PLATFORM, Actor, AuditLogResource, OrgResource
 from storage.models import (
     Agreement,
@@ -33,15 +31,27 @@ from storage.models import (
     Principal,
 )
 
+_Row = TypeVar("_Row", Agreement, ApiKey, Dataset, Partnership, Principal)
+
 MAX_PENDING = 500  # open agreements compared per report, most recent first
 PLATFORM_PERMISSIONS = frozenset(
     {"create_org", "list_all_orgs", "manage_partnerships", "manage_policies"}
 )
 RELEASE_EVENT = "agreement.release"
 
+
+@dataclass(frozen=True)
+class Present:
+    """The database as it is now, read as the policy sees it through the features' facts."""
+
+    session: Session
+    facts: PolicyFacts
+    now: datetime
+
+
 # Successful guarded changes: the audit action -> (the permission that allowed it, what
 # the permission was checked on, given the event's resource).
-Subject = Callable[[Session, AuditEvent, Actor, datetime], object | None]
+Subject = Callable[[Present, AuditEvent], object | None]
 
 
 @dataclass(frozen=True)
@@ -80,11 +90,17 @@ class ImpactReport:
 
 
 def impact(
-    session: Session, active: Policy, candidate: Policy, limit: int, now: datetime
+    session: Session,
+    facts: PolicyFacts,
+    active: Policy,
+    candidate: Policy,
+    limit: int,
+    now: datetime,
 ) -> ImpactReport:
+    present = Present(session, facts, now)
     replayed, skipped, flips = 0, 0, []
     for event in _recent_decisions(session, limit):
-        outcome = _replay(session, event, active, candidate, now)
+        outcome = _replay(present, event, active, candidate)
         if outcome is None:
             skipped += 1
             continue
@@ -101,7 +117,7 @@ def impact(
     )
     releases = []
     for agreement in pending:
-        resource = agreement_resource(session, agreement, now)
+        resource = facts.agreement(session, agreement, now)
         before, after = active.release(resource).blockers, candidate.release(resource).blockers
         if before != after:
             releases.append(
@@ -137,18 +153,18 @@ def _recent_decisions(session: Session, limit: int) -> list[AuditEvent]:
 
 
 def _replay(
-    session: Session, event: AuditEvent, active: Policy, candidate: Policy, now: datetime
+    present: Present, event: AuditEvent, active: Policy, candidate: Policy
 ) -> ReplayedDecision | None:
     if event.action == RELEASE_EVENT:
-        return _replay_release(session, event, active, candidate)
-    actor = load_actor(session, event.actor_id)
+        return _replay_release(present, event, active, candidate)
+    actor = load_actor(present.session, event.actor_id)
     if actor is None:
         return None
     if event.outcome == "denied":
-        permission, subject = event.action, _denied_subject(session, event, actor, now)
+        permission, subject = event.action, _denied_subject(present, event, actor)
     else:
         permission, resolve = SUCCESSES[event.action]
-        subject = resolve(session, event, actor, now)
+        subject = resolve(present, event)
     if subject is None:
         return None
     return ReplayedDecision(
@@ -166,13 +182,15 @@ def _replay(
 
 
 def _replay_release(
-    session: Session, event: AuditEvent, active: Policy, candidate: Policy
+    present: Present, event: AuditEvent, active: Policy, candidate: Policy
 ) -> ReplayedDecision | None:
     """The release rule at the instant of the release, on the agreement as it was pending."""
+    session = present.session
     agreement = session.get(Agreement, event.resource_id) if event.resource_id else None
     if agreement is None:
         return None
-    resource = replace(agreement_resource(session, agreement, event.occurred_at), state="pending")
+    released = present.facts.agreement(session, agreement, event.occurred_at)
+    resource = replace(released, state="pending")
     return ReplayedDecision(
         event.seq,
         event.occurred_at,
@@ -207,70 +225,75 @@ def load_actor(session: Session, principal_id: str | None) -> Actor | None:
     )
 
 
-def _denied_subject(session: Session, event: AuditEvent, actor: Actor, now: datetime) -> object:
+def _denied_subject(present: Present, event: AuditEvent, actor: Actor) -> object:
     """What a denied check was about, from the target the guard recorded."""
     if event.action in PLATFORM_PERMISSIONS:
         return PLATFORM
     if event.action == "create_dataset":
-        return _org(session, actor.org_id)
+        return _org(present, actor.org_id)
     resolve = _BY_TYPE.get(event.resource_type)
-    return resolve(session, event, actor, now) if resolve else None
+    return resolve(present, event) if resolve else None
 
 
-def _org(session: Session, org_id: str | None) -> OrgResource | None:
-    org = session.get(Organization, org_id) if org_id else None
-    return org_resource(session, org) if org else None
+def _org(present: Present, org_id: str | None) -> OrgResource | None:
+    org = present.session.get(Organization, org_id) if org_id else None
+    return present.facts.organization(present.session, org) if org else None
 
 
-def _event_org(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
-    return _org(session, event.resource_id)
+def _row(present: Present, model: type[_Row], row_id: str | None) -> _Row | None:
+    return present.session.get(model, row_id) if row_id else None
 
 
-def _dataset(session: Session, event: AuditEvent, _actor: Actor, now: datetime) -> object | None:
-    dataset = session.get(Dataset, event.resource_id) if event.resource_id else None
-    return dataset_resource(session, dataset, now) if dataset else None
+def _event_org(present: Present, event: AuditEvent) -> object:
+    return _org(present, event.resource_id)
 
 
-def _dataset_owner(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
-    dataset = session.get(Dataset, event.resource_id) if event.resource_id else None
-    return _org(session, dataset.owner_org_id if dataset else None)
+def _dataset(present: Present, event: AuditEvent) -> object | None:
+    dataset = _row(present, Dataset, event.resource_id)
+    return present.facts.dataset(present.session, dataset, present.now) if dataset else None
 
 
-def _agreement(session: Session, event: AuditEvent, _actor: Actor, now: datetime) -> object:
-    agreement = session.get(Agreement, event.resource_id) if event.resource_id else None
-    return agreement_resource(session, agreement, now) if agreement else None
+def _dataset_owner(present: Present, event: AuditEvent) -> object:
+    dataset = _row(present, Dataset, event.resource_id)
+    return _org(present, dataset.owner_org_id if dataset else None)
 
 
-def _agreement_dataset(session: Session, event: AuditEvent, _actor: Actor, now: datetime) -> object:
-    agreement = session.get(Agreement, event.resource_id) if event.resource_id else None
-    dataset = session.get(Dataset, agreement.dataset_id) if agreement else None
-    return dataset_resource(session, dataset, now) if dataset else None
+def _agreement(present: Present, event: AuditEvent) -> object:
+    agreement = _row(present, Agreement, event.resource_id)
+    return present.facts.agreement(present.session, agreement, present.now) if agreement else None
 
 
-def _partnership(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
-    partnership = session.get(Partnership, event.resource_id) if event.resource_id else None
-    return partnership_resource(partnership) if partnership else None
+def _agreement_dataset(present: Present, event: AuditEvent) -> object:
+    agreement = _row(present, Agreement, event.resource_id)
+    dataset = _row(present, Dataset, agreement.dataset_id if agreement else None)
+    return present.facts.dataset(present.session, dataset, present.now) if dataset else None
 
 
-def _principal_org(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
-    principal = session.get(Principal, event.resource_id) if event.resource_id else None
-    return _org(session, principal.org_id if principal else None)
+def _partnership(present: Present, event: AuditEvent) -> object:
+    partnership = _row(present, Partnership, event.resource_id)
+    # Without the session: its organizations count as active, as when it was decided.
+    return present.facts.partnership(partnership, None) if partnership else None
 
 
-def _key_org(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
-    key = session.get(ApiKey, event.resource_id) if event.resource_id else None
-    principal = session.get(Principal, key.principal_id) if key else None
-    return _org(session, principal.org_id if principal else None)
+def _principal_org(present: Present, event: AuditEvent) -> object:
+    principal = _row(present, Principal, event.resource_id)
+    return _org(present, principal.org_id if principal else None)
 
 
-def _audit_log(session: Session, event: AuditEvent, _actor: Actor, _now: datetime) -> object:
+def _key_org(present: Present, event: AuditEvent) -> object:
+    key = _row(present, ApiKey, event.resource_id)
+    principal = _row(present, Principal, key.principal_id if key else None)
+    return _org(present, principal.org_id if principal else None)
+
+
+def _audit_log(present: Present, event: AuditEvent) -> object:
     if event.resource_id is None:
         return AuditLogResource()
-    org = _org(session, event.resource_id)
+    org = _org(present, event.resource_id)
     return AuditLogResource(org) if org is not None else None
 
 
-def _platform(_s: Session, _e: AuditEvent, _a: Actor, _n: datetime) -> object:
+def _platform(_present: Present, _event: AuditEvent) -> object:
     return PLATFORM
 
 

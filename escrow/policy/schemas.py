@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.policy.facts import AgreementStatus
 from escrow.policy.replay import ImpactReport, ReleaseChange, ReplayedDecision
-from escrow.policy.service import AgreementStatus, Explained
+from escrow.policy.service import Explained
 from escrow.schemas import Input
 from storage.models import PolicyBundleRow
 

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.lifecycle import Lifecycle, agreement_resource
-from escrow.agreements.service import AgreementService, Waiting
 from escrow.audit.log import AuditRecord
-from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.errors import (
     ConflictError,
     EscrowError,
@@ -19,10 +16,9 @@ from escrow.errors import (
     NotFoundError,
     ValidationError,
 )
-from escrow.orgs.queries import as_resource as org_resource
-from escrow.partnerships.service import as_resource as partnership_resource
 from escrow.policy.engine import Decision, PolicyBundle, PolicyEngine
 from escrow.policy.explain import Explanation
+from escrow.policy.facts import AgreementStatus, PolicyFacts
 from escrow.policy.guard import Target
 from escrow.policy.replay import ImpactReport, impact, load_actor
 from escrow.policy.resources import PLATFORM, Actor, AgreementResource
@@ -30,6 +26,11 @@ from escrow.policy.store import PolicyStore, active_bundle
 from escrow.policy.validation import validated_engine
 from escrow.service import Page, Service, decode_cursor, paginate
 from storage.models import Agreement, Dataset, Organization, Partnership, PolicyBundleRow
+
+
+def _facts(service: Service) -> PolicyFacts:
+    facts: PolicyFacts = service.deps.components.policy_facts
+    return facts
 
 
 class PolicyService(Service):
@@ -99,7 +100,8 @@ class PolicyService(Service):
         row = self._load(bundle_id)
         candidate = PolicyEngine(PolicyBundle(dict(row.files), dict(row.tests)))
         active = self.store.engine
-        report = impact(self.session, active, candidate, limit, self.deps.clock.now())
+        now = self.deps.clock.now()
+        report = impact(self.session, _facts(self), active, candidate, limit, now)
         self._record(
             "policy.impact",
             row,
@@ -192,12 +194,6 @@ class PolicyService(Service):
 
 
 @dataclass(frozen=True)
-class AgreementStatus:
-    agreement: Agreement
-    waiting: Waiting
-
-
-@dataclass(frozen=True)
 class Explained:
     actor: Actor
     explanation: Explanation
@@ -227,7 +223,8 @@ class ExplainService(Service):
         if isinstance(resource, AgreementResource):
             blockers = policy.release(resource).blockers
         if kind == "dataset" and not explanation.allowed:
-            agreements = self._agreements(target, subject.org_id)
+            dataset_id = str(target.resource_id)
+            agreements = _facts(self).agreement_statuses(self.deps, dataset_id, subject.org_id)
         self.commit_with_event(
             AuditRecord(
                 "authz.explain",
@@ -249,21 +246,6 @@ class ExplainService(Service):
         )
         return found is not None
 
-    def _agreements(self, target: Target, org_id: str) -> list[AgreementStatus]:
-        """The org's agreements for the dataset, brought up to date as an access would, with
-        what blocks each pending one: why it cannot download (revoked, expired, embargoed)."""
-        lifecycle = Lifecycle(self.deps.components, self.ctx)
-        dataset_id = str(target.resource_id)
-        lifecycle.refresh_for_dataset(self.session, dataset_id, org_id)
-        self.session.flush()
-        agreements = AgreementService(self.deps)
-        rows = self.session.scalars(
-            select(Agreement)
-            .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)
-            .order_by(Agreement.created_at, Agreement.id)
-        )
-        return [AgreementStatus(row, agreements.waiting_on(row)) for row in rows]
-
     def _subject(self, principal_id: str) -> Actor:
         actor = load_actor(self.session, principal_id)
         org = self.session.get(Organization, actor.org_id) if actor else None
@@ -273,7 +255,7 @@ class ExplainService(Service):
                 self.session, self.ctx, "explain", PLATFORM, Target("principal", principal_id)
             )
             raise NotFoundError(f"no principal {principal_id!r}")
-        resource = org_resource(self.session, org)
+        resource = _facts(self).organization(self.session, org)
         # Scoped to the principal's organization only for callers who may see that org:
         # otherwise the denial would name it in the caller's own trail.
         seen = (org.id,) if self.guard.allows(self.ctx, "read", resource) else ()
@@ -285,7 +267,7 @@ class ExplainService(Service):
     def _resource(self, kind: str, resource_id: str) -> tuple[object | None, Target]:
         """The resource and how denials name it; None when it does not exist (the caller
         is then denied exactly as for one it may not see)."""
-        now = self.deps.clock.now()
+        now, facts = self.deps.clock.now(), _facts(self)
         missing = Target(kind, resource_id)
         if kind == "organization":
             org = self.session.scalar(
@@ -296,13 +278,13 @@ class ExplainService(Service):
             if org is None:
                 return None, missing
             target = Target("organization", org.id, (org.id,), named=resource_id)
-            return org_resource(self.session, org), target
+            return facts.organization(self.session, org), target
         if kind == "dataset":
             dataset = self.session.get(Dataset, resource_id)
             if dataset is None:
                 return None, missing
             return (
-                dataset_resource(self.session, dataset, now),
+                facts.dataset(self.session, dataset, now),
                 Target("dataset", dataset.id, (dataset.owner_org_id,)),
             )
         if kind == "agreement":
@@ -311,7 +293,7 @@ class ExplainService(Service):
                 return None, missing
             parties = (agreement.owner_org_id, agreement.beneficiary_org_id)
             return (
-                agreement_resource(self.session, agreement, now),
+                facts.agreement(self.session, agreement, now),
                 Target("agreement", agreement.id, parties),
             )
         if kind == "partnership":
@@ -320,7 +302,7 @@ class ExplainService(Service):
                 return None, missing
             parties = (partnership.org_a_id, partnership.org_b_id)
             return (
-                partnership_resource(partnership, self.session),
+                facts.partnership(partnership, self.session),
                 Target("partnership", partnership.id, parties),
             )
         raise ValidationError(f"cannot explain decisions on a {kind!r}", field="resource.type")

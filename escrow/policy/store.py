@@ -206,4 +206,5 @@ policy_reload_schedule = every(
     lambda components: components.policy.reload_seconds,
     lambda components: components.policy.refresh(),
     on_start=lambda components: components.policy.start(),
+    per_process=True,  # each process serves its own engine
 )

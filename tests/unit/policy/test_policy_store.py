@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from escrow.components import Components
 from escrow.config import load_settings
 from escrow.errors import ConfigError
 from escrow.policy.engine import PolicyBundle, PolicyLoadError
 from escrow.policy.store import PolicyStore
-from escrow.wiring import Components
 from storage.models import AuditEvent, PolicyBundleRow
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from escrow.components import Components
 from escrow.policy.engine import PolicyBundle
 from escrow.policy.store import PolicyStore
-from escrow.wiring import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
 from tests.unit.policy.hostile_org_files import HOSTILE, MEDDLING
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
+POLICIES = Path(__file__).resolve().parents[3] / "policies"
 REPO = PolicyBundle.from_directory(POLICIES)
 MEMBERS_READ_MEMBERS = (
     '    "read_members" if "auditor";\n',

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from escrow.clock import FrozenClock
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset

@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent
-from tests.api.test_policies import REPO, body
+from tests.api.policy.test_policies import REPO, body
 from tests.fixtures.api import Caller
 
 BUDGET_SECONDS = 6  # about 5 times what the repository's cases take on a busy CI box
