@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
 from escrow import __version__
+from escrow.cli import audit_export
 from escrow.cli.audit import audit
 from escrow.cli.client import audit as audit_client
 from escrow.cli.client import policy as policy_client
@@ -64,15 +68,32 @@ def db_current() -> None:
 
 @cli.command()
 @click.option("--migrate", is_flag=True, help="Apply pending migrations before serving.")
-def serve(migrate: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes on the bind (default: ESCROW_WORKERS, else 1); PostgreSQL only.",
+)
+def serve(migrate: bool, workers: int | None) -> None:
     """Serve the API on ESCROW_BIND; refuses an out-of-date schema unless --migrate."""
     import uvicorn
 
+    from crypto import KeyringError
     from escrow.app import build_components, create_app
+    from escrow.keys.configured import close_key_manager
     from storage.blobs import S3BlobStore
 
     settings = server_settings()
-    components = build_components(settings)
+    workers = workers or settings.workers
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        raise click.ClickException(
+            "--workers above 1 needs PostgreSQL (ESCROW_DATABASE_URL): the embedded SQLite"
+            " database is served by one process"
+        )
+    try:
+        components = build_components(settings)
+    except KeyringError as exc:  # the keyring file or the PKCS#11 token cannot be used
+        raise click.ClickException(f"keys: {exc}") from None
     if isinstance(components.blobs, S3BlobStore):
         components.blobs.ensure_bucket()
     if migrate:
@@ -82,20 +103,43 @@ def serve(migrate: bool) -> None:
             "the database schema is out of date: "
             "run `escrow db upgrade` or `escrow serve --migrate`"
         )
+    served = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "info",
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+    if workers > 1:
+        components.db.dispose()  # each worker builds its own
+        close_key_manager(components.keyring)
+        _serve_workers(workers, settings.metrics_dir, served)
+        return
     try:
-        uvicorn.run(
-            create_app(components),
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level="info",
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
+        uvicorn.run(create_app(components), **served)  # type: ignore[arg-type]
     finally:
         components.db.dispose()  # the app borrows the engine (see escrow/sqlalchemy_config.py)
+        close_key_manager(components.keyring)
+
+
+def _serve_workers(workers: int, metrics_dir: Path | None, served: dict[str, object]) -> None:
+    """uvicorn's supervisor with ``workers`` processes, each running
+    ``escrow.app:app_from_environment``; their metrics meet in one multiprocess directory
+    (PROMETHEUS_MULTIPROC_DIR, or a fresh one removed at exit), which the workers read from
+    the environment they inherit."""
+    import uvicorn
+
+    with tempfile.TemporaryDirectory(prefix="escrow-metrics-") as fresh:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir or fresh)
+        uvicorn.run(
+            "escrow.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            **served,  # type: ignore[arg-type]
+        )
 
 
 @cli.command()
@@ -130,7 +174,7 @@ cli.add_command(overlaps)
 cli.add_command(demo)
 audit.add_command(audit_client.events)
 audit.add_command(audit_client.checkpoint)
-audit.add_command(audit_client.export)
-audit.add_command(audit_client.public_key)
+audit.add_command(audit_export.export)
+audit.add_command(audit_export.public_key)
 for policy_command in policy_client.CLIENT_COMMANDS:
     policy.add_command(policy_command)

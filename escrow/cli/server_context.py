@@ -7,9 +7,9 @@ from contextlib import contextmanager
 
 import click
 
+from escrow.components import Components
 from escrow.config import Settings, load_settings
 from escrow.errors import ConfigError
-from escrow.wiring import Components
 
 
 def server_settings() -> Settings:
@@ -22,9 +22,14 @@ def server_settings() -> Settings:
 @contextmanager
 def server_components() -> Iterator[Components]:
     """The server's components, as `escrow serve` builds them; refuses an old schema."""
+    from crypto import KeyringError
     from escrow.app import build_components
+    from escrow.keys.configured import close_key_manager
 
-    components = build_components(server_settings())
+    try:
+        components = build_components(server_settings())
+    except KeyringError as exc:  # the keyring file or the PKCS#11 token cannot be used
+        raise click.ClickException(f"keys: {exc}") from None
     try:
         if not components.db.schema_is_current():
             raise click.ClickException(
@@ -33,3 +38,4 @@ def server_components() -> Iterator[Components]:
         yield components
     finally:
         components.db.dispose()
+        close_key_manager(components.keyring)

@@ -9,14 +9,6 @@ from typing import IO, Any
 
 import click
 
-from escrow.agreements.schemas import (
-    AgreementCreate,
-    AgreementOut,
-    AttestationIn,
-    DecisionIn,
-    PreviewOut,
-    ReasonIn,
-)
 from escrow.cli.client.exits import usage_error
 from escrow.cli.client.invocation import (
     Invocation,
@@ -24,6 +16,14 @@ from escrow.cli.client.invocation import (
     client_command,
     listing_options,
     show_list,
+)
+from escrow.cli.client.models.agreements import (
+    AgreementCreate,
+    AgreementOut,
+    AttestationIn,
+    DecisionIn,
+    PreviewOut,
+    ReasonIn,
 )
 from escrow.cli.client.output import fields
 

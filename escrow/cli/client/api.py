@@ -1,9 +1,10 @@
 """``Client``: the Partner Escrow API over httpx, with one profile's API key.
 
-Requests and responses are the server's own msgspec types (``escrow/*/schemas.py``), so
-the client validates input as the server will and cannot drift from its shapes. Access
-tokens live in memory only: exchanged on first use, again shortly before they expire,
-and once more when the server answers 401 (a revoked token, a rotated signing key).
+Requests and responses are the client's own msgspec types (``models``): requests carry the
+limits the server decodes with, so bad input fails here first; a contract test holds them
+to the server's OpenAPI document. Access tokens live in memory only: exchanged on first
+use, again shortly before they expire, and once more when the server answers 401 (a
+revoked token, a rotated signing key).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import httpx
 import msgspec
 
 from escrow import __version__
-from escrow.auth.schemas import TokenOut, TokenRequest
 from escrow.cli.client.exits import CliError, ExitCode, exit_code_for
+from escrow.cli.client.models import PageOut
+from escrow.cli.client.models.auth import TokenOut, TokenRequest
 from escrow.cli.client.profiles import Profile
-from escrow.schemas import PageOut
 
 T = TypeVar("T")
 Body = Callable[[], Iterable[bytes] | bytes]  # a fresh body per attempt: a retry resends it
@@ -148,7 +149,7 @@ class Client:
         body: msgspec.Struct | None = None,
         params: Params | None = None,
     ) -> T:
-        """A JSON request (the body one of the server's input Structs), decoded as ``out``."""
+        """A JSON request (its body a request Struct of ``models``), decoded as ``out``."""
         content = None if body is None else msgspec.json.encode(body)
         response = self.send(
             method,

@@ -1,7 +1,9 @@
-"""``escrow audit events|checkpoint|export|public-key``: reading the trail from a server.
+"""``escrow audit events|checkpoint``, and fetching exports and the key from a server.
 
 The offline verifiers stay in ``escrow/cli/audit.py``; what is fetched here can be
-checked there without trusting the server that served it.
+checked there without trusting the server that served it. ``export`` and ``public-key``
+also read the server host's database (``--local``), so they are commands of
+``escrow/cli/audit_export.py``, which fetches through this module.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import IO, Any
 
 import click
 
-from escrow.audit.schemas import AuditEventOut
 from escrow.cli.client.api import Client
-from escrow.cli.client.exits import CliError, ExitCode, usage_error
+from escrow.cli.client.exits import CliError, ExitCode
 from escrow.cli.client.invocation import Invocation, client_command, listing_options, show_list
+from escrow.cli.client.models.audit import AuditEventOut
 
 
 def _entry(event: AuditEventOut) -> dict[str, Any]:
@@ -110,61 +112,6 @@ def fetch_public_key(client: Client) -> str:
     return client.text("/v1/audit/public-key").strip()
 
 
-LOCAL_HELP = "On the server host: read the database with the server's settings, not the API."
-
-
-@click.command()
-@click.option("--org", help="Only the events touching this organization (slug), with proofs.")
-@click.option("-o", "--output", type=click.File("wb"), default="-", help="Default: stdout.")
-@click.option("--local", is_flag=True, help=LOCAL_HELP)
-@client_command
-def export(inv: Invocation, org: str | None, output: IO[bytes], local: bool) -> None:
-    """Write a bundle for `escrow audit verify` (operators: every event; auditors and
-    admins: their organization's)."""
-    if inv.as_json and output.name == "<stdout>":
-        raise usage_error("--json prints a summary on stdout: write the bundle with -o FILE")
-    exported = _export_local(org, output) if local else fetch_export(inv.client, org, output)
-    inv.out.emit(
-        {"events": exported.events, "tree_size": exported.tree_size, "scope": exported.scope},
-        lambda: click.echo(
-            f"exported {exported.events} events under the checkpoint at size {exported.tree_size}",
-            err=True,
-        ),
-    )
-
-
-def _export_local(org: str | None, output: IO[bytes]) -> Exported:
-    from escrow.audit.export import ExportPlan
-    from escrow.cli.server_context import server_components
-    from escrow.errors import NotFoundError
-    from escrow.orgs.queries import find_org
-
-    with server_components() as components:
-        trail = components.trail
-        with components.db.session() as session:
-            try:
-                org_id = find_org(session, org).id if org else None
-            except NotFoundError as exc:
-                raise click.ClickException(str(exc)) from None
-            signed = trail.checkpoints.current(session)
-        lines = 0
-        for chunk in trail.bundle(ExportPlan(trail.checkpoints.origin, signed, org_id)):
-            output.write(chunk)
-            lines += chunk.count(b"\n")  # JSON escapes newlines inside entries
-        output.flush()
-    return Exported(lines - 2, signed.size, "org" if org_id else "full")
-
-
-@click.command("public-key")
-@click.option("--local", is_flag=True, help=LOCAL_HELP)
-@client_command
-def public_key(inv: Invocation, local: bool) -> None:
-    """Print the C2SP verifier key of the server's checkpoints (GET /v1/audit/public-key)."""
-    if local:
-        from escrow.cli.server_context import server_components
-
-        with server_components() as components:
-            key = components.trail.checkpoints.public_key
-    else:
-        key = fetch_public_key(inv.client)
-    inv.out.emit({"public_key": key}, key)
+def fetch_public_keys(client: Client) -> str:
+    """The public-keys document (every key, with its validity), exactly as served."""
+    return client.text("/v1/audit/public-keys")

@@ -23,9 +23,9 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
+from escrow.cli.client.models.datasets import DatasetCreate, DatasetOut, VersionOut
 from escrow.cli.client.output import fields
 from escrow.cli.client.progress import progress_option, quiet_option, wanted
-from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 
 DATASET_COLUMNS = [
     ("id", lambda d: d.id),

@@ -21,9 +21,7 @@ from typing import Any
 import click
 
 from crypto import CryptoError, load_public_key, parse_verifier_key, verify_document
-from escrow.agreements.schemas import AgreementCreate, AgreementOut, DecisionIn, PreviewOut
 from escrow.audit.bundle import BundleError, b64, verify_bundle
-from escrow.auth.schemas import WhoAmIOut
 from escrow.cli.client.api import Client
 from escrow.cli.client.audit import fetch_export, fetch_public_key
 from escrow.cli.client.demo_overlaps import map_accounts
@@ -31,12 +29,19 @@ from escrow.cli.client.deposit import Deposit, deposit_file
 from escrow.cli.client.download import Fetch, download
 from escrow.cli.client.exits import CliError, ExitCode, integrity_error
 from escrow.cli.client.invocation import Invocation, build, client_command
+from escrow.cli.client.models.agreements import (
+    AgreementCreate,
+    AgreementOut,
+    DecisionIn,
+    PreviewOut,
+)
+from escrow.cli.client.models.auth import WhoAmIOut
+from escrow.cli.client.models.datasets import DatasetCreate, DatasetOut
+from escrow.cli.client.models.members import IssuedKeyOut, PrincipalCreate, PrincipalOut
+from escrow.cli.client.models.orgs import OrgCreate, OrgOut
+from escrow.cli.client.models.partnerships import PartnershipCreate, PartnershipOut
 from escrow.cli.client.profiles import Profile
 from escrow.cli.client.progress import progress_option, wanted
-from escrow.datasets.schemas import DatasetCreate, DatasetOut
-from escrow.members.schemas import IssuedKeyOut, PrincipalCreate, PrincipalOut
-from escrow.orgs.schemas import OrgCreate, OrgOut
-from escrow.partnerships.schemas import PartnershipCreate, PartnershipOut
 
 SALES = [
     ("region", "amount", "customer"),

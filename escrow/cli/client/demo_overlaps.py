@@ -8,8 +8,8 @@ from typing import Any
 from escrow.cli.client.api import Client
 from escrow.cli.client.deposit import Deposit, deposit_file
 from escrow.cli.client.invocation import build
-from escrow.datasets.schemas import DatasetCreate, DatasetOut
-from escrow.overlaps.schemas import (
+from escrow.cli.client.models.datasets import DatasetCreate, DatasetOut
+from escrow.cli.client.models.overlaps import (
     DisclosuresOut,
     OverlapsOut,
     PartnerSharingOut,

@@ -19,9 +19,9 @@ import httpx
 
 from escrow.cli.client.api import Client, decode
 from escrow.cli.client.exits import CliError, ExitCode, integrity_error
+from escrow.cli.client.models.datasets import VersionOut
 from escrow.cli.client.output import Output
 from escrow.cli.client.progress import Advance, transfer_bar
-from escrow.datasets.schemas import VersionOut
 
 CHUNK = 1 << 20
 ATTEMPTS = 3

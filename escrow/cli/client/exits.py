@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from escrow.errors import PROBLEM_BASE
+PROBLEM_BASE = "https://partner-escrow.dev/problems/"  # the server's problem type URIs
 
 
 class ExitCode(IntEnum):

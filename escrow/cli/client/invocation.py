@@ -12,9 +12,9 @@ import msgspec
 
 from escrow.cli.client.api import Client
 from escrow.cli.client.exits import CliError, usage_error
+from escrow.cli.client.models import PageOut
 from escrow.cli.client.output import Output, page_footer, table
 from escrow.cli.client.profiles import ProfileStore, config_dir
-from escrow.schemas import PageOut
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ def show_list(
 
 
 def build(kind: type[T], document: dict[str, Any]) -> T:
-    """A request body as the server's own Struct, validated here exactly as it will be there."""
+    """A request body as its Struct, checked here against the limits the server decodes with."""
     try:
         return msgspec.convert({k: v for k, v in document.items() if v is not None}, kind)
     except msgspec.ValidationError as exc:

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import click
 
-from escrow.auth.schemas import WhoAmIOut
 from escrow.cli.client.api import Client
 from escrow.cli.client.exits import CliError, ExitCode, usage_error
 from escrow.cli.client.invocation import Invocation, client_command
+from escrow.cli.client.models.auth import WhoAmIOut
 from escrow.cli.client.output import fields, table
 from escrow.cli.client.profiles import DEFAULT_NAME, Profile, check_name, normalize_server
 

@@ -11,8 +11,7 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
-from escrow.cli.client.output import fields
-from escrow.members.schemas import (
+from escrow.cli.client.models.members import (
     IssuedKeyOut,
     KeyOut,
     KeyRotate,
@@ -20,7 +19,8 @@ from escrow.members.schemas import (
     PrincipalOut,
     RolesUpdate,
 )
-from escrow.orgs.schemas import OrgCreate, OrgOut, OrgUpdate
+from escrow.cli.client.models.orgs import OrgCreate, OrgOut, OrgUpdate
+from escrow.cli.client.output import fields
 
 TIERS = click.Choice(["strategic", "core", "complementary", "ancillary"])
 ROLES = click.Choice(["admin", "steward", "member", "auditor", "operator"])

@@ -15,8 +15,7 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
-from escrow.cli.client.output import fields, page_footer, table
-from escrow.overlaps.schemas import (
+from escrow.cli.client.models.overlaps import (
     DisclosuresOut,
     GreenfieldOut,
     OverlapsOut,
@@ -26,6 +25,7 @@ from escrow.overlaps.schemas import (
     RecordsOut,
     SharingIn,
 )
+from escrow.cli.client.output import fields, page_footer, table
 
 POPULATION_COLUMNS = [
     ("id", lambda p: p.id),

@@ -11,8 +11,8 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
+from escrow.cli.client.models.partnerships import PartnershipCreate, PartnershipOut
 from escrow.cli.client.output import fields
-from escrow.partnerships.schemas import PartnershipCreate, PartnershipOut
 
 COLUMNS = [
     ("id", lambda p: p.id),

@@ -18,8 +18,7 @@ from escrow.cli.client.invocation import (
     listing_options,
     show_list,
 )
-from escrow.cli.client.output import fields, table
-from escrow.policy.schemas import (
+from escrow.cli.client.models.policy import (
     BundleIn,
     BundleOut,
     BundleSummaryOut,
@@ -28,6 +27,7 @@ from escrow.policy.schemas import (
     ImpactIn,
     ImpactOut,
 )
+from escrow.cli.client.output import fields, table
 
 BUNDLE_FIELDS = ["id", "sha256", "state", "author", "created_at", "activated_at"]
 COLUMNS = [
@@ -51,6 +51,22 @@ def _emit_bundle(inv: Invocation, bundle: BundleOut, headline: str | None = None
     inv.out.emit(bundle, human)
 
 
+def read_bundle(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """``**/*.polar`` under ``root`` by relative path, and ``root/tests/*.yaml`` by name.
+
+    What the server's ``PolicyBundle.from_directory`` reads, without loading the engine.
+    """
+    files = {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*.polar"))
+    }
+    tests = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted((root / "tests").glob("*.yaml"))
+    }
+    return files, tests
+
+
 @click.command()
 @click.argument(
     "directory",
@@ -64,12 +80,10 @@ def push(inv: Invocation, directory: Path) -> None:
     The server stores it only if it loads and passes every case (exit 2 with the
     failures otherwise); then `escrow policy impact ID` and `escrow policy activate ID`.
     """
-    from escrow.policy.engine import PolicyBundle  # the server's reader of a bundle directory
-
-    local = PolicyBundle.from_directory(directory)
-    if not local.files:
+    files, tests = read_bundle(directory)
+    if not files:
         raise usage_error(f"no .polar files under {directory}")
-    body = build(BundleIn, {"files": dict(local.files), "tests": dict(local.tests)})
+    body = build(BundleIn, {"files": files, "tests": tests})
     bundle = inv.client.call("POST", "/v1/policies", BundleOut, body=body)
     _emit_bundle(inv, bundle, f"Uploaded candidate {bundle.id}")
 
