@@ -15,21 +15,25 @@ from litestar.openapi.spec import Components as OpenAPIComponents
 from litestar.openapi.spec import SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
-from crypto import Keyring
 from escrow import __version__
+from escrow.agreements.lifecycle import agreement_resource
 from escrow.agreements.lifecycle import sweep as sweep_agreements
 from escrow.agreements.routes import AgreementController
+from escrow.agreements.service import agreement_statuses
 from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
 from escrow.audit.routes import AuditController
 from escrow.audit.trail import AuditTrail, checkpoint_schedule
+from escrow.auth.buckets import CLEANUP_SECONDS, bucket_store, forget_full_buckets
 from escrow.auth.failures import BearerFailures
 from escrow.auth.openapi import CLIENT_BASIC
 from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.routes import AuthController, oauth_metadata
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
-from escrow.config import Settings
+from escrow.components import Components
+from escrow.config import Settings, load_settings
+from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.routes import DatasetController
 from escrow.datasets.schemas import SigningKeyOut
 from escrow.docs import SCHEMA_PATH, render_plugins, swagger_assets
@@ -37,17 +41,23 @@ from escrow.ecosystem.routes import EcosystemController
 from escrow.errors import UnavailableError
 from escrow.ids import IdFactory, Uuid7Factory
 from escrow.input_limits import InputLimitMiddleware, LimitedRequest
+from escrow.keys.configured import open_key_manager
 from escrow.members.routes import members_router, service_accounts_router
+from escrow.memory import return_freed_memory
 from escrow.metrics.audit_appends import count_audit_appends
 from escrow.metrics.latency import RequestLatencyMiddleware
 from escrow.metrics.routes import metrics
 from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddleware
 from escrow.openapi import ClosedStructSchema, ProblemResponses
+from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.routes import OrgController
-from escrow.overlaps.compute import OverlapCache, forget_shredded, return_freed_memory
+from escrow.overlaps.compute import OverlapCache, forget_shredded
 from escrow.overlaps.notices import INTERVAL_SECONDS, notify_changes
 from escrow.overlaps.routes import overlaps_router
+from escrow.params import refuse_repeated_parameters
 from escrow.partnerships.routes import PartnershipController
+from escrow.partnerships.service import as_resource as partnership_resource
+from escrow.policy.facts import PolicyFacts
 from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
@@ -59,7 +69,7 @@ from escrow.sqlalchemy_config import BorrowedEngineConfig
 from escrow.webhooks.delivery import webhook_schedule
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
-from escrow.wiring import Components, provide_audit_trail, provide_deps
+from escrow.wiring import provide_audit_trail, provide_deps
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 
@@ -76,6 +86,17 @@ def open_settings_blob_store(settings: Settings) -> BlobStore:
     )
 
 
+def policy_facts() -> PolicyFacts:
+    """The features' side of what the policy's explain and impact read (escrow.policy.facts)."""
+    return PolicyFacts(
+        organization=org_resource,
+        dataset=dataset_resource,
+        agreement=agreement_resource,
+        partnership=partnership_resource,
+        agreement_statuses=agreement_statuses,
+    )
+
+
 def build_components(
     settings: Settings,
     *,
@@ -88,17 +109,15 @@ def build_components(
     new_id = new_id or Uuid7Factory(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.data_dir.chmod(0o700)  # it holds the database and blobs: tighten an older one
-    settings.keyring_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    keyring = Keyring.load_or_create(settings.keyring_path)
-    token_key = keyring.token_signing_key
+    keyring = open_key_manager(settings)
     db = db or Database(settings.database_url)
-    signer = keyring.service_signer
-    checkpoints = CheckpointIssuer(signer, settings.audit_origin or default_origin(signer), clock)
+    checkpoints = CheckpointIssuer(keyring, settings.audit_origin or default_origin(keyring), clock)
     audit = AuditLog(clock, keyring.keyed_digest)
     # Webhook deliveries are written in the transaction of the change they report.
     audit.add_listener(WebhookOutbox(clock, new_id))
     count_audit_appends(audit)
     overlap_cache = OverlapCache()
+    buckets = bucket_store(db)
     return_freed_memory()
     audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
     components = Components(
@@ -116,8 +135,7 @@ def build_components(
             settings.policy_reload_seconds,
         ),
         tokens=TokenAuthority(
-            token_key.private_key,
-            token_key.kid,
+            keyring,
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             ttl_seconds=settings.token_ttl,
@@ -126,8 +144,9 @@ def build_components(
         keyring=keyring,
         blobs=blobs or open_settings_blob_store(settings),
         trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
-        token_limits=TokenRateLimits(settings.token_rate, clock),
-        bearer_failures=BearerFailures(settings.bearer_failures, clock),
+        token_limits=TokenRateLimits(settings.token_rate, clock, buckets),
+        bearer_failures=BearerFailures(settings.bearer_failures, clock, buckets),
+        policy_facts=policy_facts(),
         overlap_cache=overlap_cache,
     )
     # Materialized sharing files die in the transaction that ends the last view needing them.
@@ -175,6 +194,19 @@ async def signing_key(request: Request[Any, Any, State]) -> SigningKeyOut:
 
 
 overlap_notices = every("overlap-notices", lambda _c: INTERVAL_SECONDS, notify_changes)
+# Each process re-reads the KEKs, so one promoted elsewhere wraps new data keys here too.
+key_reload = every(
+    "key-reload",
+    lambda c: c.settings.key_reload_seconds,
+    lambda c: c.keyring.reload(),
+    per_process=True,
+)
+# Shared rate-limit buckets that have refilled (PostgreSQL; SQLite keeps them in memory).
+full_buckets = every(
+    "rate-bucket-cleanup",
+    lambda c: 0 if c.db.is_sqlite else CLEANUP_SECONDS,
+    lambda c: forget_full_buckets(c.db, c.clock.now()),
+)
 agreement_sweeps = every(
     "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
 )
@@ -225,6 +257,8 @@ def create_app(components: Components) -> Litestar:
             agreement_sweeps,
             webhook_schedule,
             overlap_notices,
+            full_buckets,
+            key_reload,
         ],
         plugins=[
             SQLAlchemyPlugin(config=sqlalchemy),
@@ -240,6 +274,7 @@ def create_app(components: Components) -> Litestar:
             DefineMiddleware(BearerAuthMiddleware, exclude=[*PUBLIC_PATHS, f"^{SHARING_PREFIX}/"]),
         ],
         exception_handlers={Exception: problem_response},
+        before_request=refuse_repeated_parameters,
         request_max_body_size=settings.max_body_bytes,
         request_class=LimitedRequest,
         state=State({"components": components}),
@@ -259,3 +294,12 @@ def create_app(components: Components) -> Litestar:
         ),
         debug=False,
     )
+
+
+def app_from_environment() -> Litestar:
+    """The app of one worker of ``escrow serve --workers N``: each worker process reads the
+    settings and builds its own components (engine, caches, schedules), as a replica does."""
+    components = build_components(load_settings())
+    app = create_app(components)
+    app.on_shutdown.append(components.db.dispose)
+    return app

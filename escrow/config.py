@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from escrow.errors import ConfigError
@@ -17,7 +18,14 @@ from escrow.errors import ConfigError
 DEFAULT_BIND = "127.0.0.1:8000"
 DEFAULT_AUDIENCE = "partner-escrow"
 DEFAULT_TOKEN_TTL = 900
+# A Delta Sharing recipient profile lives between a minute and a year; the configured
+# maximum (ESCROW_SHARING_PROFILE_MAX_TTL) may lower the ceiling, never raise it.
+PROFILE_TTL_FLOOR = 60
+PROFILE_TTL_CEILING = 365 * 86400
 _METRICS_TOKEN = re.compile(r"^[\x21-\x7e]{16,256}$")
+# Debian's SoftHSM2 (package softhsm2); a real HSM ships its own PKCS#11 module.
+DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+_TOKEN_LABEL_BYTES = 32  # CK_TOKEN_INFO.label
 
 
 @dataclass(frozen=True)
@@ -30,14 +38,41 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class Pkcs11Settings:
+    """A PKCS#11 token that holds the KEKs (README: Key managers)."""
+
+    module: Path  # the vendor's PKCS#11 shared library
+    token_label: str
+    pin_file: Path  # the user PIN, read when the token is opened; never from env or argv
+
+
+@dataclass(frozen=True)
+class KeyManagerSettings:
+    """Who holds the KEKs: the keyring file (``keyring``) or a PKCS#11 token (``pkcs11``).
+
+    Either way the signing and MAC keys are in the keyring file (``Settings.keyring_path``).
+    """
+
+    kind: Literal["keyring", "pkcs11"]
+    pkcs11: Pkcs11Settings | None = None  # set exactly when kind is pkcs11
+
+
+KEYRING_MANAGER = KeyManagerSettings("keyring")
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     interval: int  # seconds between delivery runs; 0: this process delivers nothing
     backoff_seconds: int  # the wait after a first failed attempt; doubles after each
     backoff_max_seconds: int  # the longest wait between two attempts
     max_attempts: int  # then the delivery is dead
-    timeout_seconds: int  # per attempt: connect, send and the receiver's answer
+    timeout_seconds: int  # one attempt in total: DNS, connect, send and the receiver's answer
     allow_http: bool  # endpoints may be http:// (development, tests)
     allow_private_networks: bool  # endpoints may resolve to loopback/private/link-local
+    concurrency: int  # attempts in flight at once in one delivery run, all endpoints together
+    concurrency_per_endpoint: int  # attempts in flight at once to one endpoint
+    disable_after_dead: int  # consecutive dead deliveries that disable an endpoint; 0: never
+    retention_days: int  # delivered, dead and cancelled deliveries are deleted after this
 
 
 @dataclass(frozen=True)
@@ -73,7 +108,7 @@ class TokenRateSettings:
 
 @dataclass(frozen=True)
 class BearerFailureSettings:
-    """Failed bearer authentication, per client address and process (see escrow.auth.failures)."""
+    """Failed bearer authentication, per client address (see escrow.auth.failures)."""
 
     enabled: bool
     failures_per_ip: Rate  # failed authentications from one address before 429
@@ -110,6 +145,7 @@ class Settings:
     audit_origin: str | None  # None: derived from the checkpoint key
     checkpoint_interval: int  # seconds; 0 disables the schedule
     policy_reload_seconds: int  # seconds between checks for a newly activated policy; 0: none
+    key_reload_seconds: int  # seconds between re-reads of the KEKs (file or token); 0: none
     agreement_sweep_interval: int  # seconds; 0 disables the schedule
     webhooks: WebhookSettings
     metrics_token: str | None  # None: GET /metrics is open to whoever reaches the bind
@@ -121,6 +157,11 @@ class Settings:
     policy_validation_seconds: float  # a candidate bundle's checks run at most this long
     sharing: SharingSettings
     bearer_failures: BearerFailureSettings = DEFAULT_BEARER_FAILURES
+    workers: int = 1  # `escrow serve` processes on one bind (ESCROW_WORKERS, or --workers)
+    # prometheus_client's multiprocess directory: set, GET /metrics adds up every worker's
+    # files there (`escrow serve --workers N` makes one when it is not set).
+    metrics_dir: Path | None = None
+    key_manager: KeyManagerSettings = KEYRING_MANAGER
 
     @property
     def service_url(self) -> str:
@@ -132,7 +173,9 @@ class Settings:
         return self.sharing.public_url or self.service_url
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -142,6 +185,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -214,6 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_origin=_audit_origin(env),
         checkpoint_interval=_int(env, "ESCROW_CHECKPOINT_INTERVAL", 60, minimum=0),
         policy_reload_seconds=_int(env, "ESCROW_POLICY_RELOAD_SECONDS", 2, minimum=0),
+        key_reload_seconds=_int(env, "ESCROW_KEY_RELOAD_SECONDS", 30, minimum=0),
         agreement_sweep_interval=_int(env, "ESCROW_AGREEMENT_SWEEP_INTERVAL", 30, minimum=0),
         webhooks=_webhook_settings(env),
         metrics_token=_metrics_token(env),
@@ -223,7 +269,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         policy_validation_seconds=_int(env, "ESCROW_POLICY_VALIDATION_SECONDS", 10, minimum=1),
         bearer_failures=_bearer_failures(env),
         sharing=_sharing(env),
+        workers=_int(env, "ESCROW_WORKERS", 1, minimum=1),
+        metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]).absolute()
+        if env.get("PROMETHEUS_MULTIPROC_DIR")
+        else None,
+        key_manager=_key_manager(env),
     )
+
+
+def _key_manager(env: Mapping[str, str]) -> KeyManagerSettings:
+    if "ESCROW_PKCS11_PIN" in env:
+        raise ConfigError(
+            "ESCROW_PKCS11_PIN is not read: put the PIN in an owner-only file and name it in"
+            " ESCROW_PKCS11_PIN_FILE (the environment leaks to child processes and /proc)"
+        )
+    kind = (env.get("ESCROW_KEY_MANAGER") or "keyring").strip().lower()
+    if kind == "keyring":
+        return KEYRING_MANAGER
+    if kind != "pkcs11":
+        raise ConfigError(f"ESCROW_KEY_MANAGER must be keyring or pkcs11, got {kind!r}")
+    module = Path(env.get("ESCROW_PKCS11_MODULE") or DEFAULT_PKCS11_MODULE).absolute()
+    if not module.is_file():
+        raise ConfigError(
+            f"ESCROW_PKCS11_MODULE: no PKCS#11 module at {module} (your HSM's library;"
+            " for SoftHSM2: apt-get install softhsm2)"
+        )
+    label = env.get("ESCROW_PKCS11_TOKEN_LABEL") or ""
+    if not label.strip() or len(label.encode("utf-8")) > _TOKEN_LABEL_BYTES:
+        raise ConfigError(
+            "ESCROW_PKCS11_TOKEN_LABEL is required with ESCROW_KEY_MANAGER=pkcs11:"
+            f" the label of the token that holds the KEKs (at most {_TOKEN_LABEL_BYTES} bytes)"
+        )
+    pin_file = env.get("ESCROW_PKCS11_PIN_FILE") or ""
+    if not pin_file:
+        raise ConfigError(
+            "ESCROW_PKCS11_PIN_FILE is required with ESCROW_KEY_MANAGER=pkcs11:"
+            " a file (mode 0600 or 0400) holding the token's user PIN"
+        )
+    pin_path = Path(pin_file).expanduser().absolute()
+    if not pin_path.is_file():
+        raise ConfigError(f"ESCROW_PKCS11_PIN_FILE: {pin_path} is not a file")
+    return KeyManagerSettings("pkcs11", Pkcs11Settings(module, label, pin_path))
 
 
 MAX_JSON_DEPTH_CEILING = 256  # deeper nesting would near the decoder's recursion limit
@@ -296,6 +382,13 @@ def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
     timeout = _int(env, "ESCROW_WEBHOOK_TIMEOUT", 10)
     if timeout > 60:
         raise ConfigError(f"ESCROW_WEBHOOK_TIMEOUT must be at most 60 seconds, got {timeout}")
+    concurrency = _int(env, "ESCROW_WEBHOOK_CONCURRENCY", 8, maximum=64)
+    per_endpoint = _int(env, "ESCROW_WEBHOOK_CONCURRENCY_PER_ENDPOINT", 1)
+    if per_endpoint > concurrency:
+        raise ConfigError(
+            "ESCROW_WEBHOOK_CONCURRENCY_PER_ENDPOINT must be at most ESCROW_WEBHOOK_CONCURRENCY"
+            f" ({concurrency}), got {per_endpoint}"
+        )
     return WebhookSettings(
         interval=_int(env, "ESCROW_WEBHOOK_INTERVAL", 5, minimum=0),
         backoff_seconds=backoff,
@@ -304,6 +397,10 @@ def _webhook_settings(env: Mapping[str, str]) -> WebhookSettings:
         timeout_seconds=timeout,
         allow_http=_bool(env, "ESCROW_WEBHOOK_ALLOW_HTTP", default=False),
         allow_private_networks=_bool(env, "ESCROW_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False),
+        concurrency=concurrency,
+        concurrency_per_endpoint=per_endpoint,
+        disable_after_dead=_int(env, "ESCROW_WEBHOOK_DISABLE_AFTER_DEAD", 5, minimum=0),
+        retention_days=_int(env, "ESCROW_WEBHOOK_RETENTION_DAYS", 30, maximum=3650),
     )
 
 
@@ -346,5 +443,11 @@ def _sharing(env: Mapping[str, str]) -> SharingSettings:
     return SharingSettings(
         public_url=public,
         url_ttl=ttl,
-        profile_max_ttl=_int(env, "ESCROW_SHARING_PROFILE_MAX_TTL", 365 * 86400, minimum=60),
+        profile_max_ttl=_int(
+            env,
+            "ESCROW_SHARING_PROFILE_MAX_TTL",
+            PROFILE_TTL_CEILING,
+            minimum=PROFILE_TTL_FLOOR,
+            maximum=PROFILE_TTL_CEILING,
+        ),
     )

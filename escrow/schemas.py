@@ -1,20 +1,19 @@
-"""Shared request/response building blocks (msgspec)."""
+"""Shared request/response building blocks (msgspec; the HTTP parameters are in
+``escrow.params``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
-from litestar.di import NamedDependency
-from litestar.params import QueryParameter
-
-from escrow.orgs.service import SLUG_PATTERN
-from escrow.service import MAX_PAGE_SIZE, ServiceDeps
 
 T = TypeVar("T")
 
-MAX_CURSOR_LENGTH = 512  # cursors this API issues are base64url keys, far shorter
-MAX_QUERY_TEXT = 128  # free-text query filters (ids, action names)
+# An organization's slug; shared by the bodies and the service that checks it, so it lives
+# here rather than in escrow.orgs (which this module, used by every feature, must not import).
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
+
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 # A constraint in extra_json_schema is documented, not decoded: the service checks it and
@@ -23,19 +22,6 @@ Slug = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=63, extra_json_schema={"pattern": SLUG_PATTERN.pattern}),
 ]
-Limit = Annotated[
-    int,
-    QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size (1-{MAX_PAGE_SIZE})."),
-]
-Cursor = Annotated[
-    str | None,
-    QueryParameter(
-        max_length=MAX_CURSOR_LENGTH,
-        description="The next_cursor of the previous page (empty or absent: the first page).",
-    ),
-]
-QueryText = Annotated[str | None, QueryParameter(max_length=MAX_QUERY_TEXT)]
-Deps = NamedDependency[ServiceDeps]  # what every handler is given to build its service
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

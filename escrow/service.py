@@ -35,7 +35,7 @@ class ServiceDeps:
 
     session: Session
     ctx: RequestContext
-    # escrow.wiring.Components; typed Any because wiring imports this module and litestar
+    # escrow.components.Components; typed Any because that module imports this one and litestar
     # resolves dependency annotations at run time.
     components: Any
 

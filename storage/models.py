@@ -133,9 +133,10 @@ class AuditEventOrg(Base):
     """Which organizations an event touches (actor, owner, beneficiary): scoped reading."""
 
     __tablename__ = "audit_event_orgs"
+    __table_args__ = (Index("ix_audit_event_orgs_org_seq", "org_id", "seq"),)  # keyset per org
 
     seq: Mapped[int] = mapped_column(ForeignKey("audit_events.seq"), primary_key=True)
-    org_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    org_id: Mapped[str] = mapped_column(String(36), primary_key=True)
 
 
 class Dataset(Base):
@@ -337,6 +338,8 @@ class WebhookEndpoint(Base):
 
     ``status``: ``active`` (receives events), ``disabled`` (no new events; queued deliveries
     wait) or ``deleted`` (gone from the API; its secrets are erased, its history is kept).
+    A disabled endpoint says why (``disabled_reason``: ``manual`` by an admin, or
+    ``failure_budget`` once ``consecutive_dead`` deliveries in a row died) and since when.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -355,6 +358,10 @@ class WebhookEndpoint(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(40))
+    disabled_at: Mapped[datetime | None]
+    # Dead deliveries since the last delivered one: the failure budget's count.
+    consecutive_dead: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookSecret(Base):
@@ -386,6 +393,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_endpoint_page", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_retention", "status", "updated_at"),
         CheckConstraint(
             "status IN ('pending', 'delivered', 'dead', 'cancelled')", name="delivery_status"
         ),
@@ -561,3 +569,32 @@ class SharingFetch(Base):
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     file_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class JobTurn(Base):
+    """A periodic job's turns across every process that schedules it: a process runs the
+    job only if it takes the turn (``started_at`` at least an interval ago), so a cluster of
+    replicas or workers runs each job once per interval (escrow/schedule.py)."""
+
+    __tablename__ = "job_turns"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]  # when the last turn was taken
+    finished_at: Mapped[datetime | None]  # when the last successful run ended
+    failed_at: Mapped[datetime | None]  # when the last run failed
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RateBucket(Base):
+    """A token bucket of an authentication rate limit, shared by every replica on PostgreSQL
+    (escrow/auth/buckets.py). Times are seconds since the epoch; a row whose ``full_at`` has
+    passed holds a full bucket, the same as no row, and is deleted by a periodic job."""
+
+    __tablename__ = "rate_buckets"
+
+    bucket: Mapped[str] = mapped_column(String(32), primary_key=True)  # which limit
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)  # address or key id
+    tokens: Mapped[float]
+    at: Mapped[float]  # when ``tokens`` was the level
+    full_at: Mapped[float] = mapped_column(index=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL, a real S3-protocol server, the real HTTP stack."""
+"""Shared fixtures: real PostgreSQL, a real S3-protocol server, SoftHSM2, the real HTTP stack."""
 
 pytest_plugins = [
     "tests.fixtures.database",
@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.datasets",
     "tests.fixtures.live",
     "tests.fixtures.postgres_instance",
+    "tests.fixtures.softhsm",
 ]

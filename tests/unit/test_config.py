@@ -36,6 +36,8 @@ def test_postgres_urls_use_psycopg() -> None:
         ("ESCROW_BLOB_URL", "ftp://x"),
         ("ESCROW_BLOB_URL", "s3://bucket"),
         ("ESCROW_S3_SECURE", "maybe"),
+        ("ESCROW_SHARING_PROFILE_MAX_TTL", "59"),
+        ("ESCROW_SHARING_PROFILE_MAX_TTL", str(365 * 86400 + 1)),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -103,4 +105,57 @@ def test_bad_limit_values_name_the_variable(name: str, value: str) -> None:
 )
 def test_one_address_must_not_be_able_to_drain_a_key_alone(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="ESCROW_TOKEN_FAILURES_PER_KEY"):
+        load_settings(env)
+
+
+def test_key_manager_defaults_to_the_keyring_file(tmp_path: Path) -> None:
+    settings = load_settings({"ESCROW_DATA_DIR": str(tmp_path)})
+    assert settings.key_manager.kind == "keyring"
+    assert settings.key_manager.pkcs11 is None
+
+
+def test_pkcs11_key_manager_settings(tmp_path: Path) -> None:
+    module, pin = tmp_path / "module.so", tmp_path / "pin"
+    module.write_bytes(b"")
+    pin.write_text("1234\n")
+    settings = load_settings(
+        {
+            "ESCROW_KEY_MANAGER": "PKCS11",
+            "ESCROW_PKCS11_MODULE": str(module),
+            "ESCROW_PKCS11_TOKEN_LABEL": "escrow-keks",
+            "ESCROW_PKCS11_PIN_FILE": str(pin),
+        }
+    )
+    token = settings.key_manager.pkcs11
+    assert settings.key_manager.kind == "pkcs11" and token is not None
+    assert (token.module, token.token_label, token.pin_file) == (module, "escrow-keks", pin)
+    assert "1234" not in repr(settings)  # the PIN is read when the token is opened, not here
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"ESCROW_KEY_MANAGER": "kms"}, "ESCROW_KEY_MANAGER"),
+        ({"ESCROW_PKCS11_MODULE": "/nonexistent/libpkcs11.so"}, "ESCROW_PKCS11_MODULE"),
+        ({"ESCROW_PKCS11_TOKEN_LABEL": ""}, "ESCROW_PKCS11_TOKEN_LABEL"),
+        ({"ESCROW_PKCS11_TOKEN_LABEL": "x" * 33}, "ESCROW_PKCS11_TOKEN_LABEL"),
+        ({"ESCROW_PKCS11_PIN_FILE": ""}, "ESCROW_PKCS11_PIN_FILE"),
+        ({"ESCROW_PKCS11_PIN_FILE": "/nonexistent/pin"}, "ESCROW_PKCS11_PIN_FILE"),
+        ({"ESCROW_PKCS11_PIN": "1234"}, "ESCROW_PKCS11_PIN_FILE"),
+    ],
+)
+def test_bad_key_manager_settings_name_the_variable(
+    tmp_path: Path, change: dict[str, str], named: str
+) -> None:
+    module, pin = tmp_path / "module.so", tmp_path / "pin"
+    module.write_bytes(b"")
+    pin.write_text("1234\n")
+    env = {
+        "ESCROW_KEY_MANAGER": "pkcs11",
+        "ESCROW_PKCS11_MODULE": str(module),
+        "ESCROW_PKCS11_TOKEN_LABEL": "escrow-keks",
+        "ESCROW_PKCS11_PIN_FILE": str(pin),
+        **change,
+    }
+    with pytest.raises(ConfigError, match=named):
         load_settings(env)
