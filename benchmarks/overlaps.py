@@ -31,7 +31,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from live_server import live_server
+from live_server import live_server, partner_steward
 
 from tabular.normalize import normalize
 
@@ -154,21 +154,11 @@ def floor_seconds(first: bytes, second: bytes) -> tuple[float, dict[str, int]]:
 
 
 def setup(server: Any, first: bytes, second: bytes) -> dict[str, Any]:
+    stewards = {slug: partner_steward(server, slug) for slug in ("acme", "globex")}
     with server.client(server.operator_token) as op:
-        for slug in ("acme", "globex"):
-            op.post(
-                "/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"}
-            ).raise_for_status()
         op.post(
             "/v1/partnerships", json={"orgs": ["acme", "globex"], "kind": "technology"}
         ).raise_for_status()
-        stewards = {}
-        for slug in ("acme", "globex"):
-            account = op.post(
-                f"/v1/orgs/{slug}/service-accounts", json={"name": "crm", "roles": ["steward"]}
-            )
-            key = op.post(f"/v1/orgs/{slug}/service-accounts/{account.json()['id']}/keys").json()
-            stewards[slug] = server.client(server.token_for(key["key_id"], key["secret"]))
     populations: dict[str, dict[str, str]] = {}
     for slug, body in (("acme", first), ("globex", second)):
         client = stewards[slug]
@@ -225,10 +215,12 @@ def main() -> None:
     print(f"lists: {args.rows:,} rows each, {sizes}")
     floor, floor_counts = floor_seconds(first, second)
     with live_server() as server:
+        idle = current_rss_mib(server.process.pid)
         state = setup(server, first, second)
         acme = state["clients"]["acme"]
         before = current_rss_mib(server.process.pid)
         cold, body = timed(acme, "/v1/overlaps", partner="globex")
+        counts_peak = peak_rss_mib(server.process.pid)
         warm, _ = timed(acme, "/v1/overlaps", partner="globex")
         mine, theirs = (
             state["populations"]["acme"]["customer"],
@@ -251,7 +243,9 @@ def main() -> None:
     ratio = cold / floor
     floor_line = f"{floor:.3f} s (cold/floor {ratio:.1f}x)"
     print(f"floor: plain pyarrow join of the normalized keys:   {floor_line}")
+    print(f"server RSS idle, before the deposits:              {idle:.0f} MiB")
     print(f"server RSS before the first overlap read:          {before:.0f} MiB")
+    print(f"server peak RSS once counts are computed:          {counts_peak:.0f} MiB")
     print(f"server peak RSS:                                    {rss:.0f} MiB  (target < 500 MB)")
     print(f"cells: {got}")
 

@@ -32,7 +32,7 @@ from tabular.errors import BadTableError, SchemaMismatchError, TabularError, Vie
 from tabular.formats import MEDIA_TYPE_OF, TableFormat, table_format
 from tabular.parquet import RangeReader, bare_schema, write_parquet
 from tabular.predicates import RowFilter, compile_filter, parse_view, where_fields
-from tabular.reading import BLOCK_BYTES, ChunkReader, parquet_batches, read_batches
+from tabular.reading import BLOCK_BYTES, parquet_batches, read_batches
 from tabular.schema import (
     FIELD_TYPES,
     SchemaInference,
@@ -51,7 +51,6 @@ __all__ = [
     "FIELD_TYPES",
     "MEDIA_TYPE_OF",
     "BadTableError",
-    "ChunkReader",
     "InvalidViewError",
     "RangeReader",
     "RowFilter",

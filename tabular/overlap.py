@@ -9,13 +9,23 @@ the rows to show for each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["KeyIndex", "Matches", "Page", "absent", "key_index", "overlap_count", "shared"]
+__all__ = [
+    "KeyIndex",
+    "Matches",
+    "Page",
+    "absent",
+    "key_index",
+    "overlap_count",
+    "shared",
+    "take_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -30,23 +40,20 @@ class KeyIndex:
         return len(self.keys)
 
     def first_rows(self, keys: pa.Array) -> pa.Array:
-        """The first row holding each of ``keys`` (a page: few keys, all of this index).
+        """The first row holding each of ``keys`` (all of them keys of this index).
 
-        The rows are probed against a hash set of ``keys``, so a page costs one pass over
-        the rows with a small set, not a hash table of every key.
+        Only the rows holding one of ``keys`` are grouped (a hash-set probe first), so a
+        page of keys costs one pass over the rows with a small set.
         """
         if not len(keys):
             return pa.array([], pa.int64())
-        hits = pc.indices_nonzero(pc.is_in(self.source_keys, value_set=keys))
-        first: dict[str, int] = {}
-        found = zip(
-            pc.take(self.source_keys, hits).to_pylist(),
-            pc.take(self.source_rows, hits).to_pylist(),
-            strict=True,
+        hits = pc.is_in(self.source_keys, value_set=keys)
+        held = pa.table(
+            {"key": pc.filter(self.source_keys, hits), "row": pc.filter(self.source_rows, hits)}
         )
-        for key, row in found:  # a page's rows only
-            first.setdefault(key, row)
-        return pa.array([first[key] for key in keys.to_pylist()], pa.int64())
+        first = held.group_by("key", use_threads=False).aggregate([("row", "min")])
+        at = pc.index_in(keys, value_set=first["key"])
+        return pc.take(first["row_min"], at).combine_chunks().cast(pa.int64())
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,11 @@ class Matches:
 
     def after(self, key: str | None, limit: int) -> Page:
         """At most ``limit`` matches whose key sorts after ``key`` (None: from the first)."""
-        start = 0 if key is None else int(pc.sum(pc.less_equal(self.keys, key)).as_py() or 0)
-        return self.page(start, limit)
+        return self.page(self.start_after(key), limit)
+
+    def start_after(self, key: str | None) -> int:
+        """The position of the first match whose key sorts after ``key`` (None: 0)."""
+        return 0 if key is None else int(pc.sum(pc.less_equal(self.keys, key)).as_py() or 0)
 
     def page(self, start: int, limit: int) -> Page:
         keys = self.keys.slice(start, limit)
@@ -115,6 +125,27 @@ def absent(theirs: KeyIndex, others: Sequence[KeyIndex]) -> Matches:
             keep = pc.and_(keep, pc.invert(pc.is_in(theirs.keys, value_set=index.keys)))
     keys = pc.filter(theirs.keys, keep)
     return Matches(pc.take(keys, pc.sort_indices(keys)), theirs)
+
+
+def take_rows(batches: Iterable[pa.RecordBatch], rows: pa.Array) -> pa.Table | None:
+    """The ``rows`` (distinct row numbers, in any order) of the table the ``batches`` make, in
+    the order of ``rows``, picked in one pass: only those rows are ever held. None when
+    there are no batches."""
+    order = pc.sort_indices(rows)
+    wanted = pc.take(rows, order).to_numpy(zero_copy_only=False)
+    parts, offset, schema = [], 0, None
+    for batch in batches:
+        schema = batch.schema
+        low, high = np.searchsorted(wanted, [offset, offset + batch.num_rows])
+        if high > low:
+            parts.append(batch.take(pa.array(wanted[low:high] - offset)))
+        offset += batch.num_rows
+    if schema is None:
+        return None
+    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= offset):
+        raise IndexError("a row number is outside the table")
+    picked = pa.Table.from_batches(parts, schema=schema)
+    return picked.take(pc.sort_indices(order))  # back in the order of ``rows``
 
 
 def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
-from typing import IO, Any, Final
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO, Any, Final, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -37,14 +39,18 @@ __all__ = [
     "RECORD_TOO_LARGE",
     "TARGET_BYTES",
     "UNREADABLE",
-    "ChunkReader",
     "RecordSpan",
     "csv_header",
     "line_blocks",
+    "ordered_map",
     "parquet_batches",
     "read_batches",
+    "read_csv_blocks",
     "strip_bom",
 ]
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 BLOCK_BYTES: Final = 16 << 20  # the longest record a reader takes
 NOT_UTF8: Final = "not utf-8"
@@ -52,35 +58,6 @@ RECORD_TOO_LARGE: Final = "record too large"
 RAGGED_ROW: Final = "ragged row"
 DUPLICATE_COLUMNS: Final = "duplicate column names"
 UNREADABLE: Final = "unreadable"
-
-
-class ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what Arrow's readers pull from)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        """Fills the buffer whole unless the chunks end: Arrow reads a block per call, and a
-        first block without the whole header line would be refused."""
-        filled, wanted = 0, len(buffer)
-        while filled < wanted:
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._pending = memoryview(chunk)
-                continue
-            size = min(wanted - filled, len(self._pending))
-            buffer[filled : filled + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            filled += size
-        return filled
 
 
 def read_batches(
@@ -122,6 +99,26 @@ def csv_header(head: bytes, *, final: bool = False) -> list[str] | None:
 def _csv_batches(
     chunks: Iterator[bytes], columns: list[str] | None, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
+    for table in read_csv_blocks(
+        chunks, lambda table: table, columns=columns, block_bytes=block_bytes
+    ):
+        yield from table.to_batches()
+
+
+def read_csv_blocks(
+    chunks: Iterator[bytes],
+    then: Callable[[pa.Table], T],
+    *,
+    columns: list[str] | None = None,
+    block_bytes: int = BLOCK_BYTES,
+    workers: int = 1,
+) -> Iterator[T]:
+    """``then(table)`` for each block of whole CSV records read as a table, in order.
+
+    With ``workers`` > 1 the blocks are parsed and given to ``then`` on that many threads
+    (Arrow's parser and compute kernels release the GIL), at most ``2 * workers`` blocks
+    ahead of the consumer, so memory stays a few blocks whatever the size of the body.
+    """
     header, chunks = read_csv_header(chunks, block_bytes)
     if not header:
         return
@@ -135,22 +132,47 @@ def _csv_batches(
         check_utf8=True,
     )
     parse = pacsv.ParseOptions(newlines_in_values=True)
-    body = _after_header(strip_bom(chunks))
-    # Whole records a block at a time, each parsed on its own: Arrow's streaming reader reads
-    # about a dozen blocks ahead, 200 MiB at the 16 MiB a record may take.
-    for block in _record_blocks(body, min(TARGET_BYTES, block_bytes), block_bytes):
-        read = pacsv.ReadOptions(
+
+    def read(block: bytes) -> T:
+        options = pacsv.ReadOptions(
             column_names=header, use_threads=False, block_size=max(len(block) + 1, 1 << 16)
         )
         table = _guard(
-            lambda block=block, read=read: pacsv.read_csv(
+            lambda: pacsv.read_csv(
                 pa.BufferReader(block),
-                read_options=read,
+                read_options=options,
                 parse_options=parse,
                 convert_options=convert,
             )
         )
-        yield from table.to_batches()
+        return then(table)
+
+    body = _after_header(strip_bom(chunks))
+    # Whole records a block at a time, each parsed on its own: Arrow's streaming reader reads
+    # about a dozen blocks ahead, 200 MiB at the 16 MiB a record may take.
+    blocks = _record_blocks(body, min(TARGET_BYTES, block_bytes), block_bytes)
+    if workers <= 1:
+        yield from map(read, blocks)
+    else:
+        yield from ordered_map(read, blocks, workers)
+
+
+def ordered_map(function: Callable[[A], T], items: Iterator[A], workers: int) -> Iterator[T]:
+    """``function(item)`` for each item, in order, on ``workers`` threads, at most
+    ``2 * workers`` items ahead; the items themselves are drawn in the caller's thread.
+    Closing the iterator early cancels what was not started and waits for what was."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="tabular") as pool:
+        pending: deque[Future[T]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 TARGET_BYTES: Final = 1 << 20  # the input a batch is read from, unless a record is longer

@@ -19,10 +19,11 @@ import pyarrow.compute as pc
 
 from crypto import WrappedDataKey
 from escrow.errors import InvalidStateError
-from escrow.overlaps.tables import TableError, read_table, rows_where
+from escrow.overlaps.tables import TableError, rows_where, table_batches
 from storage.models import Dataset, DatasetVersion, Population
+from tabular import where_fields
 from tabular.normalize import normalize
-from tabular.overlap import KeyIndex, Matches, key_index, overlap_count, shared
+from tabular.overlap import KeyIndex, Matches, key_index, overlap_count, shared, take_rows
 
 T = TypeVar("T")
 
@@ -40,9 +41,9 @@ class OverlapCache:
     def __init__(self, max_tables: int = 4, max_indexes: int = 64) -> None:
         self._limits = {
             "table": max_tables,
-            "column": max_tables * 2,
             "index": max_indexes,
             "cell": max_indexes * 4,
+            "rows": max_tables * 2,
         }
         self._entries: dict[str, OrderedDict[tuple[str, ...], Any]] = {
             kind: OrderedDict() for kind in self._limits
@@ -51,18 +52,28 @@ class OverlapCache:
 
     def get(self, kind: str, key: tuple[str, ...], build: Callable[[], T]) -> T:
         """``key`` holds the ids of the datasets the value was derived from (``drop_dataset``)."""
+        found: T | None = self.peek(kind, key)
+        if found is not None:
+            return found
+        value = build()  # outside the lock: another key's build need not wait for this one
+        self.put(kind, key, value)
+        return value
+
+    def peek(self, kind: str, key: tuple[str, ...]) -> Any:
+        """The cached value (most recently used from now on), or None."""
         entries = self._entries[kind]
         with self._lock:
-            if key in entries:
-                entries.move_to_end(key)
-                found: T = entries[key]
-                return found
-        value = build()  # outside the lock: another key's build need not wait for this one
+            if key not in entries:
+                return None
+            entries.move_to_end(key)
+            return entries[key]
+
+    def put(self, kind: str, key: tuple[str, ...], value: Any) -> None:
+        entries = self._entries[kind]
         with self._lock:
             entries[key] = value
             while len(entries) > self._limits[kind]:
                 entries.popitem(last=False)
-        return value
 
     def drop_dataset(self, dataset_id: str) -> None:
         """Forget everything derived from a dataset (it was shredded)."""
@@ -70,21 +81,6 @@ class OverlapCache:
             for entries in self._entries.values():
                 for key in [k for k in entries if dataset_id in k]:
                     del entries[key]
-
-
-def return_freed_memory() -> None:
-    """Arrow's allocator for this process: jemalloc returning freed pages at once (decay 0).
-
-    Overlaps build large transient arrays (a parsed CSV, normalized keys); measured on two
-    1,000,000-row lists, mimalloc (pyarrow's default) kept about twice the peak resident.
-    Falls back to the system allocator where pyarrow was built without jemalloc.
-    """
-    try:
-        pool = pa.jemalloc_memory_pool()
-        pa.jemalloc_set_decay_ms(0)
-    except NotImplementedError:
-        pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
 
 
 def forget_shredded(cache: OverlapCache) -> Callable[..., None]:
@@ -102,31 +98,72 @@ class OverlapComputer:
         self.components = components
         self.cache = cache
 
-    def table(self, dataset: Dataset, version: DatasetVersion) -> pa.Table:
-        def load() -> pa.Table:
-            if dataset.schema is None:
-                raise InvalidStateError("the dataset has no schema")
-            try:
-                return read_table(version.media_type, self._plaintext(version), dataset.schema)
-            except TableError as exc:
-                raise InvalidStateError(f"version {version.number}: {exc}") from None
-
-        return self.cache.get("table", (dataset.id, version.id), load)
+    def matched(
+        self,
+        dataset: Dataset,
+        version: DatasetVersion,
+        names: tuple[str, ...],
+        rows: Callable[[], pa.Array],
+        key: tuple[str, ...],
+    ) -> pa.Table:
+        """The ``names`` columns of the ``rows()`` of a version, in that order: the records of
+        all of a cell's matches, picked in one pass and kept (only these rows) for its pages."""
+        return self.cache.get("rows", key, lambda: self._pick(dataset, version, names, rows()))
 
     def keys(
         self, population: Population, dataset: Dataset, version: DatasetVersion
     ) -> PopulationKeys:
-        key = (dataset.id, population.id, str(population.revision), version.id)
+        return self.keys_of(dataset, version, [population])[0]
 
-        def build() -> PopulationKeys:
-            table = self.table(dataset, version)
-            types = {f["name"]: f["type"] for f in (dataset.schema or {}).get("fields", [])}
-            rows = pc.indices_nonzero(rows_where(table, population.where, types))
-            rows = rows.cast(pa.int64())
-            column = self._normalized(dataset, version, population)
-            return PopulationKeys(key_index(pc.take(column, rows), rows), len(rows), key)
+    def keys_of(
+        self, dataset: Dataset, version: DatasetVersion, populations: list[Population]
+    ) -> list[PopulationKeys]:
+        """The key indexes of populations of one dataset, from one read of the columns they
+        need (match and predicate fields only); the columns are dropped once indexed, so
+        only the indexes stay in memory."""
+        wanted = {p.id: (dataset.id, p.id, str(p.revision), version.id) for p in populations}
+        found = {p.id: self.cache.peek("index", wanted[p.id]) for p in populations}
+        missing = [p for p in populations if found[p.id] is None]
+        if missing:
+            for population, keys in zip(
+                missing, self._index(dataset, version, missing), strict=True
+            ):
+                self.cache.put("index", keys.cache_key, keys)
+                found[population.id] = keys
+        return [found[p.id] for p in populations]
 
-        return self.cache.get("index", key, build)
+    def _index(
+        self, dataset: Dataset, version: DatasetVersion, populations: list[Population]
+    ) -> list[PopulationKeys]:
+        """Streams the columns the populations read, batch by batch: a batch's match values
+        are normalized (once per field and normalizer) and each population keeps the keys and
+        row numbers of the rows its predicate keeps; nothing else of the version is held."""
+        columns: set[str] = set()
+        for population in populations:
+            for name in (population.match_field, *where_fields(population.where)):
+                columns |= {name, name.partition(".")[0]}  # a dotted field reads its struct
+        types = {f["name"]: f["type"] for f in (dataset.schema or {}).get("fields", [])}
+        keys: list[list[pa.Array]] = [[] for _ in populations]
+        rows: list[list[pa.Array]] = [[] for _ in populations]
+        offset = 0
+        for batch in self._batches(dataset, version, tuple(columns)):
+            normalized: dict[tuple[str, str], pa.Array] = {}
+            for i, population in enumerate(populations):
+                match = (population.match_field, population.normalizer)
+                if match not in normalized:
+                    normalized[match] = normalize(batch.column(match[0]), match[1])
+                kept = pc.indices_nonzero(rows_where(batch, population.where, types))
+                keys[i].append(pc.take(normalized[match], kept))
+                rows[i].append(pc.add(kept.cast(pa.int64()), offset))
+            offset += batch.num_rows
+        return [
+            PopulationKeys(
+                key_index(_concat(keys[i], pa.string()), _concat(rows[i], pa.int64())),
+                sum(map(len, rows[i])),
+                (dataset.id, population.id, str(population.revision), version.id),
+            )
+            for i, population in enumerate(populations)
+        ]
 
     def count(self, mine: PopulationKeys, theirs: PopulationKeys) -> int:
         if not mine.cache_key or not theirs.cache_key:
@@ -140,14 +177,26 @@ class OverlapComputer:
         key = ("shared", *mine.cache_key, *theirs.cache_key)
         return self.cache.get("cell", key, lambda: shared(mine.index, theirs.index))
 
-    def _normalized(
-        self, dataset: Dataset, version: DatasetVersion, population: Population
-    ) -> pa.Array:
-        """The match column normalized once per version, for every population that uses it."""
-        field, kind = population.match_field, population.normalizer
-        key = (dataset.id, version.id, field, kind)
-        table = self.table(dataset, version)
-        return self.cache.get("column", key, lambda: normalize(table[field], kind))
+    def _pick(
+        self, dataset: Dataset, version: DatasetVersion, names: tuple[str, ...], rows: pa.Array
+    ) -> pa.Table:
+        picked = take_rows(self._batches(dataset, version, names), rows)
+        if picked is None:
+            return pa.table({name: pa.array([], pa.string()) for name in names})
+        return picked.select(list(names))
+
+    def _batches(
+        self, dataset: Dataset, version: DatasetVersion, columns: tuple[str, ...]
+    ) -> Iterator[pa.RecordBatch]:
+        """The version's batches with ``columns`` only (the others are never decoded)."""
+        if dataset.schema is None:
+            raise InvalidStateError("the dataset has no schema")
+        try:
+            yield from table_batches(
+                version.media_type, self._plaintext(version), dataset.schema, columns
+            )
+        except TableError as exc:
+            raise InvalidStateError(f"version {version.number}: {exc}") from None
 
     def _plaintext(self, version: DatasetVersion) -> Iterator[bytes]:
         """The version's plaintext in segments, each authenticated before it is given out."""
@@ -167,3 +216,9 @@ class OverlapComputer:
         tail = decryptor.finalize()
         if tail:
             yield tail
+
+
+def _concat(parts: list[pa.Array], empty: pa.DataType) -> pa.Array:
+    if not parts:
+        return pa.array([], empty)
+    return pa.concat_arrays([part.cast(parts[0].type) for part in parts])

@@ -35,7 +35,7 @@ from escrow.service import Service, decode_cursor, decode_number_cursor, encode_
 from storage.models import Dataset, DatasetVersion, Organization, Partnership, Population
 from tabular.overlap import Matches, absent, key_index
 
-EMPTY = key_index(pa.array([], pa.string()))
+NO_KEYS = PopulationKeys(key_index(pa.array([], pa.string())), 0)
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,13 @@ class OverlapService(Service):
         partner, partnership = self._partner(partner_slug, "overlaps.records")
         mine, theirs = self._pair(partner, partnership, mine_id, theirs_id, "overlaps")
         matches = self.computer.shared(mine.keys, theirs.keys)
-        page = matches.after(decode_cursor(cursor), limit)
-        more = len(page) == limit and page.keys[-1].as_py() != matches.keys[-1].as_py()
-        mine_rows = self._rows(mine, page.rows, None)
-        their_rows = self._rows(theirs, page.other_rows, theirs.sharing.fields)
-        keys = page.keys.to_pylist()
+        start = matches.start_after(decode_cursor(cursor))
+        cell = ("records", *mine.keys.cache_key, *theirs.keys.cache_key)
+        mine_rows, their_rows = self._rows(
+            matches, cell, start, limit, (mine, None, False), (theirs, theirs.sharing.fields, True)
+        )
+        keys = matches.keys.slice(start, limit).to_pylist()
+        more = start + limit < len(matches)
         items = [Record(k, m, t) for k, m, t in zip(keys, mine_rows, their_rows, strict=True)]
         self._audit_rows("overlaps.records", partnership, partner, mine, theirs, len(items))
         return items, encode_cursor(keys[-1]) if more and keys else None
@@ -131,9 +133,9 @@ class OverlapService(Service):
         assert theirs is not None  # noqa: S101 - _require_level raised otherwise
         matches: Matches = absent(theirs.keys.index, [m.keys.index for m in mine])
         start = decode_number_cursor(cursor) or 0
-        page = matches.page(start, limit)
         more = start + limit < len(matches)
-        rows = self._rows(theirs, page.rows, theirs.sharing.fields)
+        cell = ("greenfield", *theirs.keys.cache_key, *(k for m in mine for k in m.keys.cache_key))
+        (rows,) = self._rows(matches, cell, start, limit, (theirs, theirs.sharing.fields, False))
         self._audit_rows("overlaps.greenfield", partnership, partner, None, theirs, len(rows))
         return [Record(None, None, r) for r in rows], encode_cursor(
             str(start + limit)
@@ -168,43 +170,44 @@ class OverlapService(Service):
         me = self.ctx.principal.org_id
         mine_rows = live_populations(self.session, me)
         theirs_rows = live_populations(self.session, partner.id)
-        self._prefetch(mine_rows + theirs_rows)
-        mine = [self._side(p, d, Sharing("all", ())) for p, d in mine_rows]
         levels = levels_toward(self.session, self.deps.components.policy, me, theirs_rows)
-        theirs = [
-            self._side(population, dataset, sharing)
+        shown = [
+            (population, dataset, sharing)
             for (population, dataset), sharing in zip(theirs_rows, levels, strict=True)
             if sharing.level != "hidden" or reveal_hidden
         ]
-        return mine, theirs
+        everyone = [(p, d, Sharing("all", ())) for p, d in mine_rows] + shown
+        keys, versions = self._keys([(p, d) for p, d, s in everyone if s.level != "hidden"])
+        sides = [
+            Side(p, d, keys.get(p.id, NO_KEYS), sharing, versions.get(p.id))
+            for p, d, sharing in everyone
+        ]
+        return sides[: len(mine_rows)], sides[len(mine_rows) :]
 
-    def _side(self, population: Population, dataset: Dataset, sharing: Sharing) -> Side:
-        version = latest_version(self.session, dataset.id)
-        if version is None or sharing.level == "hidden":
-            return Side(population, dataset, PopulationKeys(EMPTY, 0), sharing, None)
-        keys = self.computer.keys(population, dataset, version)
-        return Side(population, dataset, keys, sharing, version.id)
-
-    def _prefetch(self, rows: list[tuple[Population, Dataset]]) -> None:
-        """Computes the key indexes of both organizations' datasets side by side: Arrow's
-        kernels release the GIL, so two datasets take about the time of one on two cores."""
-        work = []
+    def _keys(
+        self, rows: list[tuple[Population, Dataset]]
+    ) -> tuple[dict[str, PopulationKeys], dict[str, str]]:
+        """The key indexes of populations (and the version each came from, by population id):
+        of their datasets' latest versions, one read per dataset;
+        both organizations' datasets side by side: Arrow's kernels release the GIL, so two
+        datasets take about the time of one on two cores."""
+        by_dataset: dict[str, tuple[Dataset, DatasetVersion, list[Population]]] = {}
         for population, dataset in rows:
             version = latest_version(self.session, dataset.id)
             if version is not None:
-                work.append((population, dataset, version))
-        by_dataset: dict[str, list[tuple[Population, Dataset, DatasetVersion]]] = {}
-        for item in work:
-            by_dataset.setdefault(item[1].id, []).append(item)
-        if len(by_dataset) < 2:
-            return
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [
-                pool.submit(lambda items: [self.computer.keys(*item) for item in items], items)
-                for items in by_dataset.values()
-            ]
-            for job in jobs:
-                job.result()
+                by_dataset.setdefault(dataset.id, (dataset, version, []))[2].append(population)
+        computer = self.computer
+        groups = list(by_dataset.values())
+        if len(groups) < 2:
+            built = [computer.keys_of(*group) for group in groups]
+        else:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                built = list(pool.map(lambda group: computer.keys_of(*group), groups))
+        keys, versions = {}, {}
+        for (_, version, populations), indexes in zip(groups, built, strict=True):
+            for population, index in zip(populations, indexes, strict=True):
+                keys[population.id], versions[population.id] = index, version.id
+        return keys, versions
 
     def _pair(
         self,
@@ -246,17 +249,40 @@ class OverlapService(Service):
             )
 
     def _rows(
-        self, side: Side, rows: pa.Array, fields: tuple[str, ...] | None
-    ) -> list[dict[str, Any]]:
-        version = latest_version(self.session, side.dataset.id)
-        if version is None or not len(rows):
-            return []
-        table = self.computer.table(side.dataset, version)
-        picked = table.take(rows)
-        if fields is not None:
-            picked = picked.select(list(fields))
-        result: list[dict[str, Any]] = picked.to_pylist()
-        return result
+        self,
+        matches: Matches,
+        cell: tuple[str, ...],
+        start: int,
+        limit: int,
+        *wanted: tuple[Side, tuple[str, ...] | None, bool],
+    ) -> list[list[dict[str, Any]]]:
+        """For each (side, fields (None: all), whether it is ``matches.other``): the fields of
+        the rows of matches ``start`` to ``start + limit``. A cell's records are picked in one
+        pass over each version (both sides at once: Arrow releases the GIL) and kept."""
+        results: list[list[dict[str, Any]]] = [[] for _ in wanted]
+        if start >= len(matches):
+            return results
+        reads = []
+        for position, (side, fields, other) in enumerate(wanted):
+            version = latest_version(self.session, side.dataset.id)
+            names = fields or tuple(f["name"] for f in (side.dataset.schema or {})["fields"])
+            index = matches.other if other else matches.index
+            if version is not None and index is not None:
+                key = (*cell, str(position), *names)
+                reads.append((position, side.dataset, version, names, index, key))
+        computer = self.computer
+
+        def pick(read: tuple[Any, ...]) -> pa.Table:
+            _, dataset, version, names, index, key = read
+            return computer.matched(
+                dataset, version, names, lambda: index.first_rows(matches.keys), key
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            tables = list(pool.map(pick, reads))
+        for read, table in zip(reads, tables, strict=True):
+            results[read[0]] = table.slice(start, limit).to_pylist()
+        return results
 
     def _deny(
         self, action: str, resource_id: str | None, orgs: tuple[str, ...], reason: str = "not_found"

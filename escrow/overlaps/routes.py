@@ -30,7 +30,8 @@ from escrow.overlaps.schemas import (
     TheirPopulationOut,
 )
 from escrow.overlaps.service import UNSET, PopulationService, PopulationView
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 
 Slug = Annotated[str, QueryParameter(min_length=1, max_length=63, description="Partner slug.")]

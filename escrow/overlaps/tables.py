@@ -1,4 +1,4 @@
-"""A dataset version's plaintext as one Arrow table, and a population's rows in it.
+"""A dataset version's plaintext as Arrow batches, and a population's rows in them.
 
 Reading and predicates are the shared tabular engine's (``tabular``): CSV and JSON Lines are
 read from the decrypted stream batch by batch (CSV columns are strings, as written), Parquet
@@ -21,36 +21,45 @@ from tabular import (
     table_format,
 )
 
-__all__ = ["TableError", "read_table", "rows_where", "table_format"]
+__all__ = ["TableError", "rows_where", "table_batches", "table_format"]
 
 
 class TableError(Exception):
     """The plaintext is not a table of the dataset's schema. Messages carry no data."""
 
 
-def read_table(media_type: str, chunks: Iterator[bytes], schema: dict[str, Any]) -> pa.Table:
-    """The whole version as one table of the schema's columns."""
+def table_batches(
+    media_type: str,
+    chunks: Iterator[bytes],
+    schema: dict[str, Any],
+    columns: tuple[str, ...] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The version's batches, in order, with the schema's columns (or ``columns`` only: a
+    projection is read from the stream, the other columns are never decoded)."""
     fmt = table_format(media_type)
-    names = [field["name"] for field in schema["fields"]]
+    names = _names(schema, columns)
+    projection = names if columns is not None else None
     try:
         if fmt in ("csv", "jsonl"):
-            batches = list(read_batches(chunks, fmt))
+            batches = read_batches(chunks, fmt, columns=projection)
         elif fmt == "parquet":  # needs random access: the bytes, then row group by row group
             data = bytearray()
             for chunk in chunks:
                 data += chunk
-            batches = list(parquet_batches(pa.BufferReader(pa.py_buffer(data))))
+            batches = parquet_batches(pa.BufferReader(pa.py_buffer(data)), columns=projection)
         else:
             raise TableError("the dataset is not tabular")
+        for batch in batches:
+            if any(name not in batch.schema.names for name in names):
+                raise TableError("the version lacks columns its schema names")
+            yield batch.select(names)
     except TabularError as exc:
         raise TableError(str(exc)) from None
-    if not batches:
-        return pa.table({name: pa.array([], pa.string()) for name in names})
-    table = pa.Table.from_batches(batches)
-    missing = [name for name in names if name not in table.column_names]
-    if missing:
-        raise TableError("the version lacks columns its schema names")
-    return table.select(names).combine_chunks()
+
+
+def _names(schema: dict[str, Any], columns: tuple[str, ...] | None) -> list[str]:
+    names = [field["name"] for field in schema["fields"]]
+    return names if columns is None else [name for name in names if name in columns]
 
 
 def rows_where(table: pa.Table, where: dict[str, Any] | None, types: dict[str, str]) -> pa.Array:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crypto import Keyring, WrappedDataKey
+from crypto import KeyManager, WrappedDataKey
 from storage.models import SharingFile
 
 
-def rewrap(session: Session, keyring: Keyring, new_kek_id: str, limit: int) -> int:
+def rewrap(session: Session, keyring: KeyManager, new_kek_id: str, limit: int) -> int:
     """Re-wraps up to ``limit`` files' DEKs under ``new_kek_id``; returns how many."""
     rows = list(
         session.scalars(

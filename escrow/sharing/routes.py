@@ -19,8 +19,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
+from escrow.components import Components, service_deps
 from escrow.errors import BadRequestError
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE, ServiceDeps
 from escrow.sharing import actions, pages
 from escrow.sharing.fetches import FileFetches, ServedFile
@@ -41,7 +43,7 @@ from escrow.sharing.schemas import (
 )
 from escrow.sharing.service import ProfileService, RecipientAuthenticator
 from escrow.sharing.signed_urls import UrlSigner
-from escrow.wiring import Components, request_context, service_deps
+from escrow.wiring import request_context
 
 PREFIX = "/delta-sharing"
 TABLE = "/shares/{share:str}/schemas/{schema:str}/tables/{table:str}"

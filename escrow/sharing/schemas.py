@@ -7,11 +7,12 @@ from typing import Annotated
 
 import msgspec
 
+from escrow.config import PROFILE_TTL_CEILING, PROFILE_TTL_FLOOR
 from escrow.schemas import Input
 from storage.models import SharingProfile
 
 ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-ExpiresIn = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+ExpiresIn = Annotated[int, msgspec.Meta(ge=PROFILE_TTL_FLOOR, le=PROFILE_TTL_CEILING)]
 
 
 class ProfileCreate(Input):

@@ -15,6 +15,7 @@ from typing import NoReturn
 from sqlalchemy import select
 
 from escrow.audit.log import AuditRecord
+from escrow.config import PROFILE_TTL_FLOOR
 from escrow.errors import AuthenticationError, NotFoundError, ValidationError
 from escrow.orgs.service import OrgService
 from escrow.policy.resources import Actor
@@ -23,7 +24,6 @@ from escrow.sharing import credentials
 from storage.models import Organization, SharingProfile
 
 MAX_PROFILES_PER_ORG = 100
-MIN_PROFILE_TTL = 60
 PROFILE_ACTOR_PREFIX = "sharing-profile:"
 
 
@@ -58,9 +58,9 @@ class ProfileService(Service):
         org = OrgService(self.deps).authorized(slug, "manage_sharing")
         if not 0 < len(name) <= 100:  # the schema's bounds, for callers other than HTTP
             raise ValidationError("name must be 1-100 characters", field="name")
-        if not MIN_PROFILE_TTL <= expires_in <= max_ttl:
+        if not PROFILE_TTL_FLOOR <= expires_in <= max_ttl:
             raise ValidationError(
-                f"expires_in must be between {MIN_PROFILE_TTL} and {max_ttl} seconds",
+                f"expires_in must be between {PROFILE_TTL_FLOOR} and {max_ttl} seconds",
                 field="expires_in",
             )
         # The org row serializes creations, so concurrent ones cannot pass the cap together.

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from escrow.clock import FrozenClock
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent, SharingProfile
 from tests.api.sharing.conftest import Recipient, Sharing
 
@@ -49,6 +49,10 @@ def test_only_the_organizations_admins_manage_its_profiles(sharing: Sharing) -> 
         "/v1/orgs/globex/sharing-profiles", json={"name": "bi", "expires_in": 10**9}
     )
     assert too_long.status_code == 422
+    too_short = sharing.partner_admin.post(
+        "/v1/orgs/globex/sharing-profiles", json={"name": "bi", "expires_in": 59}
+    )
+    assert too_short.status_code == 422
 
 
 def test_profile_tokens_and_access_tokens_do_not_cross_over(

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.keys.service import retire_kek, rotate_kek
-from escrow.wiring import Components
 from storage.models import AuditEvent, SharingFile
 from tests.api.sharing.conftest import Recipient, Sharing
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tabular.normalize import normalize
-from tabular.overlap import absent, key_index, overlap_count, shared
+from tabular.overlap import absent, key_index, overlap_count, shared, take_rows
 
 KEYS = st.lists(st.one_of(st.none(), st.sampled_from(["a.com", "b.com", "c.org", "d.net", ""])))
 SPELLINGS = st.lists(
@@ -36,7 +37,9 @@ def _reference(values: list[str | None]) -> set[str]:
 
 
 @given(SPELLINGS, SPELLINGS)
-def test_count_equals_the_reference_set_intersection(mine: list[str], theirs: list[str]):
+def test_count_equals_the_reference_set_intersection(
+    mine: list[str | None], theirs: list[str | None]
+):
     a = key_index(normalize(pa.array(mine, pa.string()), "domain"))
     b = key_index(normalize(pa.array(theirs, pa.string()), "domain"))
     expected = _reference(mine) & _reference(theirs)
@@ -81,3 +84,24 @@ def test_empty_sides_share_nothing():
     assert overlap_count(empty, full) == 0
     assert shared(empty, full).keys.to_pylist() == []
     assert absent(full, [empty]).keys.to_pylist() == ["a"]
+
+
+@given(st.lists(st.integers(0, 40), unique=True), st.lists(st.integers(1, 9), min_size=1))
+def test_rows_are_taken_across_batches_in_the_asked_order(rows: list[int], sizes: list[int]):
+    total = sum(sizes)
+    rows = [r for r in rows if r < total]
+    numbers = list(range(total))
+    batches, start = [], 0
+    for size in sizes:
+        chunk = numbers[start : start + size]
+        batches.append(pa.record_batch({"n": chunk, "s": [f"v{n}" for n in chunk]}))
+        start += size
+    picked = take_rows(iter(batches), pa.array(rows, pa.int64()))
+    assert picked is not None
+    assert picked.to_pydict() == {"n": rows, "s": [f"v{r}" for r in rows]}
+
+
+def test_taking_from_no_batches_gives_nothing_and_a_row_past_the_end_is_refused():
+    assert take_rows(iter([]), pa.array([], pa.int64())) is None
+    with pytest.raises(IndexError):
+        take_rows(iter([pa.record_batch({"n": [1, 2]})]), pa.array([2], pa.int64()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,7 +55,7 @@ def column_values(kind: str, arrow_type: Any) -> st.SearchStrategy[Any]:
         low = 0 if types.is_unsigned_integer(arrow_type) else -info
         return st.none() | st.integers(-3, 3).filter(lambda v: v >= low) | st.integers(low, info)
     if types.is_floating(arrow_type):
-        width = 32 if arrow_type == pa.float32() else 64
+        width: Literal[32, 64] = 32 if arrow_type == pa.float32() else 64
         return st.none() | st.floats(width=width) | st.integers(-3, 3).map(float)
     if types.is_decimal(arrow_type):
         return st.none() | st.decimals(-(10**8), 10**8, places=3, allow_nan=False)
@@ -132,7 +132,7 @@ def test_parquet_view_equals_the_view_of_the_whole_table_and_leaks_nothing(
         r
         for r, row in enumerate(rows)
         if view["where"] is None
-        or holds(view["where"], case["types"], lambda n, row=row: row.get(n, MISSING))
+        or holds(view["where"], case["types"], lambda n, row=row: row.get(n, MISSING))  # type: ignore[misc]
     ]
     fields = view["fields"] or case["names"]
     expected = [{name: rows[r][name] for name in fields} for r in kept]

