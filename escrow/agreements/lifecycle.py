@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from crypto import sign_document
 from escrow.agreements.terms import resolve_grants, view_hash
 from escrow.audit.log import AuditRecord
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
@@ -24,7 +25,6 @@ from escrow.orgs.queries import active_partnership_exists, org_by_id, partnershi
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.resources import AgreementResource
-from escrow.wiring import Components
 from storage.models import (
     Agreement,
     AgreementAttestation,
@@ -166,11 +166,6 @@ class Lifecycle:
             Agreement.dataset_id == dataset_id,
             Agreement.beneficiary_org_id == org_id,
         ):
-            self.refresh_locked(session, agreement)
-
-    def refresh_for_org(self, session: Session, org_id: str) -> None:
-        """Lazy evaluation before listing: every open agreement in favour of the org."""
-        for agreement in lock_open(session, Agreement.beneficiary_org_id == org_id):
             self.refresh_locked(session, agreement)
 
     def _release(

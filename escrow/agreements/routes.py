@@ -16,7 +16,8 @@ from escrow.agreements.schemas import (
     ReasonIn,
 )
 from escrow.agreements.service import AgreementService, Terms
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 from storage.models import Agreement
 
@@ -24,13 +25,15 @@ ITEM = "/v1/agreements/{agreement_id:str}"
 
 
 def _out(service: AgreementService, agreement: Agreement) -> AgreementOut:
-    """Every agreement answer carries the same blockers, computed now (see ``waiting_on``)."""
-    return AgreementOut.of(
-        agreement,
-        service.org_slugs([agreement]),
-        service.decisions(agreement),
-        service.waiting_on(agreement),
-    )
+    return _page_out(service, [agreement])[0]
+
+
+def _page_out(service: AgreementService, agreements: list[Agreement]) -> list[AgreementOut]:
+    """Every agreement answer carries the same blockers, computed now (see ``waiting_on``);
+    a page's organizations and decisions are read in one query each."""
+    slugs = service.org_slugs(agreements)
+    decisions = service.decisions(agreements)
+    return [AgreementOut.of(a, slugs, decisions[a.id], service.waiting_on(a)) for a in agreements]
 
 
 class AgreementController(Controller):
@@ -70,7 +73,7 @@ class AgreementController(Controller):
     ) -> PageOut[AgreementOut]:
         service = AgreementService(deps)
         page = service.list_visible(cursor, limit)
-        return PageOut([_out(service, a) for a in page.items], page.next_cursor)
+        return PageOut(_page_out(service, page.items), page.next_cursor)
 
     @get(ITEM, sync_to_thread=True, summary="Read an agreement, with what still blocks release")
     def read(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:

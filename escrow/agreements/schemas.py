@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from escrow.agreements.service import Waiting
 from escrow.agreements.terms import APPROVER_PATTERN
+from escrow.policy.facts import Waiting
 from escrow.schemas import Input, Slug
 from storage.models import Agreement, AgreementDecision
 

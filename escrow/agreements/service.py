@@ -26,9 +26,10 @@ from escrow.datasets.service import DatasetService
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
 from escrow.policy.engine import ReleaseDecision
+from escrow.policy.facts import AgreementStatus, Waiting
 from escrow.policy.guard import Target
 from escrow.policy.resources import AgreementResource
-from escrow.service import MAX_INTEGER, Page, Service, decode_cursor, paginate
+from escrow.service import MAX_INTEGER, Page, Service, ServiceDeps, decode_cursor, paginate
 from storage.models import (
     Agreement,
     AgreementAttestation,
@@ -43,14 +44,6 @@ class Preview:
     version: int
     view_sha256: str | None
     rows: list[Any]
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """What blocks a pending agreement now (None once it is not pending)."""
-
-    blockers: tuple[str, ...] | None
-    objection_window_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -155,10 +148,12 @@ class AgreementService(Service):
         return agreement, decision
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """The agreements the policy lets the caller read, filtered in SQL by party rows."""
+        """The agreements the policy lets the caller read, filtered in SQL by party rows.
+
+        States are as the sweeper and the last access left them: listing evaluates nothing
+        (reading one agreement brings it up to date).
+        """
         actor = self.ctx.principal
-        self.lifecycle.refresh_for_org(self.session, actor.org_id)
-        self.session.commit()
         parties = select(AgreementParty.agreement_id).where(
             AgreementParty.org_id == actor.org_id,
             AgreementParty.role.in_(party_roles(actor.roles)),
@@ -346,14 +341,16 @@ class AgreementService(Service):
         ids |= {a.attestation_org_id for a in agreements if a.attestation_org_id}
         return slugs_of(self.session, ids)
 
-    def decisions(self, agreement: Agreement) -> list[AgreementDecision]:
-        return list(
-            self.session.scalars(
-                select(AgreementDecision)
-                .where(AgreementDecision.agreement_id == agreement.id)
-                .order_by(AgreementDecision.created_at, AgreementDecision.id)
-            )
-        )
+    def decisions(self, agreements: list[Agreement]) -> dict[str, list[AgreementDecision]]:
+        """Each agreement's decisions in the order they were made (one query for a page)."""
+        by_agreement: dict[str, list[AgreementDecision]] = {a.id: [] for a in agreements}
+        for decision in self.session.scalars(
+            select(AgreementDecision)
+            .where(AgreementDecision.agreement_id.in_(by_agreement))
+            .order_by(AgreementDecision.created_at, AgreementDecision.id)
+        ):
+            by_agreement[decision.agreement_id].append(decision)
+        return by_agreement
 
     # ------------------------------------------------------------------ internals
 
@@ -434,3 +431,17 @@ def _no_partnership(owner: str, beneficiary: str) -> ConflictError:
         f"{owner} and {beneficiary} have no active partnership, which the policy requires"
         " for release"
     )
+
+
+def agreement_statuses(deps: ServiceDeps, dataset_id: str, org_id: str) -> list[AgreementStatus]:
+    """The org's agreements for the dataset, brought up to date as an access would, with
+    what blocks each pending one: why it cannot download (revoked, expired, embargoed)."""
+    Lifecycle(deps.components, deps.ctx).refresh_for_dataset(deps.session, dataset_id, org_id)
+    deps.session.flush()
+    agreements = AgreementService(deps)
+    rows = deps.session.scalars(
+        select(Agreement)
+        .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)
+        .order_by(Agreement.created_at, Agreement.id)
+    )
+    return [AgreementStatus(row, agreements.waiting_on(row)) for row in rows]

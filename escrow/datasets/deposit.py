@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from crypto import StreamEncryptor, WrappedDataKey, sign_document
 from escrow.audit.log import AuditRecord
+from escrow.components import Components, service_deps
 from escrow.context import RequestContext
 from escrow.datasets.service import DatasetService, validate_schema
 from escrow.errors import (
@@ -36,7 +37,6 @@ from escrow.errors import (
     ValidationError,
 )
 from escrow.metrics.instruments import DEPOSIT_BYTES
-from escrow.wiring import Components, service_deps
 from storage.blobs import BlobStoreError, BlobWriter
 from storage.models import Dataset, DatasetVersion
 from tabular import BadTableError, table_format

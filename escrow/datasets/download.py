@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from crypto import StreamDecryptor, WrappedDataKey
 from escrow.audit.log import AuditRecord
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.datasets.disclosure import (
     WHOLE,
@@ -29,7 +30,6 @@ from escrow.datasets.disclosure import (
 from escrow.datasets.queries import find_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
-from escrow.wiring import Components
 from storage.blobs import BlobStore, BlobStream
 from storage.models import DatasetVersion
 from tabular import MEDIA_TYPE_OF, TableFormat

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.blobs import LocalBlobStore
 from storage.models import DatasetVersion
 

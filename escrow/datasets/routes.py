@@ -14,6 +14,7 @@ from litestar.exceptions import InternalServerException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
+from escrow.components import Components, service_deps
 from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
 from escrow.datasets.download import Content, ContentReader
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
@@ -21,9 +22,10 @@ from escrow.datasets.service import DatasetService
 from escrow.errors import BadRequestError, PayloadTooLargeError
 from escrow.metrics.instruments import DOWNLOAD_BYTES
 from escrow.openapi import BINARY, binary_responses, documented_body
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
-from escrow.wiring import Components, request_context, service_deps
+from escrow.wiring import request_context
 from storage.blobs import BlobStoreUnavailableError
 
 FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
@@ -113,8 +115,7 @@ class DatasetController(Controller):
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[VersionOut]:
         service = DatasetService(deps)
-        page = service.versions(dataset_id, cursor, limit)
-        whole = service.sees_whole(dataset_id)
+        page, whole = service.versions(dataset_id, cursor, limit)
         return PageOut([VersionOut.of(v, whole=whole) for v in page.items], page.next_cursor)
 
     @get(VERSION, sync_to_thread=True, summary="A version's metadata and signed receipt")
@@ -122,8 +123,8 @@ class DatasetController(Controller):
         self, dataset_id: FromPath[str], number: FromPath[int], deps: Deps
     ) -> VersionOut:
         service = DatasetService(deps)
-        version = service.version(dataset_id, number)
-        return VersionOut.of(version, whole=service.sees_whole(dataset_id))
+        version, whole = service.version(dataset_id, number)
+        return VersionOut.of(version, whole=whole)
 
     @post(
         "/{dataset_id:str}/versions",

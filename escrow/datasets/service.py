@@ -14,8 +14,8 @@ from escrow.audit.log import AuditRecord
 from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
     as_resource,
-    datasets_released_to,
     find_version,
+    released_to_org,
 )
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.orgs.queries import as_resource as org_resource
@@ -125,14 +125,16 @@ class DatasetService(Service):
         return dataset
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """The datasets the policy lets the caller read, filtered in SQL."""
+        """The datasets the policy lets the caller read, filtered in SQL.
+
+        No agreement is evaluated here: the sweeper and the access path bring agreements up
+        to date, and a release that has expired is left out by its time alone.
+        """
         actor = self.ctx.principal
         query = select(Dataset).order_by(Dataset.id).limit(limit + 1)
         if after := decode_cursor(cursor):
             query = query.where(Dataset.id > after)
         own = org_by_id(self.session, actor.org_id)
-        Lifecycle(self.deps.components, self.ctx).refresh_for_org(self.session, actor.org_id)
-        self.session.commit()
         # Probes stand for "a dataset my org owns" and "a dataset released to my org".
         own_probe = DatasetResource("*", org_resource(self.session, own), (), "active")
         released_probe = DatasetResource("*", _NOBODY, (), "active", (actor.org_id,))
@@ -140,12 +142,8 @@ class DatasetService(Service):
         if self.guard.allows(self.ctx, "read", own_probe):
             visible.append(Dataset.owner_org_id == actor.org_id)
         if self.guard.allows(self.ctx, "read", released_probe):
-            # Few datasets are released to one org: fetching their ids first keeps the page
-            # query a keyset scan of one index per branch.
-            now = self.deps.clock.now()
-            released = list(self.session.scalars(datasets_released_to(actor.org_id, now)))
-            if released:
-                visible.append(Dataset.id.in_(released) & (Dataset.status == "active"))
+            released = released_to_org(actor.org_id, self.deps.clock.now())
+            visible.append(released.exists() & (Dataset.status == "active"))
         if not visible:
             return Page([], None)
         query = query.where(or_(*visible))
@@ -166,7 +164,9 @@ class DatasetService(Service):
         self.authorize(dataset, action)
         return dataset
 
-    def versions(self, dataset_id: str, cursor: str | None, limit: int) -> Page:
+    def versions(self, dataset_id: str, cursor: str | None, limit: int) -> tuple[Page, bool]:
+        """A page of the dataset's versions, and whether the caller sees them whole (the
+        owner, or a grant of the original) rather than through a view."""
         dataset = self.get(dataset_id)
         query = (
             select(DatasetVersion)
@@ -176,14 +176,15 @@ class DatasetService(Service):
         )
         if (after := decode_number_cursor(cursor, MAX_INTEGER)) is not None:
             query = query.where(DatasetVersion.number > after)
-        return paginate(list(self.session.scalars(query)), limit, key="number")
+        page = paginate(list(self.session.scalars(query)), limit, key="number")
+        return page, self._sees_whole(dataset)
 
-    def version(self, dataset_id: str, number: int) -> DatasetVersion:
-        return find_version(self.session, self.get(dataset_id), number)
-
-    def sees_whole(self, dataset_id: str) -> bool:
-        """Whether the caller's grant is the original, not a view of it (owners: always)."""
+    def version(self, dataset_id: str, number: int) -> tuple[DatasetVersion, bool]:
+        """The version, and whether the caller sees it whole (see ``versions``)."""
         dataset = self.get(dataset_id)
+        return find_version(self.session, dataset, number), self._sees_whole(dataset)
+
+    def _sees_whole(self, dataset: Dataset) -> bool:
         org_id = self.deps.ctx.principal.org_id
         return grant_for(self.session, dataset, org_id, self.deps.clock.now()).view is None
 

@@ -12,7 +12,7 @@ from escrow.ecosystem.periods import Period
 from escrow.ecosystem.schemas import EcosystemMetricsOut
 from escrow.ecosystem.service import EcosystemService
 from escrow.openapi import problem_spec
-from escrow.schemas import Deps
+from escrow.params import Deps
 
 Org = Annotated[
     str | None,

@@ -17,7 +17,8 @@ from escrow.members.schemas import (
     RolesUpdate,
 )
 from escrow.members.service import MemberService
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.policy.resources import PLATFORM_SLUG
-from escrow.wiring import Components
 from storage.models import ApiKey, Organization, Principal
 
 OPERATOR_ACCOUNT = "bootstrap-operator"

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, case, literal, or_, select
 from sqlalchemy.orm import Session
 
 from escrow.errors import NotFoundError
 from escrow.policy.resources import OrgResource
 from storage.models import Organization, Partnership
 
+PARTNER = "partner"
+
+
+def partners_fact(org_id: str) -> Select[tuple[str, str]]:
+    """``(PARTNER, org id)`` rows, one per active partnership of ``org_id``: a fact query that
+    callers may UNION with their own facts to learn everything a decision needs at once."""
+    other = case((Partnership.org_a_id == org_id, Partnership.org_b_id), else_=Partnership.org_a_id)
+    return select(literal(PARTNER), other).where(
+        Partnership.status == "active",
+        or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id),
+    )
+
 
 def partner_org_ids(session: Session, org_id: str) -> tuple[str, ...]:
     """Organizations with an active partnership with ``org_id``."""
-    rows = session.execute(
-        select(Partnership.org_a_id, Partnership.org_b_id).where(
-            Partnership.status == "active",
-            or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id),
-        )
-    ).all()
-    return tuple(sorted({b if a == org_id else a for a, b in rows}))
+    return tuple(sorted({other for _, other in session.execute(partners_fact(org_id))}))
 
 
 def active_partnership_exists(session: Session, org_x: str, org_y: str) -> bool:
@@ -72,11 +78,14 @@ def find_org(session: Session, slug: str) -> Organization:
     return org
 
 
-def as_resource(session: Session, org: Organization) -> OrgResource:
+def as_resource(
+    session: Session, org: Organization, partners: tuple[str, ...] | None = None
+) -> OrgResource:
+    """The organization for the policy; ``partners`` if the caller already read them."""
     return OrgResource(
         id=org.id,
         slug=org.slug,
         status=org.status,
         tier=org.tier,
-        partner_org_ids=partner_org_ids(session, org.id),
+        partner_org_ids=partner_org_ids(session, org.id) if partners is None else partners,
     )

@@ -8,7 +8,8 @@ from litestar.params import FromPath, JSONBody
 
 from escrow.orgs.schemas import OrgCreate, OrgOut, OrgUpdate
 from escrow.orgs.service import OrgService
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.params import Cursor, Deps, Limit
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 
 

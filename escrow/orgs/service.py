@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,11 +10,11 @@ from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.orgs.queries import as_resource, find_org_or_none, partner_org_ids
 from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM, PLATFORM_SLUG
+from escrow.schemas import SLUG_PATTERN
 from escrow.service import Page, Service, decode_cursor, paginate
 from storage.models import Organization
 
 TIERS = ("strategic", "core", "complementary", "ancillary")
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 def validate_tier(tier: str) -> str:

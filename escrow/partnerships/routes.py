@@ -5,9 +5,10 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
+from escrow.params import Cursor, Deps, Limit
 from escrow.partnerships.schemas import PartnershipCreate, PartnershipOut
 from escrow.partnerships.service import PartnershipService
-from escrow.schemas import Cursor, Deps, Limit, PageOut
+from escrow.schemas import PageOut
 from escrow.service import DEFAULT_PAGE_SIZE
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -13,7 +14,7 @@ from litestar import Litestar
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.blobs import (
     BlobStore,
     BlobStoreUnavailableError,
@@ -54,7 +55,9 @@ def _versions(components: Components) -> list[DatasetVersion]:
 
 def _last_event(components: Components) -> AuditEvent:
     with components.db.session() as session:
-        return session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert event is not None
+        return event
 
 
 def _chunks(total: int, on_half: object = None) -> Iterator[bytes]:
@@ -148,7 +151,7 @@ def test_client_disconnect_mid_upload_leaves_nothing_visible(
     ]
     sent: list[dict[str, object]] = []
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Any:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     async def send(message: dict[str, object]) -> None:

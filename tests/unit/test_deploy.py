@@ -56,8 +56,8 @@ def test_kustomization_lists_every_manifest() -> None:
 
 @pytest.mark.parametrize("container", _containers(), ids=lambda c: c["name"])
 def test_every_escrow_command_in_the_manifests_exists(container: dict[str, Any]) -> None:
-    argv = container.get("args") or container.get("command")
-    if argv[0] != "escrow":
+    argv: list[str] = container.get("args") or container.get("command") or []
+    if not argv or argv[0] != "escrow":
         return
     result = CliRunner().invoke(cli, [*argv[1:], "--help"])
     assert result.exit_code == 0, result.output

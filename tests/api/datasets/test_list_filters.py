@@ -6,6 +6,7 @@ import random
 
 from sqlalchemy import select
 
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.orgs.queries import as_resource
 from escrow.orgs.service import OrgService
@@ -13,7 +14,6 @@ from escrow.partnerships.service import PartnershipService
 from escrow.partnerships.service import as_resource as partnership_resource
 from escrow.policy.resources import Actor
 from escrow.service import ServiceDeps
-from escrow.wiring import Components
 from storage.models import Organization, Partnership
 from tests.fixtures.api import Ecosystem
 

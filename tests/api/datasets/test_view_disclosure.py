@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from escrow.components import Components
 from escrow.webhooks import delivery
-from escrow.wiring import Components
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from escrow.app import build_components, create_app
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.config import load_settings
 from escrow.orgs.bootstrap import bootstrap
-from escrow.wiring import Components
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import AuditEvent, Organization
@@ -177,7 +177,12 @@ def pending(agreements: int, approvals: int) -> dict[str, int]:
     return {"agreements": agreements, "approvals": approvals}
 
 
-NOTHING = (volume(0, 0), 0, volume(0, 0), None)
+NOTHING: tuple[dict[str, int], int, dict[str, int], int | None] = (
+    volume(0, 0),
+    0,
+    volume(0, 0),
+    None,
+)
 
 
 # ---------------------------------------------------------------------- the oracle
@@ -187,7 +192,9 @@ def audited(components: Components, start: str, end: str) -> list[tuple[datetime
     """Each audit event in [start, end): its time and the slugs of the orgs it names."""
     low, high = datetime.fromisoformat(start), datetime.fromisoformat(end)
     with components.db.session() as session:
-        slugs = dict(session.execute(select(Organization.id, Organization.slug)).all())
+        slugs: dict[str, str] = {
+            row.id: row.slug for row in session.execute(select(Organization.id, Organization.slug))
+        }
         entries = [json.loads(e) for e in session.scalars(select(AuditEvent.entry))]
     events = [(datetime.fromisoformat(e["time"]), {slugs[o] for o in e["orgs"]}) for e in entries]
     return [(when, orgs) for when, orgs in events if low <= when < high]

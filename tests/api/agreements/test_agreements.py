@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from escrow.agreements.lifecycle import sweep
 from escrow.clock import FrozenClock
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
@@ -165,6 +165,32 @@ def test_expiry_is_enforced_at_the_moment_of_access(
     assert sweep(components) == 0  # nothing left for the scheduled sweep
 
 
+def test_lists_evaluate_nothing_and_an_expired_release_leaves_them_by_its_time(
+    deal: Deal, clock: FrozenClock, components: Components
+) -> None:
+    agreement = deal.propose(
+        expires_at=(clock.now() + timedelta(days=1)).isoformat(),
+        approvals={"required": 0, "from": ["owner:steward"]},
+    )
+    assert deal.steward.post(f"/v1/agreements/{agreement['id']}/release").status_code == 200
+    listed = deal.partner.get("/v1/datasets").json()["items"]
+    assert [d["id"] for d in listed] == [deal.dataset["id"]]
+    deal.eco.advance(clock, days=1)
+    with components.db.session() as session:
+        events_before = session.query(AuditEvent).count()
+    assert deal.partner.get("/v1/datasets").json()["items"] == []
+    listed_agreements = deal.partner.get("/v1/agreements").json()["items"]
+    assert [a["state"] for a in listed_agreements] == ["released"]  # as last evaluated
+    with components.db.session() as session:
+        # The two lists were audited reads at most; neither recorded the expiry.
+        actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)][
+            events_before:
+        ]
+        assert "agreement.expired" not in actions
+    assert sweep(components) == 1  # the sweeper records it
+    assert deal.partner.get("/v1/agreements").json()["items"][0]["state"] == "expired"
+
+
 def test_revocation_takes_effect_at_once(deal: Deal) -> None:
     agreement = deal.propose(approvals={"required": 0, "from": ["owner:steward"]})
     deal.steward.post(f"/v1/agreements/{agreement['id']}/release")
@@ -255,7 +281,7 @@ def test_terms_are_validated(deal: Deal, clock: FrozenClock) -> None:
         ({"attestation": {"event": "insolvency", "by": "nobody"}}, 404),
     ]
     for change, status in cases:
-        response = deal.steward.post(url, json={**base, **change})
+        response = deal.steward.post(url, json={**base, **change})  # type: ignore[dict-item]
         assert response.status_code == status, (change, response.text)
     ok = deal.steward.post(
         url,

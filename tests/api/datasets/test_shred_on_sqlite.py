@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from escrow.app import build_components, create_app
 from escrow.clock import FrozenClock
+from escrow.components import Components
 from escrow.config import load_settings
 from escrow.orgs.bootstrap import bootstrap
-from escrow.wiring import Components
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import DatasetVersion

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select, update
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent, DatasetVersion
-from tests.api.test_agreements import Deal
+from tests.api.agreements.test_agreements import Deal
 from tests.fixtures.api import Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
 

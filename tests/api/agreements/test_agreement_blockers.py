@@ -9,8 +9,8 @@ import pytest
 
 from escrow.agreements.lifecycle import sweep
 from escrow.clock import FrozenClock
-from escrow.wiring import Components
-from tests.api.test_agreements import Deal
+from escrow.components import Components
+from tests.api.agreements.test_agreements import Deal
 from tests.fixtures.api import Ecosystem
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from escrow.agreements import lifecycle
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import Agreement, AuditEvent
-from tests.api.test_agreements import Deal
+from tests.api.agreements.test_agreements import Deal
 from tests.fixtures.api import Ecosystem
 
 _WAIT = 10.0  # seconds; each wait is released by the test itself long before

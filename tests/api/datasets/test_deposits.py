@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from escrow.cli.main import cli
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.blobs import BlobStore
 from storage.models import AuditEvent, DatasetVersion
 from tests.fixtures.datasets import Partners, create_dataset, deposit, sha256
