@@ -37,8 +37,8 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from escrow.app import create_app
+from escrow.components import Components
 from escrow.errors import PROBLEM_BASE
-from escrow.wiring import Components
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
 
@@ -189,6 +189,8 @@ def schema_valid_requests_are_accepted(
         return None
     if response.status_code in (401, 403, 404, 409, 410, 412, 429):
         return None  # who may, what exists and the state it is in: not the request's shape
+    if case.method.upper() == "HEAD":
+        return None  # no body says why; the GET twin of each HEAD route is checked with one
     body = response.json()
     assert isinstance(body, dict), body
     if case.path.startswith(SHARING) and response.status_code == 400:

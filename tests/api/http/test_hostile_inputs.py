@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import DatasetVersion
 from tests.fixtures.datasets import Partners, create_dataset, deposit
 

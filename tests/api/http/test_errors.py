@@ -70,6 +70,22 @@ def test_bad_query_parameters(operator: Caller) -> None:
     _is_problem(operator.get("/v1/orgs", params={"limit": "lots"}), 400)
 
 
+@pytest.mark.parametrize("values", [["1", "2"], ["lots", "2"], ["2", "lots"]])
+def test_a_parameter_given_twice_is_refused_not_read_as_its_last_value(
+    operator: Caller, values: list[str]
+) -> None:
+    body = _is_problem(operator.get("/v1/orgs", params={"limit": values}), 400)
+    assert body["type"].endswith("/malformed-request")
+    assert body["errors"] == [
+        {"key": "limit", "source": "query", "message": "given more than once"}
+    ]
+
+
+def test_unknown_parameters_are_ignored_even_when_repeated(operator: Caller) -> None:
+    response = operator.get("/v1/orgs", params={"colour": ["red", "blue"], "limit": 5})
+    assert response.status_code == 200, response.text
+
+
 def test_token_endpoint_bad_input(operator: Caller) -> None:
     client = operator.client
     _is_problem(
@@ -82,7 +98,7 @@ def test_token_endpoint_bad_input(operator: Caller) -> None:
     _is_problem(
         client.post("/v1/auth/token", content=b"x", headers={"Content-Type": "text/plain"}), 400
     )
-    # An OAuth form gets RFC 6749's error body instead (issue 19; tests/api/test_oauth.py).
+    # An OAuth form gets RFC 6749's error body instead (issue 19; tests/api/auth/test_oauth.py).
     password = client.post("/v1/auth/token", data={"grant_type": "password"})
     assert password.status_code == 400
     assert password.json()["error"] == "unsupported_grant_type"

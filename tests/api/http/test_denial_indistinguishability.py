@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from escrow.wiring import Components
+from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
