@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(or $(ESCROW_DATA_DIR),./.escrow)
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test fuzz load lint typecheck check postgres clean demo
+.PHONY: run test fuzz load lint typecheck check postgres softhsm clean demo
 
 $(RUNTIME_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (oso has no newer wheels)"; exit 1; }
@@ -42,8 +42,21 @@ postgres:
 	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 	  pg_isready -h 127.0.0.1 -p 5432; }
 
-test: $(STAMP) postgres
-	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/pytest
+# SoftHSM2, the PKCS#11 token the key-manager tests run against (README: Key managers).
+# Installed from the distribution when missing; `make test` needs it.
+SOFTHSM_MODULE ?= /usr/lib/softhsm/libsofthsm2.so
+softhsm:
+	@if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -f $(SOFTHSM_MODULE) ]; then \
+	  echo "installing SoftHSM2"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2; \
+	fi
+	@test -f $(SOFTHSM_MODULE) || { echo "SoftHSM2's module $(SOFTHSM_MODULE) is missing"; exit 1; }
+
+# The suite on TEST_WORKERS processes (default 2: this machine's cores); each test file runs
+# whole on one of them, so module fixtures (a live server, three replicas) start once.
+TEST_WORKERS ?= 2
+test: $(STAMP) postgres softhsm
+	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The schema fuzzer of `make test` (tests/fuzz) with many examples per operation and no
 # per-test timeout; FUZZ_EXAMPLES=N to change the count.
@@ -62,9 +75,11 @@ load: $(STAMP) postgres
 	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/python benchmarks/load.py \
 	  --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS) --replicas $(LOAD_REPLICAS)
 
+# Style, and the architecture's import rules (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

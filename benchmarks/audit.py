@@ -10,7 +10,10 @@
    primary key and vs. an authenticated read of an org card.
 4. Audited requests/s through a real `escrow serve` on that database (each a denied probe
    of another org: one audit append) vs. unaudited reads of the caller's own org.
-5. `escrow audit verify` (the same function) over a full export vs. only parsing its lines.
+5. A full export through the code path of the API and the CLI (``bundle_chunks``, default
+   batch), right after the load with no statistics on the audit tables (autovacuum is
+   off for them until an explicit ANALYZE), then again after ANALYZE.
+6. `escrow audit verify` (the same function) over a full export vs. only parsing its lines.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import psycopg
 from live_server import LiveServer, live_server, partner_steward
 from sqlalchemy import select, text
 
-from crypto import CompactRange, ServiceSigner, leaf_hash
+from crypto import CompactRange, Keyring, leaf_hash
 from escrow.audit.bundle import verify_bundle
 from escrow.audit.checkpoints import CheckpointIssuer
 from escrow.audit.export import ExportPlan, bundle_chunks
@@ -172,6 +175,46 @@ def requests_per_second(
     return (total // workers * workers) / (time.perf_counter() - started)
 
 
+AUDIT_TABLES = ("audit_events", "audit_nodes", "audit_event_orgs")
+
+
+def autovacuum(db: Database, enabled: bool) -> None:
+    with db.session() as session:
+        for table in AUDIT_TABLES:
+            session.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = {enabled})"))
+        session.commit()
+
+
+def analyzed(db: Database) -> bool:
+    with db.session() as session:
+        found = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stats WHERE schemaname = 'public'"
+                " AND tablename IN ('audit_events', 'audit_nodes')"
+            )
+        )
+    return bool(found)
+
+
+def export_time(db: Database, issuer: CheckpointIssuer, label: str) -> None:
+    """A full export as the API and `escrow audit export` stream it (default batch)."""
+    with db.session() as session:
+        signed = issuer.current(session)
+        session.commit()
+    written = 0
+
+    def export() -> None:
+        nonlocal written
+        for chunk in bundle_chunks(db, ExportPlan(issuer.origin, signed)):
+            written += len(chunk)
+
+    seconds = timed(export)
+    print(
+        f"export      {signed.size} events ({written / (1 << 20):.0f} MiB) {label}:"
+        f" {seconds:6.1f} s ({signed.size / seconds:8.0f} events/s)"
+    )
+
+
 def verify_time(db: Database, issuer: CheckpointIssuer) -> None:
     with db.session() as session:
         signed = issuer.current(session)
@@ -179,10 +222,7 @@ def verify_time(db: Database, issuer: CheckpointIssuer) -> None:
         path = Path(folder) / "audit.jsonl"
         with path.open("wb") as out:
             export = timed(
-                lambda: [
-                    out.write(c)
-                    for c in bundle_chunks(db, ExportPlan(issuer.origin, signed), batch=5000)
-                ]
+                lambda: [out.write(c) for c in bundle_chunks(db, ExportPlan(issuer.origin, signed))]
             )
         with path.open("rb") as bundle:
             verify = timed(lambda: verify_bundle(bundle, issuer.verifier))
@@ -200,14 +240,27 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--export-only", action="store_true", help="stop after the exports")
     args = parser.parse_args()
     with throwaway_database() as url:
         db = Database(url.replace("postgresql://", "postgresql+psycopg://", 1))
         db.upgrade()
+        autovacuum(db, False)
         tree = CompactRange()
         load = timed(lambda: bulk_load(url, tree, args.events - 1000))
         print(f"loaded {args.events - 1000} events in {load:.1f} s")
-        issuer = CheckpointIssuer(ServiceSigner.generate(), ORIGIN, SystemClock())
+        keyring = Keyring.create(Path(tempfile.mkdtemp()) / "keyring.json")
+        issuer = CheckpointIssuer(keyring, ORIGIN, SystemClock())
+        assert not analyzed(db)
+        export_time(db, issuer, "without statistics")
+        with db.session() as session:
+            session.execute(text("ANALYZE"))
+            session.commit()
+        autovacuum(db, True)
+        export_time(db, issuer, "after ANALYZE")
+        if args.export_only:
+            db.dispose()
+            return
         checkpoint_cost(db, issuer, url, tree)
         with live_server({"ESCROW_DATABASE_URL": url}) as server:
             with server.client(server.operator_token) as operator:

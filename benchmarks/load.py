@@ -1,11 +1,12 @@
 """Sustained load: N partner clients for T seconds, then every digest and the audit log checked.
 
-    .venv/bin/python benchmarks/load.py [--clients 32] [--seconds 60] [--replicas 2]
+    .venv/bin/python benchmarks/load.py [--clients 32] [--seconds 60] [--replicas 2] [--workers 1]
     .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --key-id K --secret S
 
 Without --url it starts its own stack (load_stack.py): a throwaway PostgreSQL database on
-ESCROW_TEST_PG_ADMIN_URL, moto as the S3 server and --replicas `escrow serve` processes on one
-keyring, the clients spread over them. With --url it uses that server and an operator key.
+ESCROW_TEST_PG_ADMIN_URL, moto as the S3 server and --replicas `escrow serve` processes (each
+with --workers worker processes) on one keyring, the clients spread over them. With --url
+it uses that server and an operator key.
 
 1. Setup over HTTP: P partner orgs in a ring of partnerships, each with a steward, a member
    and an auditor, an "open" CSV dataset released whole to its downstream partner and a
@@ -44,6 +45,7 @@ from live_server import ESCROW
 from load_clients import EXPECTED_EVENTS, MIX, Client, Results
 from load_ecosystem import Principal, Registry, build_orgs
 from load_stack import load_stack
+from prometheus_client.parser import text_string_to_metric_families
 
 from crypto import parse_verifier_key
 
@@ -149,6 +151,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--baseline-seconds", type=float, default=5)
     parser.add_argument("--replicas", type=int, default=2, help="API processes to start")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per replica")
     parser.add_argument("--orgs", type=int, default=0, help="partner orgs (0: clients / 4)")
     parser.add_argument("--mix", help="weights, e.g. deposit=20,download=25,view=10,...")
     parser.add_argument("--seed", type=int, default=1)
@@ -163,8 +166,11 @@ def main() -> int:
             parser.error("--url needs --key-id and --secret (an operator key)")
         target = Target([args.url.rstrip("/")], args.key_id, args.secret, "external", {})
         return measure(args, mix, target)
-    with load_stack(args.replicas, args.logs) as stack:
-        where = f"{args.replicas} replica(s) on PostgreSQL + moto S3, started here"
+    with load_stack(args.replicas, args.logs, args.workers) as stack:
+        where = (
+            f"{args.replicas} replica(s) x {args.workers} worker(s) on PostgreSQL + moto S3,"
+            " started here"
+        )
         return measure(args, mix, Target(stack.urls, stack.key_id, stack.secret, where, stack.pids))
 
 
@@ -212,7 +218,9 @@ def measure(args: argparse.Namespace, mix: dict[str, int], target: Target) -> in
     base_seconds = run_threads(clients, args.baseline_seconds, "baseline")
     baseline = Results.merge([c.baseline_results for c in clients])
     cpu_before = cpu_seconds(target.pids)
+    jobs_before = job_counts(target.urls)
     seconds = run_threads(clients, args.seconds, "run")
+    jobs_after = job_counts(target.urls)
     cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(target.pids).items()}
     results = Results.merge([c.results for c in clients])
     load_after = load_average()
@@ -229,7 +237,42 @@ def measure(args: argparse.Namespace, mix: dict[str, int], target: Target) -> in
     )
     print_table(baseline, base_seconds, results, seconds)
     print(cpu_line(cpu, seconds))
+    print(jobs_line(jobs_before, jobs_after, len(target.urls)))
     return report(results, audit_report)
+
+
+def job_counts(urls: list[str]) -> dict[str, tuple[float, float]]:
+    """Per periodic job: (turns the cluster took, timer ticks of every replica added up)."""
+    counts: dict[str, list[float]] = {}
+    for i, url in enumerate(urls):
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                job = sample.labels.get("job")
+                if job is None:
+                    continue
+                turns_ticks = counts.setdefault(job, [0.0, 0.0])
+                if sample.name == "escrow_cluster_job_turns_total" and i == 0:
+                    turns_ticks[0] = sample.value  # the cluster's: the same on every replica
+                elif sample.name == "escrow_job_runs_total":
+                    turns_ticks[1] += sample.value  # ran, skipped or failed: one per tick
+    return {job: (turns, ticks) for job, (turns, ticks) in counts.items()}
+
+
+def jobs_line(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], replicas: int
+) -> str:
+    """Each job's turns during the mix against its replicas' timer ticks: once per interval
+    across the cluster is as many turns as one process's ticks, a replicas-th of them all."""
+    parts = []
+    for job, (turns, ticks) in sorted(after.items()):
+        turns0, ticks0 = before.get(job, (0.0, 0.0))
+        runs, fired = turns - turns0, ticks - ticks0
+        if runs == 0 and fired > 0:  # no turns, yet it ran: a job every process runs itself
+            parts.append(f"{job} {fired:.0f} runs (one per process)")
+        else:
+            parts.append(f"{job} {runs:.0f} runs / {fired:.0f} ticks")
+    return f"periodic jobs during the mix ({replicas} replica(s)): " + ", ".join(parts)
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:

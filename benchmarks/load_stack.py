@@ -98,8 +98,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def load_stack(replicas: int, keep_logs: Path | None = None) -> Iterator[Stack]:
-    """PostgreSQL database + moto + ``replicas`` API processes on one data dir and keyring."""
+def load_stack(replicas: int, keep_logs: Path | None = None, workers: int = 1) -> Iterator[Stack]:
+    """PostgreSQL database + moto + ``replicas`` API processes on one data dir and keyring,
+    each serving with ``workers`` worker processes."""
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="escrow-load-")))
         logs: list[Path] = []
@@ -129,6 +130,7 @@ def load_stack(replicas: int, keep_logs: Path | None = None) -> Iterator[Stack]:
             "ESCROW_S3_SECURE": "false",
             # Replicas behind one name: a token any of them issued is good at every other.
             "ESCROW_TOKEN_ISSUER": "http://escrow-load.invalid",
+            "ESCROW_WORKERS": str(workers),
         }
         subprocess.run([ESCROW, "db", "upgrade"], env=env, check=True, capture_output=True)
         boot = subprocess.run(
