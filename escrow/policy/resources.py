@@ -4,27 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PLATFORM_SLUG = "platform"
 ORG_ROLES = frozenset({"admin", "steward", "member", "auditor"})
 PLATFORM_ROLES = ORG_ROLES | {"operator"}
-
-
-@dataclass(frozen=True)
-class Actor:
-    """An authenticated principal, as its access token and the database describe it now."""
-
-    id: str
-    org_id: str
-    org_slug: str
-    roles: tuple[str, ...]
-    org_active: bool = True
-    kind: str = "service"
-    key_id: str | None = None
-    token_id: str | None = None
-
-    @property
-    def is_operator(self) -> bool:
-        return self.org_slug == PLATFORM_SLUG and "operator" in self.roles
 
 
 @dataclass(frozen=True)

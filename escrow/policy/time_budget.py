@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-
-Problem = tuple[str, str, dict[str, Any]]  # detail, field, extra members of the 422
 
 
 class BudgetExceededError(Exception):
@@ -27,45 +25,30 @@ class ChildFailedError(Exception):
     """The child ended without an answer."""
 
 
-def problem_within(
-    seconds: float,
-    files: Mapping[str, str],
-    tests: Mapping[str, str],
-    repo_tests: Mapping[str, str],
-) -> Problem | None:
-    """``validation.candidate_problem`` run in a child; fails closed past ``seconds``."""
-    request = json.dumps(
-        {"files": dict(files), "tests": dict(tests), "repo_tests": dict(repo_tests)}
-    )
+def answer_within(seconds: float, module: str, request: Mapping[str, Any]) -> Any:
+    """Runs ``python -m module`` with ``request`` as JSON on its stdin and returns the JSON it
+    writes (see ``serve_one``); fails closed past ``seconds``."""
     child = subprocess.Popen(  # noqa: S603 - this interpreter running one of our modules
-        [sys.executable, "-m", __name__],
+        [sys.executable, "-m", module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     with child:
         try:
-            out, _ = child.communicate(request.encode(), timeout=seconds)
+            out, _ = child.communicate(json.dumps(request).encode(), timeout=seconds)
         except subprocess.TimeoutExpired:
             child.kill()
             child.communicate()
             raise BudgetExceededError(f"not finished within {seconds:g} s") from None
     if child.returncode != 0:
-        raise ChildFailedError(f"policy checks ended with code {child.returncode}")
-    answer = json.loads(out)["problem"]
-    return None if answer is None else (answer[0], answer[1], answer[2])
+        raise ChildFailedError(f"{module} ended with code {child.returncode}")
+    return json.loads(out)
 
 
-def _main() -> None:
-    from escrow.policy.validation import candidate_problem  # the child's work; cycle-free here
-
+def serve_one(work: Callable[[Any], Any]) -> None:
+    """The child's side of ``answer_within``: one request from stdin, its answer to stdout."""
     answer_to = sys.stdout
-    sys.stdout = sys.stderr  # whatever Polar prints must not mix into the answer
-    request = json.load(sys.stdin)
-    problem = candidate_problem(request["files"], request["tests"], request["repo_tests"])
-    json.dump({"problem": problem}, answer_to)
+    sys.stdout = sys.stderr  # whatever the work prints (Polar does) must not mix into the answer
+    json.dump(work(json.load(sys.stdin)), answer_to)
     answer_to.flush()
-
-
-if __name__ == "__main__":
-    _main()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from polar.exceptions import OsoError
 
 from escrow.errors import PayloadTooLargeError, ValidationError
 from escrow.policy.engine import PolicyBundle, PolicyEngine, PolicyLoadError
 from escrow.policy.testing import agreement, run_suites
-from escrow.policy.time_budget import BudgetExceededError, Problem, problem_within
+from escrow.policy.time_budget import BudgetExceededError, answer_within, serve_one
 
 MAX_POLAR_FILES = 64
 MAX_TEST_FILES = 64
@@ -21,6 +22,7 @@ POLAR_PATH = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,62}/){0,3}[a-z0-9][a-z0-9_-]{
 TEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\.ya?ml$")
 REPO_SUITE, BUNDLE_SUITE = "policies/tests/", "bundle:"
 DEFAULT_BUDGET_SECONDS = 10.0
+Problem = tuple[str, str, dict[str, Any]]  # detail, field, extra members of the 422
 
 
 def check_limits(files: Mapping[str, str], tests: Mapping[str, str]) -> None:
@@ -68,7 +70,7 @@ def validated_engine(
     except PolicyLoadError as exc:
         raise ValidationError(f"the policy does not load: {exc}", field="files") from None
     try:
-        problem = problem_within(budget_seconds, bundle.files, bundle.tests, repo_tests)
+        problem = _problem_in_child(budget_seconds, bundle.files, bundle.tests, repo_tests)
     except BudgetExceededError:
         raise ValidationError(
             f"the policy's checks did not finish within {budget_seconds:g} s; a rule that"
@@ -86,7 +88,7 @@ def candidate_problem(
 ) -> Problem | None:
     """What is wrong with a loadable bundle when its rules are asked (None: nothing).
 
-    Runs in the child process of ``problem_within``: answers plain data.
+    Runs in a child process (``_problem_in_child``): answers plain data.
     """
     engine = PolicyEngine(PolicyBundle(files, tests))
     sample = agreement({"labels": ["pii"]})
@@ -118,3 +120,23 @@ def candidate_problem(
         if f"{slug}:policy_error" in engine.release(sample).blockers:
             return f"orgs/{slug}.polar fails when asked about an agreement of {slug}", "files", {}
     return None
+
+
+def _problem_in_child(
+    seconds: float,
+    files: Mapping[str, str],
+    tests: Mapping[str, str],
+    repo_tests: Mapping[str, str],
+) -> Problem | None:
+    """``candidate_problem`` in a child interpreter killed after ``seconds``."""
+    request = {"files": dict(files), "tests": dict(tests), "repo_tests": dict(repo_tests)}
+    answer = answer_within(seconds, __name__, request)["problem"]
+    return None if answer is None else (answer[0], answer[1], answer[2])
+
+
+def _child(request: dict[str, Any]) -> dict[str, Any]:
+    return {"problem": candidate_problem(request["files"], request["tests"], request["repo_tests"])}
+
+
+if __name__ == "__main__":
+    serve_one(_child)
