@@ -11,17 +11,17 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from escrow.audit.events import EventFilter
-from escrow.audit.schemas import (
+from escrow.audit.trail import AuditTrail
+from escrow.auditing.schemas import (
     AuditEventOut,
     ConsistencyProofOut,
     InclusionProofOut,
     PublicKeysOut,
 )
-from escrow.audit.service import AuditService
-from escrow.audit.trail import AuditTrail
+from escrow.auditing.service import AuditService
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit, QueryText
 from escrow.schemas import SLUG_PATTERN, PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 Trail = NamedDependency[AuditTrail]
 BUNDLE_MEDIA_TYPE = "application/x-ndjson"

@@ -10,8 +10,8 @@ import msgspec
 from crypto import NoteVerifier, SigningKeyInfo
 from escrow.audit.bundle import b64
 from escrow.audit.events import FoundEvent
-from escrow.audit.service import InclusionProof
 from escrow.audit.verifier_keys import PUBLIC_KEYS_FORMAT
+from escrow.auditing.service import InclusionProof
 
 
 class AuditEventOut(msgspec.Struct):

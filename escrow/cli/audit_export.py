@@ -90,7 +90,7 @@ def public_key(inv: Invocation, every: bool, local: bool) -> None:
 def _public_keys_local() -> str:
     import msgspec
 
-    from escrow.audit.schemas import PublicKeysOut
+    from escrow.auditing.schemas import PublicKeysOut
     from escrow.cli.server_context import server_components
 
     with server_components() as components:

@@ -18,7 +18,7 @@ from crypto import (
 )
 from escrow.audit.events import EventFilter
 from escrow.audit.export import bundle_chunks
-from escrow.audit.service import AuditService
+from escrow.auditing.service import AuditService
 from escrow.components import Components
 from escrow.errors import ForbiddenError, NotFoundError, ValidationError
 from tests.fixtures.api import Caller, Ecosystem
