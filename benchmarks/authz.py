@@ -24,9 +24,10 @@ from sqlalchemy import insert, select
 
 from escrow.clock import SystemClock
 from escrow.config import load_settings
+from escrow.context import Actor
 from escrow.ids import Uuid7Factory
 from escrow.policy.engine import PolicyEngine
-from escrow.policy.resources import Actor, DatasetResource, OrgResource
+from escrow.policy.resources import DatasetResource, OrgResource
 from storage.db import Database
 from storage.models import Agreement, AgreementParty, Dataset, Organization
 

@@ -22,8 +22,8 @@ from escrow.agreements.routes import AgreementController
 from escrow.agreements.service import agreement_statuses
 from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
-from escrow.audit.routes import AuditController
 from escrow.audit.trail import AuditTrail, checkpoint_schedule
+from escrow.auditing.routes import AuditController
 from escrow.auth.buckets import CLEANUP_SECONDS, bucket_store, forget_full_buckets
 from escrow.auth.failures import BearerFailures
 from escrow.auth.openapi import CLIENT_BASIC

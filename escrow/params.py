@@ -12,7 +12,8 @@ from litestar.exceptions import ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import ParameterKwarg, QueryParameter
 
-from escrow.service import MAX_PAGE_SIZE, ServiceDeps
+from escrow.paging import MAX_PAGE_SIZE
+from escrow.service import ServiceDeps
 
 MAX_CURSOR_LENGTH = 512  # cursors this API issues are base64url keys, far shorter
 MAX_QUERY_TEXT = 128  # free-text query filters (ids, action names)

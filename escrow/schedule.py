@@ -24,7 +24,7 @@ from anyio import to_thread
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
-from escrow.metrics.instruments import JOB_RUNS
+from escrow.instruments import JOB_RUNS
 from storage.db import Database
 from storage.models import JobTurn
 

@@ -16,9 +16,9 @@ from escrow.agreements.schemas import (
     ReasonIn,
 )
 from escrow.agreements.service import AgreementService, Terms
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 from storage.models import Agreement
 
 ITEM = "/v1/agreements/{agreement_id:str}"

@@ -25,11 +25,12 @@ from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
+from escrow.paging import MAX_INTEGER, Page, decode_cursor, paginate
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.facts import AgreementStatus, Waiting
 from escrow.policy.guard import Target
 from escrow.policy.resources import AgreementResource
-from escrow.service import MAX_INTEGER, Page, Service, ServiceDeps, decode_cursor, paginate
+from escrow.service import Service, ServiceDeps
 from storage.models import (
     Agreement,
     AgreementAttestation,

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto import canonical_json
+from escrow.context import PLATFORM_SLUG
 from escrow.errors import NotFoundError, ValidationError
-from escrow.policy.resources import PLATFORM_SLUG, ApproverGrant
+from escrow.policy.resources import ApproverGrant
 from storage.models import Agreement, AgreementParty, Organization
 from tabular.validation import InvalidViewError
 from tabular.validation import validate_view as tabular_validate_view

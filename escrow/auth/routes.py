@@ -32,10 +32,9 @@ from escrow.auth.schemas import (
     WhoAmIOut,
 )
 from escrow.components import Components, auth_service
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.errors import BadRequestError, EscrowError, ValidationError
 from escrow.input_limits import check_json_depth
-from escrow.policy.resources import Actor
 from escrow.wiring import request_context
 
 MAX_TOKEN_BODY = 4096

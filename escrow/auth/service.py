@@ -14,11 +14,11 @@ from escrow.auth.rate_limit import Refusal, TokenRateLimits
 from escrow.auth.secrets import burn_equivalent_time, verify_secret
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.errors import AuthenticationError, RateLimitedError
 from escrow.orgs.queries import as_resource
 from escrow.policy.guard import Guard, Target
-from escrow.policy.resources import AccessTokenResource, Actor
+from escrow.policy.resources import AccessTokenResource
 from storage.models import ApiKey, Organization, Principal, RevokedToken
 
 # Reasons a token holder may learn; the others would help probe the key space.

@@ -36,7 +36,7 @@ from escrow.errors import (
     SchemaMismatchError,
     ValidationError,
 )
-from escrow.metrics.instruments import DEPOSIT_BYTES
+from escrow.instruments import DEPOSIT_BYTES
 from storage.blobs import BlobStoreError, BlobWriter
 from storage.models import Dataset, DatasetVersion
 from tabular import BadTableError, table_format

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from escrow.errors import NotFoundError
 from escrow.orgs.queries import PARTNER, org_by_id, partners_fact
 from escrow.orgs.queries import as_resource as org_resource
+from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
-from escrow.service import MAX_INTEGER
 from storage.models import Agreement, Dataset, DatasetVersion
 
 

@@ -20,11 +20,11 @@ from escrow.datasets.download import Content, ContentReader
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 from escrow.datasets.service import DatasetService
 from escrow.errors import BadRequestError, PayloadTooLargeError
-from escrow.metrics.instruments import DOWNLOAD_BYTES
+from escrow.instruments import DOWNLOAD_BYTES
 from escrow.openapi import BINARY, binary_responses, documented_body
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 from escrow.wiring import request_context
 from storage.blobs import BlobStoreUnavailableError
 

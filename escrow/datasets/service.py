@@ -20,16 +20,10 @@ from escrow.datasets.queries import (
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id, slugs_of
+from escrow.paging import MAX_INTEGER, Page, decode_cursor, decode_number_cursor, paginate
 from escrow.policy.guard import Target
 from escrow.policy.resources import DatasetResource, OrgResource
-from escrow.service import (
-    MAX_INTEGER,
-    Page,
-    Service,
-    decode_cursor,
-    decode_number_cursor,
-    paginate,
-)
+from escrow.service import Service
 from storage.blobs import BlobStore, BlobStoreError
 from storage.models import Dataset, DatasetVersion
 

@@ -17,9 +17,9 @@ from escrow.members.schemas import (
     RolesUpdate,
 )
 from escrow.members.service import MemberService
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 
 def principal_router(kind: str, segment: str, tag: str) -> Router:

@@ -1,1 +1,2 @@
-"""Operational metrics: Prometheus instruments and the ecosystem report."""
+"""Operational metrics: ``GET /metrics`` (the instruments of escrow/instruments.py, which
+every layer updates, plus cluster series read from the database) and request latency."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.context import RequestContext
-from escrow.metrics.instruments import AUDIT_APPENDS
+from escrow.instruments import AUDIT_APPENDS
 
 _PENDING = "escrow.metrics.audit_appends"
 

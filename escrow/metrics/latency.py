@@ -9,7 +9,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Histogram
 
-from escrow.metrics.instruments import REQUEST_SECONDS
+from escrow.instruments import REQUEST_SECONDS
 
 # Scrapes would otherwise time themselves on every scrape and skew the histogram.
 UNTIMED_ROUTES = frozenset({"/metrics"})

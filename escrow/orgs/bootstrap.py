@@ -10,8 +10,7 @@ from sqlalchemy import select
 from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
 from escrow.components import Components
-from escrow.context import RequestContext
-from escrow.policy.resources import PLATFORM_SLUG
+from escrow.context import PLATFORM_SLUG, RequestContext
 from storage.models import ApiKey, Organization, Principal
 
 OPERATOR_ACCOUNT = "bootstrap-operator"

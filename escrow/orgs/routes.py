@@ -8,9 +8,9 @@ from litestar.params import FromPath, JSONBody
 
 from escrow.orgs.schemas import OrgCreate, OrgOut, OrgUpdate
 from escrow.orgs.service import OrgService
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 
 class OrgController(Controller):

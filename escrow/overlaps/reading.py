@@ -28,10 +28,11 @@ from escrow.overlaps.queries import (
     overrides_of,
 )
 from escrow.overlaps.sharing import Sharing, capped, configured
+from escrow.paging import decode_cursor, decode_number_cursor, encode_cursor
 from escrow.partnerships.service import as_resource as partnership_resource
 from escrow.policy.guard import Target
 from escrow.policy.resources import PopulationShare
-from escrow.service import Service, decode_cursor, decode_number_cursor, encode_cursor
+from escrow.service import Service
 from storage.models import Dataset, DatasetVersion, Organization, Partnership, Population
 from tabular.overlap import Matches, absent, key_index
 

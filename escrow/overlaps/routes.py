@@ -30,9 +30,9 @@ from escrow.overlaps.schemas import (
     TheirPopulationOut,
 )
 from escrow.overlaps.service import UNSET, PopulationService, PopulationView
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 Slug = Annotated[str, QueryParameter(min_length=1, max_length=63, description="Partner slug.")]
 PopulationId = Annotated[str, QueryParameter(min_length=1, max_length=64)]

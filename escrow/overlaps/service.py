@@ -22,8 +22,9 @@ from escrow.overlaps.queries import (
 )
 from escrow.overlaps.sharing import Sharing, validate_sharing
 from escrow.overlaps.tables import table_format
+from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.guard import Target
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.service import Service
 from storage.models import Dataset, Organization, Population, PopulationSharing
 from tabular import InvalidViewError, validate_view
 from tabular.normalize import NORMALIZERS

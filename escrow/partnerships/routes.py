@@ -5,11 +5,11 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.partnerships.schemas import PartnershipCreate, PartnershipOut
 from escrow.partnerships.service import PartnershipService
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 
 class PartnershipController(Controller):

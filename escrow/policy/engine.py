@@ -17,11 +17,11 @@ from polar import Variable
 from polar.exceptions import OsoError
 from polar.ffi import PolarSource
 
+from escrow.context import Actor
 from escrow.policy.explain import Explanation, SourceRules, explain_decision
 from escrow.policy.resources import (
     PLATFORM,
     AccessTokenResource,
-    Actor,
     AgreementResource,
     ApproverGrant,
     AuditLogResource,

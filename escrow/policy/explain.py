@@ -21,7 +21,7 @@ from polar.ffi import Query as FfiQuery
 from polar.ffi import ffi_serialize, lib  # type: ignore[attr-defined]
 from polar.query import Query
 
-from escrow.policy.resources import Actor
+from escrow.context import Actor
 
 MAX_PATH = 32  # rule lines reported; a proof deeper than this is cut with "..."
 _RULE_LINE = re.compile(r"^(?P<indent>\s*)(?P<rule>\S.*;)\s*\[\]?$")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.context import RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
-from escrow.metrics.instruments import AUTHZ_DECISIONS
+from escrow.instruments import AUTHZ_DECISIONS
 from escrow.policy.engine import Decision, Policy
 
 

@@ -18,9 +18,10 @@ from typing import TypeVar
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from escrow.context import Actor
 from escrow.policy.engine import Policy
 from escrow.policy.facts import PolicyFacts
-from escrow.policy.resources import PLATFORM, Actor, AuditLogResource, OrgResource
+from escrow.policy.resources import PLATFORM, AuditLogResource, OrgResource
 from storage.models import (
     Agreement,
     ApiKey,

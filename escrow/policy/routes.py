@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.policy.schemas import (
     BundleIn,
@@ -17,7 +18,6 @@ from escrow.policy.schemas import (
 )
 from escrow.policy.service import ExplainService, PolicyService
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 
 ITEM = "/{bundle_id:str}"
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
+from escrow.context import Actor
 from escrow.errors import (
     ConflictError,
     EscrowError,
@@ -16,15 +17,16 @@ from escrow.errors import (
     NotFoundError,
     ValidationError,
 )
+from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.engine import Decision, PolicyBundle, PolicyEngine
 from escrow.policy.explain import Explanation
 from escrow.policy.facts import AgreementStatus, PolicyFacts
 from escrow.policy.guard import Target
 from escrow.policy.replay import ImpactReport, impact, load_actor
-from escrow.policy.resources import PLATFORM, Actor, AgreementResource
+from escrow.policy.resources import PLATFORM, AgreementResource
 from escrow.policy.store import PolicyStore, active_bundle
 from escrow.policy.validation import validated_engine
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.service import Service
 from storage.models import Agreement, Dataset, Organization, Partnership, PolicyBundleRow
 
 

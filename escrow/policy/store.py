@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.ids import IdFactory
 from escrow.policy.engine import (
     Decision,
@@ -30,7 +30,7 @@ from escrow.policy.engine import (
     ReleaseDecision,
 )
 from escrow.policy.explain import Explanation
-from escrow.policy.resources import Actor, AgreementResource, PopulationShare
+from escrow.policy.resources import AgreementResource, PopulationShare
 from escrow.schedule import every
 from storage.db import Database
 from storage.models import PolicyBundleRow

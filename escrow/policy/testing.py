@@ -42,11 +42,11 @@ from typing import Any
 import yaml
 from polar.exceptions import OsoError
 
+from escrow.context import Actor
 from escrow.policy.engine import PolicyEngine
 from escrow.policy.resources import (
     PLATFORM,
     AccessTokenResource,
-    Actor,
     AgreementResource,
     ApproverGrant,
     AuditLogResource,

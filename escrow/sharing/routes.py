@@ -21,9 +21,10 @@ from litestar.response import Stream
 
 from escrow.components import Components, service_deps
 from escrow.errors import BadRequestError
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE, ServiceDeps
+from escrow.service import ServiceDeps
 from escrow.sharing import actions, pages
 from escrow.sharing.fetches import FileFetches, ServedFile
 from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, link

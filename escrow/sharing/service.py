@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from escrow.audit.log import AuditRecord
 from escrow.config import PROFILE_TTL_FLOOR
+from escrow.context import Actor
 from escrow.errors import AuthenticationError, NotFoundError, ValidationError
 from escrow.orgs.service import OrgService
-from escrow.policy.resources import Actor
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.paging import Page, decode_cursor, paginate
+from escrow.service import Service
 from escrow.sharing import credentials
 from storage.models import Organization, SharingProfile
 

@@ -42,7 +42,7 @@ from escrow.audit.log import AuditRecord
 from escrow.components import Components
 from escrow.config import WebhookSettings
 from escrow.context import RequestContext
-from escrow.metrics.instruments import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS_DISABLED
+from escrow.instruments import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS_DISABLED
 from escrow.schedule import every
 from escrow.webhooks import secrets, signing
 from escrow.webhooks.deadline import Deadline, DeadlineBackend, DeadlineExceededError

@@ -8,9 +8,9 @@ import msgspec
 from litestar import Router, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
-from escrow.service import DEFAULT_PAGE_SIZE
 from escrow.webhooks.schemas import (
     DeliveryDetailOut,
     DeliveryOut,

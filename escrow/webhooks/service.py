@@ -20,7 +20,8 @@ from escrow.audit.log import AuditRecord
 from escrow.config import WebhookSettings
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.service import OrgService
-from escrow.service import Page, Service, decode_cursor, paginate
+from escrow.paging import Page, decode_cursor, paginate
+from escrow.service import Service
 from escrow.webhooks import secrets
 from escrow.webhooks.destinations import check_url
 from escrow.webhooks.events import EVENT_TYPES, PING

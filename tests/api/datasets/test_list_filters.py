@@ -7,12 +7,11 @@ import random
 from sqlalchemy import select
 
 from escrow.components import Components
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.orgs.queries import as_resource
 from escrow.orgs.service import OrgService
 from escrow.partnerships.service import PartnershipService
 from escrow.partnerships.service import as_resource as partnership_resource
-from escrow.policy.resources import Actor
 from escrow.service import ServiceDeps
 from storage.models import Organization, Partnership
 from tests.fixtures.api import Ecosystem

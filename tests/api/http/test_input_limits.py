@@ -12,9 +12,9 @@ from escrow.components import Components
 from escrow.config import load_settings
 from escrow.errors import PROBLEM_BASE
 from escrow.input_limits import MAX_PATH_SEGMENT, json_depth
+from escrow.paging import MAX_PAGE_SIZE
 from escrow.params import MAX_CURSOR_LENGTH, MAX_QUERY_TEXT
 from escrow.policy.validation import MAX_BUNDLE_BYTES, MAX_FILE_BYTES, MAX_POLAR_FILES
-from escrow.service import MAX_PAGE_SIZE
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners

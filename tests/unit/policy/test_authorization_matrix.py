@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from escrow.context import Actor
 from escrow.policy.engine import PolicyEngine
-from escrow.policy.resources import (
-    Actor,
-    AgreementResource,
-    ApproverGrant,
-    DatasetResource,
-    OrgResource,
-)
+from escrow.policy.resources import AgreementResource, ApproverGrant, DatasetResource, OrgResource
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 OWNER = OrgResource("o-acme", "acme", "active", "strategic")

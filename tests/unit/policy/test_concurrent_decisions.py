@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
 
+from escrow.context import Actor
 from escrow.policy.engine import PolicyEngine
-from escrow.policy.resources import Actor, DatasetResource, OrgResource
+from escrow.policy.resources import DatasetResource, OrgResource
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 THREADS = 8

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from escrow.context import Actor
 from escrow.policy.engine import PolicyEngine
-from escrow.policy.resources import Actor, DatasetResource, OrgResource
+from escrow.policy.resources import DatasetResource, OrgResource
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 ACME = OrgResource("o-acme", "acme", "active", "core")

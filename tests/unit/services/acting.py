@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from escrow.components import Components, auth_service, service_deps
-from escrow.context import RequestContext
-from escrow.policy.resources import Actor
+from escrow.context import Actor, RequestContext
 from escrow.service import ServiceDeps
 from storage.models import AuditEvent, AuditEventOrg, Organization, Principal
 from tests.fixtures.api import Caller

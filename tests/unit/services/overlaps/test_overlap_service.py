@@ -9,12 +9,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import select
 
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
 from escrow.overlaps.disclosures import DisclosureService
 from escrow.overlaps.reading import OverlapService
 from escrow.overlaps.service import UNSET, PopulationService
-from escrow.policy.resources import Actor
 from escrow.service import ServiceDeps
 from storage.models import AuditEvent, Organization, Principal
 from tabular.normalize import normalize_value
