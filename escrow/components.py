@@ -67,6 +67,7 @@ def auth_service(components: Components, session: Session, ctx: RequestContext) 
         components.clock,
         components.token_limits,
         components.bearer_failures,
+        components.policy_facts.organization,
     )
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from crypto import sign_document
-from escrow.agreements.terms import resolve_grants, view_hash
+from escrow.agreements.terms import resolve_grants
 from escrow.audit.log import AuditRecord
 from escrow.components import Components
 from escrow.context import RequestContext
+from escrow.datasets.disclosure import view_hash
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
 from escrow.orgs.queries import active_partnership_exists, org_by_id, partnership_since

@@ -16,10 +16,9 @@ from escrow.agreements.terms import (
     party_roles,
     validate_approvers,
     validate_view,
-    view_hash,
 )
 from escrow.audit.log import AuditRecord
-from escrow.datasets.disclosure import preview_rows, require_viewable, viewed
+from escrow.datasets.disclosure import preview_rows, require_viewable, view_hash, viewed
 from escrow.datasets.download import ContentReader
 from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crypto import canonical_json
 from escrow.context import PLATFORM_SLUG
 from escrow.errors import NotFoundError, ValidationError
 from escrow.policy.resources import ApproverGrant
@@ -116,20 +114,3 @@ def validate_view(
     except InvalidViewError as invalid:
         raise ValidationError(str(invalid), field=invalid.field, **invalid.extra) from None
     return checked
-
-
-def view_hash(view: dict[str, Any] | None) -> str | None:
-    """SHA-256 of the view's canonical JSON (floats written as strings keep it canonical)."""
-    if view is None:
-        return None
-    return hashlib.sha256(canonical_json(_floats_as_strings(view))).hexdigest()
-
-
-def _floats_as_strings(value: Any) -> Any:
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _floats_as_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_floats_as_strings(v) for v in value]
-    return value

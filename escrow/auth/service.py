@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -16,9 +17,8 @@ from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
 from escrow.context import Actor, RequestContext
 from escrow.errors import AuthenticationError, RateLimitedError
-from escrow.orgs.queries import as_resource
 from escrow.policy.guard import Guard, Target
-from escrow.policy.resources import AccessTokenResource
+from escrow.policy.resources import AccessTokenResource, OrgResource
 from storage.models import ApiKey, Organization, Principal, RevokedToken
 
 # Reasons a token holder may learn; the others would help probe the key space.
@@ -46,8 +46,10 @@ class AuthService:
         clock: Clock,
         limits: TokenRateLimits,
         failures: BearerFailures,
+        org_resource: Callable[[Session, Organization], OrgResource],
     ) -> None:
         self.session = session
+        self._org_resource = org_resource  # the organizations' own (escrow.policy.facts)
         self.ctx = ctx
         self.tokens = tokens
         self.audit = audit
@@ -193,7 +195,7 @@ class AuthService:
             self.session,
             self.ctx,
             "revoke",
-            AccessTokenResource(owner.id, as_resource(self.session, org)),
+            AccessTokenResource(owner.id, self._org_resource(self.session, org)),
             Target("access_token", claims.jti, (org.id,)),
         )
         self.session.add(

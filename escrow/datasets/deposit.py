@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -146,6 +147,17 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class _Stored:
+    """What the new version is recorded as: its number, digests, audit index and time."""
+
+    number: int
+    sha256: str
+    content_digest: dict[str, Any] | None  # the tabular receipt attestation
+    seq: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Deposited:
     version: DatasetVersion
     replayed: bool
@@ -269,21 +281,11 @@ class Depositor:
         return None, None
 
     def _record(self, upload: Upload, sha256: str, scanned: ScanResult | None) -> Deposited:
-        components, actor = self.components, self.ctx.principal
+        """The version row, its event and its signed receipt, committed together."""
+        components = self.components
         with components.db.session() as session:
             schema, schema_change = self._schema_for(session, upload, scanned)
-            number = session.execute(
-                update(Dataset)
-                .where(Dataset.id == upload.dataset_id, Dataset.status == "active")
-                .values(version_count=Dataset.version_count + 1)
-                .returning(Dataset.version_count)
-            ).scalar_one_or_none()
-            if number is None:
-                raise InvalidStateError("the dataset stopped accepting versions during upload")
-            if schema_change is not None:
-                session.execute(
-                    update(Dataset).where(Dataset.id == upload.dataset_id).values(schema=schema)
-                )
+            number = _next_version_number(session, upload.dataset_id, schema, schema_change)
             content_digest = scanned.digest if scanned is not None else None
             now = components.clock.now()
             seq = components.audit.append(
@@ -304,57 +306,68 @@ class Depositor:
                     },
                 ),
             )
-            receipt = sign_document(
-                {
-                    "type": RECEIPT_TYPE,
-                    "dataset_id": upload.dataset_id,
-                    "version": number,
-                    "version_id": upload.version_id,
-                    "size": upload.size,
-                    "sha256": sha256,
-                    "media_type": upload.media_type,
-                    "depositor": {"id": actor.id, "org": actor.org_slug, "org_id": actor.org_id},
-                    "time": now.isoformat(timespec="microseconds"),
-                    "kek_id": upload.wrapped.kek_id,
-                    "attestation": content_digest,
-                    "audit_index": seq,
-                },
-                components.keyring.service_signer,
-            )
-            version = DatasetVersion(
-                id=upload.version_id,
-                dataset_id=upload.dataset_id,
-                number=number,
-                size=upload.size,
-                sha256=sha256,
-                media_type=upload.media_type,
-                blob_key=upload.blob_key,
-                ciphertext_size=upload.ciphertext_size,
-                segment_size=upload.segment_size,
-                stream_header=_b64(upload.encryptor.header),
-                wrapped_dek=upload.wrapped.to_text(),
-                kek_id=upload.wrapped.kek_id,
-                depositor_id=actor.id,
-                idempotency_key=upload.request.idempotency_key,
-                attestation=content_digest,
-                receipt=receipt,
-                audit_seq=seq,
-                created_at=now,
-            )
+            stored = _Stored(number, sha256, content_digest, seq, now)
+            receipt = self._receipt(upload, stored)
+            version = self._version(upload, stored, receipt)
             session.add(version)
             try:
                 session.commit()
-            except IntegrityError:
-                # A concurrent retry with the same Idempotency-Key won: answer with its result.
-                session.rollback()
-                key = upload.request.idempotency_key
-                earlier = _by_idempotency_key(session, upload.dataset_id, key) if key else None
-                if earlier is None:
-                    raise
-                self._discard_blob(upload)
-                return Deposited(earlier, replayed=True)
+            except IntegrityError as clash:
+                return self._replayed(session, upload, clash)
             DEPOSIT_BYTES.inc(upload.size)  # committed: the bytes are in escrow now
             return Deposited(version, replayed=False)
+
+    def _receipt(self, upload: Upload, stored: _Stored) -> dict[str, Any]:
+        actor = self.ctx.principal
+        return sign_document(
+            {
+                "type": RECEIPT_TYPE,
+                "dataset_id": upload.dataset_id,
+                "version": stored.number,
+                "version_id": upload.version_id,
+                "size": upload.size,
+                "sha256": stored.sha256,
+                "media_type": upload.media_type,
+                "depositor": {"id": actor.id, "org": actor.org_slug, "org_id": actor.org_id},
+                "time": stored.at.isoformat(timespec="microseconds"),
+                "kek_id": upload.wrapped.kek_id,
+                "attestation": stored.content_digest,
+                "audit_index": stored.seq,
+            },
+            self.components.keyring.service_signer,
+        )
+
+    def _version(self, upload: Upload, stored: _Stored, receipt: dict[str, Any]) -> DatasetVersion:
+        return DatasetVersion(
+            id=upload.version_id,
+            dataset_id=upload.dataset_id,
+            number=stored.number,
+            size=upload.size,
+            sha256=stored.sha256,
+            media_type=upload.media_type,
+            blob_key=upload.blob_key,
+            ciphertext_size=upload.ciphertext_size,
+            segment_size=upload.segment_size,
+            stream_header=_b64(upload.encryptor.header),
+            wrapped_dek=upload.wrapped.to_text(),
+            kek_id=upload.wrapped.kek_id,
+            depositor_id=self.ctx.principal.id,
+            idempotency_key=upload.request.idempotency_key,
+            attestation=stored.content_digest,
+            receipt=receipt,
+            audit_seq=stored.seq,
+            created_at=stored.at,
+        )
+
+    def _replayed(self, session: Session, upload: Upload, clash: IntegrityError) -> Deposited:
+        """A concurrent retry with the same Idempotency-Key won: answer with its result."""
+        session.rollback()
+        key = upload.request.idempotency_key
+        earlier = _by_idempotency_key(session, upload.dataset_id, key) if key else None
+        if earlier is None:
+            raise clash
+        self._discard_blob(upload)
+        return Deposited(earlier, replayed=True)
 
     def _discard_blob(self, upload: Upload) -> None:
         try:
@@ -378,6 +391,23 @@ class Depositor:
                 ),
             )
             session.commit()
+
+
+def _next_version_number(
+    session: Session, dataset_id: str, schema: dict[str, Any] | None, schema_change: str | None
+) -> int:
+    """Counts the version in (and records a changed schema) while the dataset is active."""
+    number = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.status == "active")
+        .values(version_count=Dataset.version_count + 1)
+        .returning(Dataset.version_count)
+    ).scalar_one_or_none()
+    if number is None:
+        raise InvalidStateError("the dataset stopped accepting versions during upload")
+    if schema_change is not None:
+        session.execute(update(Dataset).where(Dataset.id == dataset_id).values(schema=schema))
+    return int(number)
 
 
 def _by_idempotency_key(session: Session, dataset_id: str, key: str) -> DatasetVersion | None:

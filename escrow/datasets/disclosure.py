@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -18,13 +19,30 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from escrow.agreements.terms import view_hash
+from crypto import canonical_json
 from escrow.errors import InvalidStateError
 from storage.models import Agreement, Dataset, DatasetVersion
 from tabular import RangeReader, TableFormat, apply_view, table_format
 from tabular import TabularError as ViewError
 
 RowCounter = Callable[[int, int, int], None]  # rows scanned, returned, malformed
+
+
+def view_hash(view: dict[str, Any] | None) -> str | None:
+    """SHA-256 of the view's canonical JSON (floats written as strings keep it canonical)."""
+    if view is None:
+        return None
+    return hashlib.sha256(canonical_json(_floats_as_strings(view))).hexdigest()
+
+
+def _floats_as_strings(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_as_strings(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import NoReturn
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.terms import view_hash
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
+from escrow.datasets.disclosure import view_hash
 from escrow.datasets.download import ByteRange, parse_range
 from escrow.datasets.queries import as_resource
 from escrow.errors import ForbiddenError

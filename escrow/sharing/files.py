@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto import WrappedDataKey
-from escrow.agreements.terms import view_hash
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
+from escrow.datasets.disclosure import view_hash
 from escrow.datasets.download import ByteRange, ContentReader
 from escrow.errors import InvalidStateError
 from escrow.sharing.parquet_files import ViewError, write_view

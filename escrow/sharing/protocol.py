@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from escrow.agreements.terms import view_hash
+from escrow.datasets.disclosure import view_hash
 from escrow.datasets.queries import as_resource
 from escrow.errors import BadRequestError, NotFoundError
 from escrow.service import Service, ServiceDeps
