@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from escrow.audit.log import AuditRecord
+from escrow.audit.log import AuditLog, AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
-from escrow.components import Components
+from escrow.clock import Clock
 from escrow.context import PLATFORM_SLUG, RequestContext
+from escrow.ids import IdFactory
+from storage.db import Database
 from storage.models import ApiKey, Organization, Principal
 
 OPERATOR_ACCOUNT = "bootstrap-operator"
@@ -24,47 +29,29 @@ class BootstrapResult:
     created_org: bool
 
 
-def bootstrap(components: Components) -> BootstrapResult:
+class BootstrapDeps(Protocol):
+    """What bootstrapping uses (``escrow.components.Components`` has it)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def new_id(self) -> IdFactory: ...
+
+
+def bootstrap(deps: BootstrapDeps) -> BootstrapResult:
     """Idempotent for the org and account; always issues (and audits) one new operator key."""
-    clock, new_id = components.clock, components.new_id
     ctx = RequestContext(request_id=f"bootstrap-{uuid.uuid4().hex[:12]}")
-    with components.db.session() as session:
-        now = clock.now()
-        org = session.scalar(select(Organization).where(Organization.slug == PLATFORM_SLUG))
-        created_org = org is None
-        if org is None:
-            org = Organization(
-                id=new_id(),
-                slug=PLATFORM_SLUG,
-                name="Platform",
-                tier="strategic",
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(org)
-            session.flush()
-        operator = session.scalar(
-            select(Principal).where(
-                Principal.org_id == org.id,
-                Principal.kind == "service",
-                Principal.name == OPERATOR_ACCOUNT,
-            )
-        )
-        if operator is None:
-            operator = Principal(
-                id=new_id(),
-                org_id=org.id,
-                kind="service",
-                name=OPERATOR_ACCOUNT,
-                roles=["admin", "operator"],
-                status="active",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(operator)
-            session.flush()
-        operator.status = "active"
+    with deps.db.session() as session:
+        now = deps.clock.now()
+        org, created_org = _platform_org(session, deps.new_id, now)
+        operator = _operator_account(session, org, deps.new_id, now)
         secret = new_secret()
         key = ApiKey(
             id=new_key_id(),
@@ -74,7 +61,7 @@ def bootstrap(components: Components) -> BootstrapResult:
         )
         session.add(key)
         session.flush()
-        components.audit.append(
+        deps.audit.append(
             session,
             ctx,
             AuditRecord(
@@ -88,3 +75,50 @@ def bootstrap(components: Components) -> BootstrapResult:
         )
         session.commit()
     return BootstrapResult(PLATFORM_SLUG, key.id, secret, created_org)
+
+
+def _platform_org(session: Session, new_id: IdFactory, now: datetime) -> tuple[Organization, bool]:
+    """The platform organization, created if missing (and whether it was)."""
+    org = session.scalar(select(Organization).where(Organization.slug == PLATFORM_SLUG))
+    if org is not None:
+        return org, False
+    org = Organization(
+        id=new_id(),
+        slug=PLATFORM_SLUG,
+        name="Platform",
+        tier="strategic",
+        status="active",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(org)
+    session.flush()
+    return org, True
+
+
+def _operator_account(
+    session: Session, org: Organization, new_id: IdFactory, now: datetime
+) -> Principal:
+    """The bootstrap operator service account, created if missing, active either way."""
+    operator = session.scalar(
+        select(Principal).where(
+            Principal.org_id == org.id,
+            Principal.kind == "service",
+            Principal.name == OPERATOR_ACCOUNT,
+        )
+    )
+    if operator is None:
+        operator = Principal(
+            id=new_id(),
+            org_id=org.id,
+            kind="service",
+            name=OPERATOR_ACCOUNT,
+            roles=["admin", "operator"],
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(operator)
+        session.flush()
+    operator.status = "active"
+    return operator
