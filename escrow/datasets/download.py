@@ -10,7 +10,7 @@ import base64
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from crypto import StreamDecryptor, WrappedDataKey
@@ -154,16 +154,7 @@ class ContentReader:
             raise GoneError("this version was shredded: its keys and content are destroyed")
         actor = datasets.ctx.principal
         grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
-        # If-Range names the representation the client holds; a stale one gets it all.
-        stale = if_range is not None and if_range != etag_of(version, grant, output)
-        byte_range = None if stale else parse_range(range_header, version.size)
-        if grant.view is not None or output is not None:
-            require_viewable(version.media_type)
-            require_readable_table(version)
-            if byte_range is not None:
-                raise RangeNotSatisfiableError(
-                    "ranges are not served over a view or a conversion: download it whole"
-                )
+        byte_range = _served_range(version, grant, output, range_header, if_range)
         org_ids = (dataset.owner_org_id, actor.org_id)
         # Opened before the access is recorded: a blob store that cannot serve the version
         # answers 503 before any header, and a download that never started is not recorded.
@@ -192,19 +183,26 @@ class ContentReader:
                 grant.view or {"fields": None, "where": None},
                 dataset.schema,
                 plaintext,
-                lambda start, end: (
-                    b"".join(
-                        self.plaintext(version, wrapped, ByteRange(start, min(end, version.size)))
-                    )
-                    if start < min(end, version.size)
-                    else b""
-                ),
+                self._plaintext_between(version, wrapped),
                 version.size,
                 counted,
                 output,
             )
         )
         return Content(version, None, _started(chunks), grant, output)
+
+    def _plaintext_between(
+        self, version: DatasetVersion, wrapped: str
+    ) -> Callable[[int, int], bytes]:
+        """Reads ``[start, end)`` of the version's plaintext (a view looks back for headers)."""
+
+        def read(start: int, end: int) -> bytes:
+            end = min(end, version.size)
+            if start >= end:
+                return b""
+            return b"".join(self.plaintext(version, wrapped, ByteRange(start, end)))
+
+        return read
 
     def _row_counter(
         self,
@@ -332,3 +330,24 @@ def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:
             "this version does not have the columns or encoding the view needs"
         ) from None
     return itertools.chain([first], chunks)
+
+
+def _served_range(
+    version: DatasetVersion,
+    grant: Grant,
+    output: TableFormat | None,
+    range_header: str | None,
+    if_range: str | None,
+) -> ByteRange | None:
+    """The byte range to serve (None: all). If-Range names the representation the client
+    holds, and a stale one gets it all; a view or a conversion is only served whole."""
+    stale = if_range is not None and if_range != etag_of(version, grant, output)
+    byte_range = None if stale else parse_range(range_header, version.size)
+    if grant.view is not None or output is not None:
+        require_viewable(version.media_type)
+        require_readable_table(version)
+        if byte_range is not None:
+            raise RangeNotSatisfiableError(
+                "ranges are not served over a view or a conversion: download it whole"
+            )
+    return byte_range
