@@ -22,7 +22,7 @@ from escrow.agreements.routes import AgreementController
 from escrow.agreements.service import agreement_statuses
 from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
-from escrow.audit.trail import AuditTrail, checkpoint_schedule
+from escrow.audit.trail import AuditTrail, checkpoint_schedule, integration_schedule
 from escrow.auditing.routes import AuditController
 from escrow.auth.buckets import CLEANUP_SECONDS, bucket_store, forget_full_buckets
 from escrow.auth.failures import BearerFailures
@@ -67,6 +67,7 @@ from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
 from escrow.webhooks.delivery import webhook_schedule
+from escrow.webhooks.events import is_source
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
 from escrow.wiring import provide_audit_trail, provide_deps
@@ -112,9 +113,11 @@ def build_components(
     keyring = open_key_manager(settings)
     db = db or Database(settings.database_url)
     checkpoints = CheckpointIssuer(keyring, settings.audit_origin or default_origin(keyring), clock)
-    audit = AuditLog(clock, keyring.keyed_digest)
+    audit = AuditLog(
+        clock, keyring.keyed_digest, index_wait_seconds=settings.audit_index_wait_seconds
+    )
     # Webhook deliveries are written in the transaction of the change they report.
-    audit.add_listener(WebhookOutbox(clock, new_id))
+    audit.add_listener(WebhookOutbox(clock, new_id), needs_index=is_source)
     count_audit_appends(audit)
     overlap_cache = OverlapCache()
     buckets = bucket_store(db)
@@ -143,7 +146,13 @@ def build_components(
         ),
         keyring=keyring,
         blobs=blobs or open_settings_blob_store(settings),
-        trail=AuditTrail(db, checkpoints, settings.checkpoint_interval),
+        trail=AuditTrail(
+            db,
+            checkpoints,
+            settings.checkpoint_interval,
+            settings.audit_integrate_ms,
+            settings.audit_index_wait_seconds,
+        ),
         token_limits=TokenRateLimits(settings.token_rate, clock, buckets),
         bearer_failures=BearerFailures(settings.bearer_failures, clock, buckets),
         policy_facts=policy_facts(),
@@ -254,6 +263,7 @@ def create_app(components: Components) -> Litestar:
         lifespan=[
             policy_reload_schedule,
             checkpoint_schedule,
+            integration_schedule,
             agreement_sweeps,
             webhook_schedule,
             overlap_notices,

@@ -162,6 +162,10 @@ class Settings:
     # files there (`escrow serve --workers N` makes one when it is not set).
     metrics_dir: Path | None = None
     key_manager: KeyManagerSettings = KEYRING_MANAGER
+    # An append that must return its index (receipts) waits this long for the log's head.
+    audit_index_wait_seconds: int = 5
+    # Milliseconds between the background integrator's looks at the audit queue; 0: none.
+    audit_integrate_ms: int = 100
 
     @property
     def service_url(self) -> str:
@@ -267,6 +271,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         input_limits=_input_limits(env),
         token_rate=_token_rate(env),
         policy_validation_seconds=_int(env, "ESCROW_POLICY_VALIDATION_SECONDS", 10, minimum=1),
+        audit_index_wait_seconds=_int(
+            env, "ESCROW_AUDIT_INDEX_WAIT_SECONDS", 5, minimum=1, maximum=300
+        ),
+        audit_integrate_ms=_int(env, "ESCROW_AUDIT_INTEGRATE_MS", 100, minimum=0, maximum=60000),
         bearer_failures=_bearer_failures(env),
         sharing=_sharing(env),
         workers=_int(env, "ESCROW_WORKERS", 1, minimum=1),

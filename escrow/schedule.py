@@ -35,7 +35,7 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
 
 def every(
     name: str,
-    interval: Callable[[Any], int],
+    interval: Callable[[Any], float],
     job: Callable[[Any], object],
     *,
     on_start: Callable[[Any], object] | None = None,
@@ -70,7 +70,7 @@ def every(
 
 
 async def _loop(
-    name: str, seconds: int, job: Callable[[Any], object], components: Any, per_process: bool
+    name: str, seconds: float, job: Callable[[Any], object], components: Any, per_process: bool
 ) -> None:
     interval = timedelta(seconds=seconds)
     while True:

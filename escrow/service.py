@@ -52,8 +52,9 @@ class Service:
         self.ctx = deps.ctx
         self.guard = deps.guard
 
-    def commit_with_event(self, record: AuditRecord) -> int:
-        """Append the success event last and commit: the change and its event land together."""
+    def commit_with_event(self, record: AuditRecord) -> int | None:
+        """Append the success event last and commit: the change and its event land together.
+        Returns the event's index if it was numbered in this transaction (AuditLog.append)."""
         seq = self.deps.audit.append(self.session, self.ctx, record)
         self.session.commit()
         return seq

@@ -129,6 +129,38 @@ class AuditEvent(Base):
     entry: Mapped[str] = mapped_column(Text)  # canonical JSON: the Merkle leaf's bytes
 
 
+class AuditQueueEntry(Base):
+    """An audit event recorded but not yet integrated into the log (no sequence number yet).
+
+    Written, in the transaction of the change it records, only when another transaction
+    holds the log's head; the next integrator (the holder, any later append, or the
+    background integrator) gives it its number and moves it into ``audit_events``. The
+    entry's canonical bytes are kept split around the number: ``entry_head`` + seq +
+    ``entry_tail`` is the Merkle leaf.
+    """
+
+    __tablename__ = "audit_queue"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    occurred_at: Mapped[datetime]
+    request_id: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_org_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    entry_head: Mapped[str] = mapped_column(Text)
+    entry_tail: Mapped[str] = mapped_column(Text)
+    orgs: Mapped[list[str]] = mapped_column(JSON)
+    # [name, keyed digest, plaintext] of each sensitive value (audit_secrets once integrated)
+    secrets: Mapped[list[list[str]]] = mapped_column(JSON)
+
+
 class AuditEventOrg(Base):
     """Which organizations an event touches (actor, owner, beneficiary): scoped reading."""
 

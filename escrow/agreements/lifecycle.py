@@ -192,6 +192,7 @@ class Lifecycle:
             "agreement.release",
             decision,
             {"approvals": len(approvers), "view_sha256": view_hash(agreement.view)},
+            indexed=True,  # the release receipt cites it
         )
         agreement.release_receipt = sign_document(
             {
@@ -225,7 +226,9 @@ class Lifecycle:
         action: str,
         decision: ReleaseDecision | None,
         details: dict[str, Any],
-    ) -> int:
+        *,
+        indexed: bool = False,
+    ) -> int | None:
         return self.components.audit.append(
             session,
             self.ctx,
@@ -238,6 +241,7 @@ class Lifecycle:
                 details={"dataset_id": agreement.dataset_id, **details},
                 policy_version=decision.policy_version if decision else None,
             ),
+            indexed=indexed,
         )
 
 

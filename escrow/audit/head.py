@@ -1,98 +1,183 @@
-"""The log's head row: its lock, the compact range appends extend, and an append's writes.
+"""The log's head row: who holds it, the compact range appends extend, and a batch's writes.
 
-Everything between taking the lock and committing is a database round trip that every
-other append waits for, so an append makes as few as the dialect allows: one to lock the
-head and read its compact range, one for the event row, and on PostgreSQL one statement for
-all the rest (organizations, sensitive plaintexts, tree nodes, the new head). SQLite
-serializes writers for the whole transaction anyway (BEGIN IMMEDIATE), so there it uses
-plain statements.
+Holding the head row (``SELECT ... FOR UPDATE``) is what makes a transaction the log's
+integrator until it commits: only the holder gives out sequence numbers. A transaction that
+merely records an event never waits for it (``SKIP LOCKED``: it queues its event instead);
+one that must return an index waits, for a bounded time. Everything the holder writes for
+a batch goes out in one statement on PostgreSQL (events, organizations, sensitive
+plaintexts, tree nodes, the queue rows it consumed, the new head). SQLite serializes
+writers for the whole transaction anyway (BEGIN IMMEDIATE), so there it uses plain
+statements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from crypto import CompactRange, NodeId
 from escrow.audit.tree import AuditIntegrityError
-from storage.models import AuditEventOrg, AuditHead, AuditNode, AuditSecret
+from escrow.errors import UnavailableError
+from storage.models import (
+    AuditEvent,
+    AuditEventOrg,
+    AuditHead,
+    AuditNode,
+    AuditQueueEntry,
+    AuditSecret,
+)
 
 _HASH = 32
+DEFAULT_INDEX_WAIT_SECONDS = 5.0  # how long an append that needs its index waits for the head
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
-# Data-modifying CTEs: one round trip. Foreign keys to audit_events are checked at the end
-# of the statement, after the event row (inserted just before) is already there.
-_APPEND_PG = text(
+# Data-modifying CTEs: one round trip. Rows travel as JSON documents (escaped in C, where
+# text arrays would be escaped element by element in Python). Foreign keys to audit_events
+# are checked at the end of the statement, after the event rows are there.
+_BATCH_PG = text(
     """
-    WITH orgs AS (
+    WITH events AS (
+        INSERT INTO audit_events (
+            seq, occurred_at, request_id, actor_id, actor_org_id, action, resource_type,
+            resource_id, outcome, reason, policy_version, entry
+        )
+        SELECT * FROM json_to_recordset(CAST(:events AS json)) AS e(
+            seq bigint, occurred_at timestamptz, request_id varchar, actor_id varchar,
+            actor_org_id varchar, action varchar, resource_type varchar, resource_id varchar,
+            outcome varchar, reason varchar, policy_version varchar, entry text
+        )
+    ), orgs AS (
         INSERT INTO audit_event_orgs (seq, org_id)
-        SELECT :seq, org_id FROM unnest(CAST(:orgs AS varchar[])) AS org_id
+        SELECT * FROM json_to_recordset(CAST(:orgs AS json)) AS o(seq bigint, org_id varchar)
     ), secrets AS (
         INSERT INTO audit_secrets (seq, name, digest, value)
-        SELECT :seq, name, digest, value FROM unnest(
-            CAST(:names AS varchar[]), CAST(:digests AS varchar[]), CAST(:plain AS text[])
-        ) AS s(name, digest, value)
+        SELECT * FROM json_to_recordset(CAST(:secrets AS json))
+            AS s(seq bigint, name varchar, digest varchar, value text)
     ), nodes AS (
         INSERT INTO audit_nodes (level, idx, hash)
-        SELECT level, idx, hash FROM unnest(
-            CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[])
-        ) AS n(level, idx, hash)
+        SELECT level, idx, decode(hash, 'hex')
+        FROM json_to_recordset(CAST(:nodes AS json)) AS n(level smallint, idx bigint, hash text)
+    ), consumed AS (
+        DELETE FROM audit_queue WHERE id = ANY(CAST(:queued AS bigint[]))
     )
     UPDATE audit_head SET size = :size, compact = :compact WHERE id = 1
     """
 )
 
 
-def lock_head(session: Session) -> CompactRange:
-    """Takes the log's lock for the rest of the transaction; returns the tree to extend.
+@dataclass
+class Batch:
+    """What integrating a batch writes, gathered before a single write."""
 
-    Fails closed: AuditIntegrityError if the stored compact range does not fit the size.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    orgs: list[tuple[int, str]] = field(default_factory=list)
+    secrets: list[tuple[int, str, str, str]] = field(default_factory=list)
+    nodes: list[tuple[NodeId, bytes]] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)  # audit_queue rows consumed
+
+
+class AuditUnavailableError(UnavailableError):
+    """The log's head stayed held past the wait: no index could be given; nothing changed."""
+
+    slug = "audit-unavailable"
+    title = "The audit log cannot number events right now"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = "1"
+
+
+def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange | None:
+    """Holds the log's head for the rest of the transaction; returns the tree to extend.
+
+    ``wait_seconds`` None: only if no other transaction holds it (None otherwise). A number:
+    waits that long at most, then AuditUnavailableError (the transaction is then spoiled
+    and must roll back). Fails closed: AuditIntegrityError if the stored compact range does
+    not fit the size.
     """
-    size, compact = session.execute(
-        select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1).with_for_update()
-    ).one()
+    query = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if wait_seconds is None:
+        row = session.execute(query.with_for_update(skip_locked=True)).one_or_none()
+        if row is None:
+            return None
+    elif postgres:
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+        try:
+            row = session.execute(query.with_for_update()).one()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                raise AuditUnavailableError(
+                    f"the audit log's integrator held its head for more than {wait_seconds:g}"
+                    " s; nothing was changed, retry shortly"
+                ) from None
+            raise
+        session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    else:
+        row = session.execute(query).one()
+    size, compact = row
     raw = bytes(compact or b"")
     if len(raw) != _HASH * int(size).bit_count():
         raise AuditIntegrityError(f"audit_head's compact range does not fit size {size}")
     return CompactRange(int(size), [raw[i : i + _HASH] for i in range(0, len(raw), _HASH)])
 
 
-def write_append(
-    session: Session,
-    seq: int,
-    orgs: Sequence[str],
-    secrets: Sequence[tuple[str, str, str]],
-    completed: Sequence[tuple[NodeId, bytes]],
-    tree: CompactRange,
-) -> None:
-    """Writes what an append adds besides its event row, and moves the head to ``tree``."""
+def write_batch(session: Session, batch: Batch, tree: CompactRange) -> None:
+    """Writes a batch's events and what they add, consumes its queue rows, moves the head."""
     head = {"size": tree.size, "compact": b"".join(tree.roots) or None}
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
-            _APPEND_PG,
+            _BATCH_PG,
             {
-                "seq": seq,
-                "orgs": list(orgs),
-                "names": [name for name, _, _ in secrets],
-                "digests": [digest for _, digest, _ in secrets],
-                "plain": [value for _, _, value in secrets],
-                "levels": [node.level for node, _ in completed],
-                "idxs": [node.index for node, _ in completed],
-                "hashes": [digest for _, digest in completed],
+                "events": _json(
+                    {**event, "occurred_at": event["occurred_at"].isoformat()}
+                    for event in batch.events
+                ),
+                "orgs": _json({"seq": seq, "org_id": org} for seq, org in batch.orgs),
+                "secrets": _json(
+                    {"seq": seq, "name": name, "digest": digest, "value": value}
+                    for seq, name, digest, value in batch.secrets
+                ),
+                "nodes": _json(
+                    {"level": node.level, "idx": node.index, "hash": digest.hex()}
+                    for node, digest in batch.nodes
+                ),
+                "queued": batch.queued,
                 **head,
             },
         )
         return
-    if orgs:
-        session.execute(insert(AuditEventOrg), [{"seq": seq, "org_id": org} for org in orgs])
-    if secrets:
+    session.execute(insert(AuditEvent), batch.events)
+    if batch.orgs:
+        session.execute(
+            insert(AuditEventOrg), [{"seq": seq, "org_id": org} for seq, org in batch.orgs]
+        )
+    if batch.secrets:
         session.execute(
             insert(AuditSecret),
-            [{"seq": seq, "name": n, "digest": d, "value": v} for n, d, v in secrets],
+            [{"seq": s, "name": n, "digest": d, "value": v} for s, n, d, v in batch.secrets],
         )
     session.execute(
         insert(AuditNode),
-        [{"level": node.level, "idx": node.index, "hash": digest} for node, digest in completed],
+        [{"level": node.level, "idx": node.index, "hash": digest} for node, digest in batch.nodes],
     )
+    if batch.queued:
+        session.execute(delete(AuditQueueEntry).where(AuditQueueEntry.id.in_(batch.queued)))
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(**head))
+
+
+def _json(rows: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
+
+
+def queued_entries(session: Session, limit: int) -> list[dict[str, Any]]:
+    """The oldest queued events (those committed, and this transaction's own), as rows."""
+    queue = AuditQueueEntry.__table__
+    rows = session.execute(select(queue).order_by(queue.c.id).limit(limit)).mappings()
+    return [dict(row) for row in rows]

@@ -1,12 +1,17 @@
-"""Appending audit events: one gap-free order and its Merkle tree, in the caller's transaction.
+"""Recording audit events: in the caller's transaction, numbered by whoever holds the head.
 
-The single ``audit_head`` row is the log's lock: ``SELECT ... FOR UPDATE`` takes it for the
-rest of the transaction, so callers append last, right before they commit. Everything that
-does not depend on the sequence number (the entry's bytes but for ``seq``, keyed digests,
-size checks) is prepared before the lock; under it the log reads the head's compact range
-(the O(log n) subtree roots it extends), writes the event, its leaf, the subtree roots the
-leaf completes and the new head (see escrow.audit.head). A rollback undoes all of it, so the
-sequence and the tree never have gaps.
+An event is written in the transaction of the change it records (no event, no change). If
+that transaction can take the log's head row without waiting, it is the integrator for
+the moment: it numbers the events others queued and its own, extends the Merkle tree and
+moves the head (escrow.audit.integrator). If another transaction holds the head, the event
+goes to ``audit_queue`` instead and the caller goes on: nobody waits on a global lock to
+record. Callers that must return the event's index (a deposit receipt, a webhook that cites
+it) ask for one and wait for the head, boundedly. Queued events are numbered by the next
+holder or by the background integrator moments later; a rollback undoes all of it, so the
+sequence and the tree never have gaps or duplicates.
+
+Everything that does not depend on the sequence number (the entry's bytes but for ``seq``,
+keyed digests, size checks) is prepared before the head is touched.
 
 Sensitive values (free text, purposes, client IPs) enter the immutable entry only as
 ``hmac-sha256:<hex>`` keyed digests; their plaintext goes to ``audit_secrets``, which may be
@@ -23,18 +28,21 @@ from typing import Any, Literal
 from sqlalchemy import CursorResult, delete
 from sqlalchemy.orm import Session
 
-from crypto import canonical_json, leaf_hash
-from escrow.audit.head import lock_head, write_append
+from crypto import canonical_json
+from escrow.audit.head import DEFAULT_INDEX_WAIT_SECONDS
+from escrow.audit.integrator import Recorded, record_event
 from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.errors import ValidationError
-from storage.models import AuditEvent, AuditSecret
+from storage.models import AuditSecret
 
 Outcome = Literal["success", "denied", "failed"]
 KeyedDigest = Callable[[bytes], str]
-# Called with each appended event inside the same transaction (webhook outbox, metrics):
-# a listener that raises fails the action, so what it writes is as durable as the event.
-AuditListener = Callable[[Session, RequestContext, "AuditRecord", int], None]
+# Called with each recorded event inside the same transaction (webhook outbox, metrics),
+# with its index when it was numbered there: a listener that raises fails the action, so
+# what it writes is as durable as the event.
+AuditListener = Callable[[Session, RequestContext, "AuditRecord", int | None], None]
+NeedsIndex = Callable[["AuditRecord"], bool]
 ENTRY_VERSION = 2  # v1 entries (before the Merkle tree) have no "sensitive" member
 MAX_ENTRY_BYTES = 64 * 1024
 MAX_SENSITIVE_BYTES = 64 * 1024
@@ -75,30 +83,69 @@ class AuditLog:
         clock: Clock,
         keyed_digest: KeyedDigest,
         listeners: Sequence[AuditListener] = (),
+        *,
+        index_wait_seconds: float = DEFAULT_INDEX_WAIT_SECONDS,
     ) -> None:
         self._clock = clock
         self._keyed_digest = keyed_digest
         self._listeners = list(listeners)
+        self._needs_index: list[NeedsIndex] = []
+        self._index_wait = index_wait_seconds
 
-    def add_listener(self, listener: AuditListener) -> None:
+    def add_listener(
+        self, listener: AuditListener, *, needs_index: NeedsIndex | None = None
+    ) -> None:
+        """``needs_index``: the records for which the listener must be given an index (their
+        appends wait for the head; keep it to rare actions)."""
         self._listeners.append(listener)
+        if needs_index is not None:
+            self._needs_index.append(needs_index)
 
     def digest(self, value: str) -> str:
         """The keyed digest an event holds for ``value`` (to search events by a known value)."""
         return DIGEST_PREFIX + self._keyed_digest(value.encode("utf-8"))
 
-    def append(self, session: Session, ctx: RequestContext, record: AuditRecord) -> int:
+    def append(
+        self,
+        session: Session,
+        ctx: RequestContext,
+        record: AuditRecord,
+        *,
+        indexed: bool = False,
+    ) -> int | None:
         """Fails closed: the event is written in the caller's transaction or the caller fails.
 
-        Returns the event's sequence number, which is also its Merkle leaf index.
+        Returns the event's sequence number (also its Merkle leaf index) when it was numbered
+        in this transaction: always with ``indexed`` (or when a listener needs the index),
+        after waiting for the head at most ``index_wait_seconds`` (AuditUnavailableError
+        past that); otherwise whenever the head was free, and None when the event was
+        queued behind another transaction's integration.
         """
+        entry = self._recorded(ctx, record)
+        session.flush()  # the caller's own changes go out before the head, not under it
+        indexed = indexed or any(needs(record) for needs in self._needs_index)
+        seq = record_event(session, entry, wait_seconds=self._index_wait if indexed else None)
+        for listener in self._listeners:
+            listener(session, ctx, record, seq)
+        return seq
+
+    def append_indexed(self, session: Session, ctx: RequestContext, record: AuditRecord) -> int:
+        """``append`` for callers that must return the event's index (receipts cite it)."""
+        seq = self.append(session, ctx, record, indexed=True)
+        if seq is None:  # pragma: no cover - an indexed append numbers or raises
+            raise RuntimeError("an indexed audit append was queued")
+        return seq
+
+    def _recorded(self, ctx: RequestContext, record: AuditRecord) -> Recorded:
+        """The event as recorded: everything but its number (checked for size here)."""
         hidden = self._sensitive(ctx, record)
-        orgs = sorted({*record.org_ids, *([ctx.actor.org_id] if ctx.actor else [])})
+        actor = ctx.actor
+        orgs = sorted({*record.org_ids, *([actor.org_id] if actor else [])})
         when = self._clock.now()
         template = _EntryTemplate(
             {
                 "request_id": ctx.request_id,
-                "actor": {"id": ctx.actor.id, "org": ctx.actor.org_id} if ctx.actor else None,
+                "actor": {"id": actor.id, "org": actor.org_id} if actor else None,
                 "action": record.action,
                 "resource": {"type": record.resource_type, "id": record.resource_id},
                 "outcome": record.outcome,
@@ -110,33 +157,22 @@ class AuditLog:
             },
             time=when.isoformat(timespec="microseconds"),
         )
-        session.flush()  # the caller's own changes go out before the lock, not under it
-        tree = lock_head(session)  # the lock: from here on, as few round trips as possible
-        seq = tree.size
-        entry = template.render(seq)
-        completed = tree.append(leaf_hash(entry))
-        session.add(
-            AuditEvent(
-                seq=seq,
-                occurred_at=when,
-                request_id=ctx.request_id,
-                actor_id=ctx.actor.id if ctx.actor else None,
-                actor_org_id=ctx.actor.org_id if ctx.actor else None,
-                action=record.action,
-                resource_type=record.resource_type,
-                resource_id=record.resource_id,
-                outcome=record.outcome,
-                reason=record.reason,
-                policy_version=record.policy_version,
-                entry=entry.decode("utf-8"),
-            )
+        return Recorded(
+            occurred_at=when,
+            request_id=ctx.request_id,
+            actor_id=actor.id if actor else None,
+            actor_org_id=actor.org_id if actor else None,
+            action=record.action,
+            resource_type=record.resource_type,
+            resource_id=record.resource_id,
+            outcome=record.outcome,
+            reason=record.reason,
+            policy_version=record.policy_version,
+            entry_head=template.head,
+            entry_tail=template.tail,
+            orgs=orgs,
+            secrets=[[name, digest, value] for name, (digest, value) in hidden.items()],
         )
-        session.flush()  # through the ORM, so that mapper events see every audit event
-        secrets = [(name, digest, value) for name, (digest, value) in hidden.items()]
-        write_append(session, seq, orgs, secrets, completed, tree)
-        for listener in self._listeners:
-            listener(session, ctx, record, seq)
-        return seq
 
     def _sensitive(self, ctx: RequestContext, record: AuditRecord) -> dict[str, tuple[str, str]]:
         values = dict(record.sensitive)
@@ -172,11 +208,12 @@ def erase_sensitive_values(
 
 
 class _EntryTemplate:
-    """RFC 8785 bytes of an entry, built before its sequence number is known.
+    """RFC 8785 text of an entry, built before its sequence number is known.
 
     Canonical JSON sorts members, and every member but "seq", "time" and "v" sorts before
-    "seq", so the entry is ``{<members before seq>,"seq":N,"time":...,"v":2}``: rendering it
-    under the lock is a concatenation, and its size is checked before the lock is taken.
+    "seq", so the entry is ``{<members before seq>,"seq":N,"time":...,"v":2}``: numbering it
+    is a concatenation (``head + str(seq) + tail``), and its size is checked before the
+    event is recorded.
     """
 
     def __init__(self, members: dict[str, Any], *, time: str) -> None:
@@ -184,17 +221,14 @@ class _EntryTemplate:
             raise ValueError("entry members other than seq, time and v must sort before 'seq'")
         head = canonical_json(members)
         tail = canonical_json({"time": time, "v": ENTRY_VERSION})
-        self._head = head[:-1] + b',"seq":'
-        self._tail = b"," + tail[1:]
-        largest = len(self._head) + _MAX_SEQ_DIGITS + len(self._tail)
+        before, after = head[:-1] + b',"seq":', b"," + tail[1:]
+        self.head, self.tail = before.decode("utf-8"), after.decode("utf-8")
+        largest = len(before) + _MAX_SEQ_DIGITS + len(after)
         if largest > MAX_ENTRY_BYTES:
             raise AuditEntryTooLargeError(
                 f"the audit event for this request would be {largest} bytes,"
                 f" more than {MAX_ENTRY_BYTES}; nothing was changed"
             )
-
-    def render(self, seq: int) -> bytes:
-        return self._head + str(seq).encode("ascii") + self._tail
 
 
 def _checked_reason(reason: str | None) -> str | None:

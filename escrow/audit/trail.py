@@ -1,4 +1,6 @@
-"""The audit trail's long-lived parts, and the schedule that checkpoints it every N seconds."""
+"""The audit trail's long-lived parts, and its schedules: checkpoints every N seconds, and in
+every process the background integrator, which numbers what was queued while the log's
+head was held (escrow.audit.integrator) within ``ESCROW_AUDIT_INTEGRATE_MS``."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 
 from escrow.audit.checkpoints import CheckpointIssuer, SignedCheckpoint
 from escrow.audit.export import ExportPlan, bundle_chunks
+from escrow.audit.integrator import BATCH, integrate_queued
 from escrow.schedule import every
 from storage.db import Database
 
@@ -18,11 +21,33 @@ class AuditTrail:
     db: Database
     checkpoints: CheckpointIssuer
     interval: int  # seconds between scheduled checkpoints; 0: none
+    integrate_ms: int = 100  # milliseconds between the background integrator's runs; 0: none
+    wait_seconds: int = 5  # how long catching up waits for another holder of the head
 
     def issue_checkpoint(self) -> SignedCheckpoint:
         """Signs the committed tree if it grew since the latest checkpoint (the schedule's tick)."""
         with self.db.session() as session:
             return self.checkpoints.issue(session)
+
+    def integrate_queued(self, *, wait: bool = False) -> int:
+        """Numbers every queued event the head lets this process take now (``wait``: waiting
+        for it, up to ``wait_seconds``, then AuditUnavailableError); how many."""
+        total = 0
+        while True:
+            with self.db.session() as session:
+                numbered = integrate_queued(
+                    session, wait_seconds=self.wait_seconds if wait else None
+                )
+                session.commit()
+            total += numbered
+            if numbered < BATCH:
+                return total
+
+    def catch_up(self) -> None:
+        """Every event committed before this call is in the log when it returns: what reads
+        of the log (events, proofs, checkpoints, exports) do first, so that a caller reads
+        its own writes even when they were queued behind another integration."""
+        self.integrate_queued(wait=True)
 
     def bundle(self, plan: ExportPlan) -> Iterator[bytes]:
         return bundle_chunks(self.db, plan)
@@ -30,4 +55,10 @@ class AuditTrail:
 
 checkpoint_schedule = every(
     "audit-checkpoints", lambda c: c.trail.interval, lambda c: c.trail.issue_checkpoint()
+)
+integration_schedule = every(
+    "audit-integrator",
+    lambda c: c.trail.integrate_ms / 1000,
+    lambda c: c.trail.integrate_queued(),
+    per_process=True,  # the head row decides who integrates; any process may
 )

@@ -288,7 +288,7 @@ class Depositor:
             number = _next_version_number(session, upload.dataset_id, schema, schema_change)
             content_digest = scanned.digest if scanned is not None else None
             now = components.clock.now()
-            seq = components.audit.append(
+            seq = components.audit.append_indexed(  # the receipt cites it
                 session,
                 self.ctx,
                 AuditRecord(

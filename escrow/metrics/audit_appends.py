@@ -28,7 +28,9 @@ def count_audit_appends(audit: AuditLog) -> None:
         event.listen(Session, "after_transaction_end", _forget_uncommitted)
 
 
-def _note_append(session: Session, _ctx: RequestContext, record: AuditRecord, _seq: int) -> None:
+def _note_append(
+    session: Session, _ctx: RequestContext, record: AuditRecord, _seq: int | None
+) -> None:
     session.info.setdefault(_PENDING, []).append(record.outcome)
 
 

@@ -2,8 +2,9 @@
 
 Per-process counters (``escrow_job_runs_total``) say what this process did; these say what
 the cluster did: each periodic job's turns (``job_turns``: runs, failures, when the last
-turn started, succeeded and failed) and the webhook delivery queue's depth, so an alert on a
-job that stopped running or a queue that keeps growing works whichever replica is scraped.
+turn started, succeeded and failed), the webhook delivery queue's depth and the audit
+events waiting to be integrated, so an alert on a job that stopped running or a queue that
+keeps growing works whichever replica is scraped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import JobTurn, WebhookDelivery
+from storage.models import AuditQueueEntry, JobTurn, WebhookDelivery
 
 
 class ClusterCollector(Collector):
@@ -34,6 +35,7 @@ class ClusterCollector(Collector):
                     func.count(),
                 ).where(WebhookDelivery.status == "pending")
             ).one()
+            unintegrated = session.scalar(select(func.count()).select_from(AuditQueueEntry))
         runs = CounterMetricFamily(
             "escrow_cluster_job_turns",
             "Turns of each periodic job taken across the cluster (one per run).",
@@ -69,7 +71,12 @@ class ClusterCollector(Collector):
         )
         queue.add_metric(["due"], due)
         queue.add_metric(["scheduled"], pending - due)
-        yield from (runs, failures, *times.values(), queue)
+        audit = GaugeMetricFamily(
+            "escrow_audit_queue_depth",
+            "Audit events recorded but not yet integrated into the log (numbered), cluster-wide.",
+        )
+        audit.add_metric([], unintegrated or 0)
+        yield from (runs, failures, *times.values(), queue, audit)
 
 
 def render_cluster(db: Database, now: datetime) -> bytes:

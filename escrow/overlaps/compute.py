@@ -86,7 +86,7 @@ class OverlapCache:
 def forget_shredded(cache: OverlapCache) -> Callable[..., None]:
     """An audit listener: once a dataset is shredded, nothing derived from it stays."""
 
-    def listener(_session: Any, _ctx: Any, record: Any, _seq: int) -> None:
+    def listener(_session: Any, _ctx: Any, record: Any, _seq: int | None) -> None:
         if record.action == "dataset.shred" and record.outcome == "success":
             cache.drop_dataset(str(record.resource_id))
 

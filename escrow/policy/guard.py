@@ -86,7 +86,8 @@ class Guard:
     ) -> NoReturn:
         named = target.as_named()
         session.rollback()
-        seq = self._record(session, ctx, action, named, policy_version)
+        # The operators' record names the denial by the request both carry (request_id).
+        self._record(session, ctx, action, named, policy_version)
         operator_only = RequestContext(ctx.request_id, None, ctx.client_ip)
         self.audit.append(
             session,
@@ -98,7 +99,6 @@ class Guard:
                 resource_id=named.resource_id,
                 reason="concealed",
                 details={
-                    "denial": seq,
                     "action": action,
                     "actor": ctx.principal.id,
                     "target_orgs": sorted(set(target.org_ids)),
@@ -120,8 +120,8 @@ class Guard:
         action: str,
         target: Target,
         policy_version: str,
-    ) -> int:
-        return self.audit.append(
+    ) -> None:
+        self.audit.append(
             session,
             ctx,
             AuditRecord(

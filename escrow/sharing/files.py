@@ -210,7 +210,9 @@ def prune_after(components: Any) -> Any:
     files no live released agreement still needs lose their rows (and so their DEKs) in the
     same transaction; their blobs are deleted once it commits."""
 
-    def listener(session: Session, ctx: RequestContext, record: AuditRecord, seq: int) -> None:
+    def listener(
+        session: Session, ctx: RequestContext, record: AuditRecord, _seq: int | None
+    ) -> None:
         if record.action not in ENDING_ACTIONS or record.outcome != "success":
             return
         dataset_id = _dataset_of(session, record)

@@ -2,9 +2,11 @@
 
 ``WebhookOutbox`` is an audit listener (``AuditLog.add_listener``): it runs inside
 ``AuditLog.append``, in the caller's transaction, so an event's deliveries commit with the
-change and its audit event, or not at all, and survive any restart once committed. It runs
-under the audit log's lock, so it does as little as it can: one small read when no
-organization has an endpoint, a few more when one does.
+change and its audit event, or not at all, and survive any restart once committed. Each
+delivery cites its event's index, so the actions that may give rise to one
+(``events.is_source``, all rare state changes) are numbered as they are recorded: they hold
+the audit log's head, and the outbox does as little as it can under it (one small read
+when no organization has an endpoint, a few more when one does).
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ class WebhookOutbox:
         self.new_id = new_id
 
     def __call__(
-        self, session: Session, _ctx: RequestContext, record: AuditRecord, seq: int
+        self, session: Session, _ctx: RequestContext, record: AuditRecord, seq: int | None
     ) -> None:
         if not is_source(record) or not _any_endpoint(session):
             return
+        if seq is None:  # pragma: no cover - sources are numbered (registered needs_index)
+            raise RuntimeError(f"{record.action} was recorded without its index")
         now = self.clock.now()
         occurrence = derive(session, record, now)
         if occurrence is None or not occurrence.recipients:

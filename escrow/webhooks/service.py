@@ -239,11 +239,14 @@ class WebhookService(Service):
             raise InvalidStateError("this endpoint is disabled; enable it to ping it")
         if org.status != "active":
             raise InvalidStateError(f"organization {org.slug!r} is suspended")
-        seq = self.commit_with_event(
+        seq = self.deps.audit.append_indexed(  # the delivery below is found by it
+            self.session,
+            self.ctx,
             AuditRecord(
                 "webhook.ping", "success", "webhook_endpoint", endpoint.id, org_ids=(org.id,)
-            )
+            ),
         )
+        self.session.commit()
         delivery = self.session.scalar(
             select(WebhookDelivery).where(
                 WebhookDelivery.endpoint_id == endpoint.id,

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from escrow.app import build_components
+from escrow.audit.head import lock_head
 from escrow.audit.log import AuditRecord
 from escrow.clock import FrozenClock
 from escrow.config import load_settings
@@ -32,6 +33,7 @@ FAMILIES = {
     "escrow_audit_appends": "counter",
     "escrow_webhook_deliveries": "counter",
     "escrow_webhook_queue_depth": "gauge",
+    "escrow_audit_queue_depth": "gauge",
 }
 METRICS_TOKEN = "scrape-3f1c9a7e52d84b06"
 
@@ -81,6 +83,7 @@ def test_job_turns_and_the_webhook_queue_are_reported_for_the_whole_cluster(
         "failed": (start + timedelta(seconds=2)).timestamp(),
     }
     assert value(samples, "escrow_webhook_queue_depth", state="due") == 0
+    assert value(samples, "escrow_audit_queue_depth") == 0
 
 
 def test_counters_move_with_a_deposit_a_download_and_a_denial(
@@ -107,6 +110,26 @@ def test_counters_move_with_a_deposit_a_download_and_a_denial(
     # The deposit and two downloads; the denied deposit attempt.
     assert moved("escrow_audit_appends_total", outcome="success") == 3
     assert moved("escrow_audit_appends_total", outcome="denied") == 1
+
+
+def test_audit_events_waiting_for_integration_are_counted(
+    client: TestClient[Litestar], db: Database
+) -> None:
+    components = client.app.state.components
+    with db.session() as holder:
+        assert lock_head(holder, wait_seconds=None) is not None  # an integrator mid-batch
+        for n in range(2):
+            with db.session() as session:
+                record = AuditRecord("test.append", "success", "test")
+                assert components.audit.append(session, RequestContext(f"q{n}"), record) is None
+                session.commit()
+        assert value(scrape(client), "escrow_audit_queue_depth") == 2
+        holder.rollback()
+    with db.session() as session:  # waits for the head, then numbers the queue and its own
+        record = AuditRecord("test.append", "success", "test")
+        components.audit.append_indexed(session, RequestContext("after"), record)
+        session.commit()
+    assert value(scrape(client), "escrow_audit_queue_depth") == 0
 
 
 def test_a_rolled_back_append_is_not_counted(client: TestClient[Litestar], db: Database) -> None:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crypto import canonical_json
+from escrow.audit.integrator import numbered_entry
 from escrow.audit.log import (
     ENTRY_VERSION,
     MAX_ENTRY_BYTES,
@@ -40,7 +41,8 @@ def test_rendered_entry_is_the_canonical_json_of_the_whole_event(
 ) -> None:
     members = {**MEMBERS, "details": details}
     time = "2026-01-02T03:04:05.000006+00:00"
-    rendered = _EntryTemplate(members, time=time).render(seq)
+    template = _EntryTemplate(members, time=time)
+    rendered = numbered_entry(template.head, seq, template.tail).encode("utf-8")
     assert rendered == canonical_json({**members, "seq": seq, "time": time, "v": ENTRY_VERSION})
 
 

@@ -192,7 +192,9 @@ def test_no_release_event_no_release(deal: Deal) -> None:
     approval that triggered it is rolled back with it."""
     agreement_id = deal.propose()
 
-    def refuse_release(session: Session, ctx: RequestContext, record: AuditRecord, _: int) -> None:
+    def refuse_release(
+        session: Session, ctx: RequestContext, record: AuditRecord, _: int | None
+    ) -> None:
         if record.action == "agreement.release":
             raise RuntimeError("the audit log is unavailable")
 

@@ -1,0 +1,109 @@
+"""Integration: numbering recorded events, extending the Merkle tree, moving the head.
+
+Tessera's sequence-then-integrate, done by whichever transaction holds the log's head row
+(escrow.audit.head): a request that finds it free, a request that must return an index and
+waits for it, or the background integrator that drains what was queued while it was held.
+The holder takes the oldest queued events (committed ones, and its own), gives them and its
+own event consecutive numbers, and writes events, tree nodes and the new head in one
+statement. Its transaction commits the batch with its own change or rolls all of it back,
+so a holder that dies mid-batch leaves the queue as it was for the next one: no gap, no
+duplicate, and nothing to hand over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypedDict
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.orm import Session
+
+from crypto import CompactRange, leaf_hash
+from escrow.audit.head import Batch, lock_head, queued_entries, write_batch
+from storage.models import AuditQueueEntry
+
+BATCH = 1000  # queued events one transaction numbers at most
+_COLUMNS = (
+    "occurred_at",
+    "request_id",
+    "actor_id",
+    "actor_org_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "reason",
+    "policy_version",
+)
+
+
+class Recorded(TypedDict):
+    """An event as recorded, before its number: an ``audit_queue`` row's columns."""
+
+    occurred_at: datetime
+    request_id: str
+    actor_id: str | None
+    actor_org_id: str | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    outcome: str
+    reason: str | None
+    policy_version: str | None
+    entry_head: str
+    entry_tail: str
+    orgs: list[str]
+    secrets: list[list[str]]  # [name, keyed digest, plaintext]
+
+
+def record_event(session: Session, event: Recorded, *, wait_seconds: float | None) -> int | None:
+    """Numbers ``event`` in this transaction if the head can be held (waiting up to
+    ``wait_seconds``; None: only if free), with the queued events before it; else queues it.
+    Returns its sequence number, or None when queued."""
+    tree = lock_head(session, wait_seconds=wait_seconds)
+    if tree is None:
+        session.execute(insert(AuditQueueEntry).values(**event))
+        return None
+    backlog = queued_entries(session, BATCH)
+    return _integrate(session, tree, [*backlog, event])[-1]
+
+
+def integrate_queued(
+    session: Session, limit: int = BATCH, *, wait_seconds: float | None = None
+) -> int:
+    """Numbers up to ``limit`` queued events if the head is free (or freed within
+    ``wait_seconds``); how many it numbered."""
+    if not session.scalar(select(exists().where(AuditQueueEntry.id.is_not(None)))):
+        return 0  # nothing queued: the head is not even touched
+    tree = lock_head(session, wait_seconds=wait_seconds)
+    if tree is None:
+        return 0
+    backlog = queued_entries(session, limit)
+    if backlog:
+        _integrate(session, tree, backlog)
+    return len(backlog)
+
+
+def numbered_entry(head: str, seq: int, tail: str) -> str:
+    """An entry's canonical JSON once numbered (see escrow.audit.log._EntryTemplate)."""
+    return head + str(seq) + tail
+
+
+def _integrate(
+    session: Session, tree: CompactRange, events: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    batch = Batch()
+    numbers: list[int] = []
+    for event in events:
+        seq = tree.size
+        leaf = numbered_entry(event["entry_head"], seq, event["entry_tail"])
+        batch.nodes.extend(tree.append(leaf_hash(leaf.encode("utf-8"))))
+        batch.events.append({**{c: event[c] for c in _COLUMNS}, "seq": seq, "entry": leaf})
+        batch.orgs.extend((seq, org) for org in event["orgs"])
+        batch.secrets.extend((seq, name, digest, value) for name, digest, value in event["secrets"])
+        if (queued := event.get("id")) is not None:
+            batch.queued.append(queued)
+        numbers.append(seq)
+    write_batch(session, batch, tree)
+    return numbers
