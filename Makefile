@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= $(or $(ESCROW_DATA_DIR),./.escrow)
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test fuzz load lint typecheck check postgres softhsm clean demo
+.PHONY: run test fuzz load throughput lint typecheck check postgres softhsm clean demo
 
 $(RUNTIME_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (oso has no newer wheels)"; exit 1; }
@@ -74,6 +74,16 @@ LOAD_REPLICAS ?= 2
 load: $(STAMP) postgres
 	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/python benchmarks/load.py \
 	  --clients $(LOAD_CLIENTS) --seconds $(LOAD_SECONDS) --replicas $(LOAD_REPLICAS)
+
+# Audited requests/s of `escrow serve --workers 2` under wrk, against a bare litestar app in the
+# same run (benchmarks/throughput.py); installs wrk from the distribution when missing.
+THROUGHPUT_SECONDS ?= 20
+THROUGHPUT_ROUNDS ?= 3
+throughput: $(STAMP) postgres
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) PYTHONPATH=. $(BIN)/python benchmarks/throughput.py \
+	  --seconds $(THROUGHPUT_SECONDS) --rounds $(THROUGHPUT_ROUNDS)
 
 # Style, and the architecture's import rules (import-linter contracts in pyproject.toml).
 lint: $(STAMP)

@@ -14,6 +14,12 @@
    batch), right after the load with no statistics on the audit tables (autovacuum is
    off for them until an explicit ANALYZE), then again after ANALYZE.
 6. `escrow audit verify` (the same function) over a full export vs. only parsing its lines.
+
+``--appends-only`` measures instead what the log can take: ``--threads`` threads each
+recording events through ``AuditLog.append`` in transactions of their own (one event
+each, as a request records one), vs. the same threads inserting and committing one plain
+row each; alternated for ``--rounds``, median and spread printed. Events still queued when
+the appends end are then integrated and that time is printed too.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ from crypto import CompactRange, Keyring, leaf_hash
 from escrow.audit.bundle import verify_bundle
 from escrow.audit.checkpoints import CheckpointIssuer
 from escrow.audit.export import ExportPlan, bundle_chunks
+from escrow.audit.log import AuditLog, AuditRecord
 from escrow.audit.tree import MerkleTree
 from escrow.clock import SystemClock
+from escrow.context import RequestContext
 from storage.db import Database
 from storage.models import AuditEvent
 
@@ -178,6 +186,134 @@ def requests_per_second(
 AUDIT_TABLES = ("audit_events", "audit_nodes", "audit_event_orgs")
 
 
+def in_threads(threads: int, total: int, work: Callable[[int], None]) -> float:
+    """Runs ``work(worker)`` ``total // threads`` times in each thread; operations/s."""
+
+    def loop(worker: int) -> None:
+        for _ in range(total // threads):
+            work(worker)
+
+    pool = [threading.Thread(target=loop, args=(w,)) for w in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return (total // threads * threads) / (time.perf_counter() - started)
+
+
+def append_capacity(db: Database, threads: int, total: int) -> tuple[float, float, float]:
+    """(events/s recorded, plain rows/s, seconds to integrate what was left queued)."""
+    log = AuditLog(SystemClock(), lambda value: value.hex())
+    record = AuditRecord("bench.append", "success", "bench", "b-1", org_ids=("o-1",))
+
+    def append(worker: int) -> None:
+        with db.session() as session:
+            log.append(session, RequestContext(f"bench-{worker}", client_ip="192.0.2.1"), record)
+            session.commit()
+
+    def insert(worker: int) -> None:
+        with db.session() as session:
+            session.execute(
+                text("INSERT INTO bench_rows (note) VALUES (:note)"), {"note": f"w{worker}"}
+            )
+            session.commit()
+
+    events = in_threads(threads, total, append)
+    drain = 0.0
+    try:
+        from escrow.audit.trail import AuditTrail  # the integrator's background job
+
+        trail = AuditTrail(db, None, 0)  # type: ignore[arg-type]  # only integrates here
+        drain = timed(trail.integrate_queued)
+    except (ImportError, AttributeError):
+        pass  # a tree before the integrator: nothing is ever queued
+    rows = in_threads(threads, total, insert)
+    return events, rows, drain
+
+
+def integrator_capacity(db: Database, queued: int) -> tuple[float, float]:
+    """(events/s the integrator numbers from a queue of ``queued``, rows/s of one plain
+    multi-row insert of as many event-sized rows): the integrator's own capacity, whatever
+    the recording side costs."""
+    from escrow.audit.head import lock_head
+    from escrow.audit.trail import AuditTrail
+
+    log = AuditLog(SystemClock(), lambda value: value.hex())
+    record = AuditRecord("bench.queued", "success", "bench", "b-1", org_ids=("o-1",))
+    with db.session() as holder:  # one event queued behind a holder, then copied
+        assert lock_head(holder, wait_seconds=None) is not None
+        with db.session() as session:
+            assert log.append(session, RequestContext("q", client_ip="192.0.2.1"), record) is None
+            session.execute(
+                text(
+                    "INSERT INTO audit_queue (occurred_at, request_id, action, resource_type,"
+                    " resource_id, outcome, entry_head, entry_tail, orgs, secrets)"
+                    " SELECT occurred_at, request_id || n, action, resource_type, resource_id,"
+                    " outcome, entry_head, entry_tail, orgs, secrets"
+                    " FROM audit_queue, generate_series(2, :n) AS n"
+                ),
+                {"n": queued},
+            )
+            session.commit()
+        holder.rollback()
+    trail = AuditTrail(db, None, 0)  # type: ignore[arg-type]  # only integrates here
+    numbered = 0
+
+    def integrate() -> None:
+        nonlocal numbered
+        numbered = trail.integrate_queued()
+
+    events = queued / timed(integrate)
+    assert numbered == queued, numbered
+    with db.session() as session:
+        entry = session.scalar(text("SELECT entry FROM audit_events LIMIT 1"))
+        session.execute(text("CREATE TABLE IF NOT EXISTS bench_events (seq bigint, entry text)"))
+        rows = [{"seq": n, "entry": entry} for n in range(queued)]
+        plain = queued / timed(
+            lambda: (
+                session.execute(text("INSERT INTO bench_events VALUES (:seq, :entry)"), rows),
+                session.commit(),
+            )
+        )
+    return events, plain
+
+
+def appends_only(db: Database, threads: int, total: int, rounds: int) -> None:
+    with db.session() as session:
+        session.execute(text("CREATE TABLE bench_rows (id serial primary key, note text)"))
+        session.commit()
+    ratios, events, rows, drains = [], [], [], []
+    for _ in range(rounds):
+        e, r, d = append_capacity(db, threads, total)
+        events.append(e)
+        rows.append(r)
+        drains.append(d)
+        ratios.append(e / r)
+    with db.session() as session:
+        size = session.scalar(text("SELECT size FROM audit_head"))
+    assert size == rounds * (total // threads * threads), size  # every event numbered once
+    print(
+        f"appends     {statistics.median(events):8.0f} events/s (min {min(events):.0f}, max"
+        f" {max(events):.0f})   plain insert+commit {statistics.median(rows):8.0f} rows/s"
+        f"   ratio {statistics.median(ratios):5.2f}x (min {min(ratios):.2f}, max"
+        f" {max(ratios):.2f})   queue drained in {max(drains) * 1e3:.0f} ms at most"
+        f"   ({threads} threads, {rounds} rounds of {total})"
+    )
+    try:
+        capacity = [integrator_capacity(db, 20_000) for _ in range(rounds)]
+    except ImportError:
+        return  # a tree before the integrator
+    numbered = [events for events, _ in capacity]
+    ratios = [events / plain for events, plain in capacity]
+    print(
+        f"integrator  {statistics.median(numbered):8.0f} events/s numbered from a queue of 20000"
+        f" (min {min(numbered):.0f}, max {max(numbered):.0f})   plain multi-row insert"
+        f" {statistics.median([plain for _, plain in capacity]):8.0f} rows/s   ratio"
+        f" {statistics.median(ratios):5.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})"
+    )
+
+
 def autovacuum(db: Database, enabled: bool) -> None:
     with db.session() as session:
         for table in AUDIT_TABLES:
@@ -241,10 +377,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--export-only", action="store_true", help="stop after the exports")
+    parser.add_argument("--appends-only", action="store_true", help="only the append capacity")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with throwaway_database() as url:
         db = Database(url.replace("postgresql://", "postgresql+psycopg://", 1))
         db.upgrade()
+        if args.appends_only:
+            appends_only(db, args.threads, args.requests, args.rounds)
+            db.dispose()
+            return
         autovacuum(db, False)
         tree = CompactRange()
         load = timed(lambda: bulk_load(url, tree, args.events - 1000))
