@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from escrow.app import build_components
-from escrow.audit.head import lock_head
 from escrow.audit.log import AuditRecord
 from escrow.clock import FrozenClock
 from escrow.config import load_settings
@@ -23,6 +22,7 @@ from escrow.schedule import end_turn, take_turn
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import AuditEvent
+from tests.fixtures.database import audit_head_held
 from tests.fixtures.datasets import Partners, create_dataset, deposit
 
 FAMILIES = {
@@ -116,8 +116,7 @@ def test_audit_events_waiting_for_integration_are_counted(
     client: TestClient[Litestar], db: Database
 ) -> None:
     components = client.app.state.components
-    with db.session() as holder:
-        assert lock_head(holder, wait_seconds=None) is not None  # an integrator mid-batch
+    with audit_head_held(db) as holder:
         for n in range(2):
             with db.session() as session:
                 record = AuditRecord("test.append", "success", "test")

@@ -11,14 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
-from escrow.audit.head import AuditUnavailableError, lock_head
+from escrow.audit.head import AuditUnavailableError
 from escrow.audit.integrator import BATCH, integrate_queued
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.audit.tree import MerkleTree
@@ -26,6 +23,7 @@ from escrow.clock import SystemClock
 from escrow.context import RequestContext
 from storage.db import Database
 from storage.models import AuditEvent, AuditEventOrg, AuditQueueEntry, AuditSecret
+from tests.fixtures.database import audit_head_held
 from tests.unit.audit.rfc9162 import leaf, mth
 
 RECORD = AuditRecord("x.y", "success", "thing", "t-1", org_ids=("o-1",))
@@ -33,16 +31,6 @@ RECORD = AuditRecord("x.y", "success", "thing", "t-1", org_ids=("o-1",))
 
 def _log(wait_seconds: float = 5) -> AuditLog:
     return AuditLog(SystemClock(), lambda value: value.hex(), index_wait_seconds=wait_seconds)
-
-
-@contextmanager
-def head_held(db: Database) -> Iterator[Session]:
-    """Another transaction holding the log's head (an integrator mid-batch) until the block
-    ends; it then rolls back."""
-    with db.session() as holder:
-        assert lock_head(holder, wait_seconds=None) is not None
-        yield holder
-        holder.rollback()
 
 
 def _append(db: Database, log: AuditLog, request_id: str, *, indexed: bool = False) -> int | None:
@@ -79,7 +67,7 @@ def test_while_the_head_is_held_an_append_is_queued_and_numbered_by_the_next_hol
     db: Database,
 ) -> None:
     log = _log()
-    with head_held(db):
+    with audit_head_held(db):
         assert _append(db, log, "queued-1") is None  # did not wait: it queued
         assert _append(db, log, "queued-2") is None
         assert _log_state(db)[2] == 2
@@ -95,7 +83,7 @@ def test_while_the_head_is_held_an_append_is_queued_and_numbered_by_the_next_hol
 
 def test_the_background_integrator_numbers_the_queue_without_a_new_append(db: Database) -> None:
     log = _log()
-    with head_held(db):
+    with audit_head_held(db):
         for n in range(3):
             _append(db, log, f"q-{n}")
         with db.session() as session:
@@ -113,7 +101,7 @@ def test_an_append_that_needs_its_index_waits_for_the_head_and_gets_it(db: Datab
     def indexed() -> None:
         numbered.append(_append(db, log, "indexed", indexed=True))
 
-    with head_held(db) as holder:
+    with audit_head_held(db) as holder:
         assert _append(db, log, "queued") is None
         waiter = threading.Thread(target=indexed)
         waiter.start()
@@ -142,7 +130,7 @@ def test_an_append_that_needs_its_index_fails_with_503_when_the_head_stays_held(
     db: Database,
 ) -> None:
     log = _log(wait_seconds=1)
-    with head_held(db), db.session() as session:
+    with audit_head_held(db), db.session() as session:
         ctx = RequestContext("too-late")
         with pytest.raises(AuditUnavailableError) as refused:
             log.append(session, ctx, RECORD, indexed=True)
@@ -194,7 +182,7 @@ def test_an_integrator_killed_mid_batch_leaves_no_gap_and_no_duplicate(
     db: Database, postgres_url: str
 ) -> None:
     log = _log(wait_seconds=30)
-    with head_held(db):
+    with audit_head_held(db):
         for n in range(5):
             _append(db, log, f"q-{n}")
     child = subprocess.Popen(  # noqa: S603 - this interpreter
@@ -228,7 +216,7 @@ def test_an_integrator_killed_mid_batch_leaves_no_gap_and_no_duplicate(
 
 def test_a_queue_longer_than_a_batch_is_numbered_in_batches(db: Database) -> None:
     log = _log()
-    with head_held(db), db.session() as session:
+    with audit_head_held(db), db.session() as session:
         ctx = RequestContext("bulk")
         for _ in range(BATCH + 5):
             assert log.append(session, ctx, RECORD) is None
