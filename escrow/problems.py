@@ -62,6 +62,21 @@ def to_problem(exc: Exception) -> ProblemDetailsException:
     if isinstance(exc, HTTPException):
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         return _problem(exc.status_code, slug, title, exc.detail, None, exc.headers)
+    unavailable = _dependency_problem(exc)
+    if unavailable is not None:
+        return unavailable
+    log.exception("unhandled error", exc_info=exc)
+    return _problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "the server failed to handle this request; it has been logged",
+        None,
+    )
+
+
+def _dependency_problem(exc: Exception) -> ProblemDetailsException | None:
+    """503 for a dependency that is down (blob store, database) or a key that is missing."""
     if isinstance(exc, BlobStoreUnavailableError):
         log.warning("blob store unavailable: %s", exc)
         return _problem(
@@ -91,14 +106,7 @@ def to_problem(exc: Exception) -> ProblemDetailsException:
             None,
             {"Retry-After": "5"},
         )
-    log.exception("unhandled error", exc_info=exc)
-    return _problem(
-        500,
-        "internal-error",
-        "Internal error",
-        "the server failed to handle this request; it has been logged",
-        None,
-    )
+    return None
 
 
 SHARING_PREFIX = "/delta-sharing/"

@@ -9,7 +9,9 @@ two replicas running the job at once emit it once: the second insert fails and r
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from datetime import datetime
+
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
@@ -24,6 +26,14 @@ BATCH = 100
 def emit_expiry_notices(components: Components) -> int:
     """Records the due ``agreement.expiring`` events; returns how many this call emitted."""
     now = components.clock.now()
+    ctx = RequestContext(request_id="webhook-expiry-notices")
+    with components.db.session() as session:
+        due = session.execute(_due(now)).all()
+    return sum(_emit(components, ctx, now, *agreement) for agreement in due)
+
+
+def _due(now: datetime) -> Select[tuple[str, str, str]]:
+    """Released agreements expiring within the notice period, listened to, not yet noticed."""
     listened = exists().where(
         WebhookEndpoint.status == "active",
         or_(
@@ -34,44 +44,49 @@ def emit_expiry_notices(components: Components) -> int:
     noticed = exists().where(
         WebhookNotice.kind == EXPIRING_ACTION, WebhookNotice.subject_id == Agreement.id
     )
+    return (
+        select(Agreement.id, Agreement.owner_org_id, Agreement.beneficiary_org_id)
+        .where(
+            Agreement.state == "released",
+            Agreement.expires_at > now,
+            Agreement.expires_at <= now + EXPIRY_NOTICE,
+            listened,
+            ~noticed,
+        )
+        .order_by(Agreement.expires_at, Agreement.id)
+        .limit(BATCH)
+    )
+
+
+def _emit(
+    components: Components,
+    ctx: RequestContext,
+    now: datetime,
+    agreement_id: str,
+    owner_org_id: str,
+    beneficiary_org_id: str,
+) -> bool:
+    """One notice and its event, in one transaction; False if another replica emitted it."""
     with components.db.session() as session:
-        due = session.execute(
-            select(Agreement.id, Agreement.owner_org_id, Agreement.beneficiary_org_id)
-            .where(
-                Agreement.state == "released",
-                Agreement.expires_at > now,
-                Agreement.expires_at <= now + EXPIRY_NOTICE,
-                listened,
-                ~noticed,
-            )
-            .order_by(Agreement.expires_at, Agreement.id)
-            .limit(BATCH)
-        ).all()
-    emitted = 0
-    ctx = RequestContext(request_id="webhook-expiry-notices")
-    for agreement_id, owner_org_id, beneficiary_org_id in due:
-        with components.db.session() as session:
-            notice = WebhookNotice(kind=EXPIRING_ACTION, subject_id=agreement_id, created_at=now)
-            session.add(notice)
-            try:
-                session.flush()
-            except IntegrityError:  # another replica emitted it first
-                session.rollback()
-                continue
-            agreement = session.get(Agreement, agreement_id)
-            expires_at = agreement.expires_at if agreement is not None else None
-            components.audit.append(
-                session,
-                ctx,
-                AuditRecord(
-                    EXPIRING_ACTION,
-                    "success",
-                    "agreement",
-                    agreement_id,
-                    org_ids=(owner_org_id, beneficiary_org_id),
-                    details={"expires_at": expires_at.isoformat() if expires_at else None},
-                ),
-            )
-            session.commit()
-            emitted += 1
-    return emitted
+        session.add(WebhookNotice(kind=EXPIRING_ACTION, subject_id=agreement_id, created_at=now))
+        try:
+            session.flush()
+        except IntegrityError:  # another replica emitted it first
+            session.rollback()
+            return False
+        agreement = session.get(Agreement, agreement_id)
+        expires_at = agreement.expires_at if agreement is not None else None
+        components.audit.append(
+            session,
+            ctx,
+            AuditRecord(
+                EXPIRING_ACTION,
+                "success",
+                "agreement",
+                agreement_id,
+                org_ids=(owner_org_id, beneficiary_org_id),
+                details={"expires_at": expires_at.isoformat() if expires_at else None},
+            ),
+        )
+        session.commit()
+    return True
