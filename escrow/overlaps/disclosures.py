@@ -7,6 +7,7 @@ every line names the events it sums, each provable with ``GET /v1/audit/proofs/i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -57,24 +58,48 @@ class DisclosureService(Service):
             or any_partnership(self.session, me, partner.id) is None
         ):
             raise NotFoundError(f"{partner_slug!r} is not a partner of your organization")
-        events = self.session.execute(
+        self.deps.components.trail.catch_up()  # the partner's latest reads included
+        lines = self._lines(self._reads(me, partner.id), self._population_names(me), period)
+        self.commit_with_event(
+            AuditRecord(
+                "overlaps.disclosures.read",
+                "success",
+                "organization",
+                me,
+                org_ids=(me,),
+                details={"partner": partner.id},
+            )
+        )
+        return sorted(lines, key=lambda d: (d.period, d.population_name))
+
+    def _reads(self, me: str, partner_id: str) -> Iterable[tuple[int, str]]:
+        """(index, entry) of the partner's successful overlap reads that touched us."""
+        return self.session.execute(
             select(AuditEvent.seq, AuditEvent.entry)
             .join(AuditEventOrg, AuditEventOrg.seq == AuditEvent.seq)
             .where(
                 AuditEventOrg.org_id == me,
-                AuditEvent.actor_org_id == partner.id,
+                AuditEvent.actor_org_id == partner_id,
                 AuditEvent.action.in_(READ_ACTIONS),
                 AuditEvent.outcome == "success",
             )
             .order_by(AuditEvent.seq)
             .limit(MAX_EVENTS)
         ).tuples()
+
+    def _population_names(self, me: str) -> dict[str, str]:
         rows = self.session.execute(
             select(Population.id, Population.name).where(Population.org_id == me)
         )
-        names = {population_id: name for population_id, name in rows}
+        return {population_id: name for population_id, name in rows}
+
+    @staticmethod
+    def _lines(
+        reads: Iterable[tuple[int, str]], names: dict[str, str], period: str
+    ) -> list[Disclosure]:
+        """One line per population and period: reads, counts, records and fields disclosed."""
         lines: dict[tuple[str, str], Disclosure] = {}
-        for seq, entry in events:
+        for seq, entry in reads:
             event = json.loads(entry)
             when = str(event.get("time", ""))[: PERIODS[period]]
             for item in event.get("details", {}).get("disclosed", []):
@@ -91,14 +116,4 @@ class DisclosureService(Service):
                 line.records += int(item.get("records", 0))
                 line.fields.update(item.get("fields", []))
                 line.events.append(seq)
-        self.commit_with_event(
-            AuditRecord(
-                "overlaps.disclosures.read",
-                "success",
-                "organization",
-                me,
-                org_ids=(me,),
-                details={"partner": partner.id},
-            )
-        )
-        return sorted(lines.values(), key=lambda d: (d.period, d.population_name))
+        return list(lines.values())
