@@ -38,7 +38,7 @@ class AuditService(Service):
         """Operators see every event; others the events touching their org (or ``org``)."""
         org_id = self._readable_scope(org)
         after = _cursor_seq(cursor)
-        self.trail.catch_up()
+        self.trail.catch_up(self.session)
         return paginate(
             find_events(self.session, where, org_id, after, limit + 1), limit, key="seq"
         )
@@ -46,7 +46,7 @@ class AuditService(Service):
     def checkpoint(self) -> SignedCheckpoint:
         """The latest signed checkpoint, issued now if the tree has grown past it."""
         self._require_tree()
-        self.trail.catch_up()
+        self.trail.catch_up(self.session)
         return self.trail.checkpoints.current(self.session)
 
     def public_key(self) -> str:
@@ -55,7 +55,7 @@ class AuditService(Service):
     def inclusion(self, index: int, size: int | None) -> InclusionProof:
         """The audit path of leaf ``index``: against the current checkpoint unless ``size``."""
         self._require_tree()
-        self.trail.catch_up()
+        self.trail.catch_up(self.session)
         note = None
         if size is None:
             signed = self.trail.checkpoints.current(self.session)
@@ -69,7 +69,7 @@ class AuditService(Service):
 
     def consistency(self, from_size: int, to_size: int) -> list[bytes]:
         self._require_tree()
-        self.trail.catch_up()
+        self.trail.catch_up(self.session)
         self._check_size(to_size, "to")
         if not 1 <= from_size <= to_size:
             raise ValidationError("from must be between 1 and to", field="from")
@@ -78,7 +78,7 @@ class AuditService(Service):
     def plan_export(self, org: str | None) -> ExportPlan:
         """Everything for operators (unless ``org``); the events touching one org otherwise."""
         org_id = self._readable_scope(org)
-        self.trail.catch_up()
+        self.trail.catch_up(self.session)
         signed = self.trail.checkpoints.current(self.session)
         return ExportPlan(self.trail.checkpoints.origin, signed, org_id)
 

@@ -58,7 +58,7 @@ class DisclosureService(Service):
             or any_partnership(self.session, me, partner.id) is None
         ):
             raise NotFoundError(f"{partner_slug!r} is not a partner of your organization")
-        self.deps.components.trail.catch_up()  # the partner's latest reads included
+        self.deps.components.trail.catch_up(self.session)  # the partner's latest reads included
         lines = self._lines(self._reads(me, partner.id), self._population_names(me), period)
         self.commit_with_event(
             AuditRecord(

@@ -496,7 +496,8 @@ def test_parallel_requests_produce_one_gap_free_order(
     for worker in workers:
         worker.join()
     assert sorted(set(statuses)) == [201, 404] and len(statuses) == 80
-    components.trail.catch_up()  # what was queued behind another integration, numbered now
+    with components.db.session() as session:  # what was queued behind another integration
+        components.trail.catch_up(session)
     entries = _entries(components)
     assert [json.loads(entry)["seq"] for entry in entries] == list(range(len(entries)))
     # 40 creations; 40 concealed reads, each a denial plus the operators' record of its target.
