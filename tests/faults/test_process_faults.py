@@ -43,7 +43,7 @@ from minio import Minio
 
 from storage.blobs import LocalBlobStore
 from tests.fixtures.api import Caller, Ecosystem, token_for
-from tests.fixtures.database import throwaway_database
+from tests.fixtures.database import throwaway_database, waiting_on_a_lock
 from tests.fixtures.datasets import sha256
 from tests.fixtures.live import LiveServer, live_env
 from tests.fixtures.postgres_instance import PostgresInstance
@@ -336,14 +336,6 @@ def approve(stack: Stack, agreement_id: str, request_id: str) -> Any:
         json={"decision": "approve", "reason": "ok"},
         headers={"X-Request-ID": request_id},
     )
-
-
-def waiting_on_a_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        ).fetchone()
-        return bool(row and row[0])
 
 
 def test_postgres_stopped_during_a_release_fails_cleanly_and_the_api_recovers(

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from escrow.audit.head import AuditUnavailableError
 from escrow.audit.integrator import BATCH, integrate_queued
@@ -23,7 +23,7 @@ from escrow.clock import SystemClock
 from escrow.context import RequestContext
 from storage.db import Database
 from storage.models import AuditEvent, AuditEventOrg, AuditQueueEntry, AuditSecret
-from tests.fixtures.database import audit_head_held
+from tests.fixtures.database import audit_head_held, waiting_on_a_lock
 from tests.unit.audit.rfc9162 import leaf, mth
 
 RECORD = AuditRecord("x.y", "success", "thing", "t-1", org_ids=("o-1",))
@@ -94,7 +94,9 @@ def test_the_background_integrator_numbers_the_queue_without_a_new_append(db: Da
     assert _log_state(db) == ([0, 1, 2], ["q-0", "q-1", "q-2"], 0)
 
 
-def test_an_append_that_needs_its_index_waits_for_the_head_and_gets_it(db: Database) -> None:
+def test_an_append_that_needs_its_index_waits_for_the_head_and_gets_it(
+    db: Database, postgres_url: str
+) -> None:
     log = _log(wait_seconds=30)
     numbered: list[int | None] = []
 
@@ -105,7 +107,7 @@ def test_an_append_that_needs_its_index_waits_for_the_head_and_gets_it(db: Datab
         assert _append(db, log, "queued") is None
         waiter = threading.Thread(target=indexed)
         waiter.start()
-        _until_a_transaction_waits_for_a_lock(db)
+        _until_a_transaction_waits_for_a_lock(postgres_url)
         assert numbered == []
         holder.rollback()  # the holder ends without numbering anything
     waiter.join(timeout=30)
@@ -113,17 +115,10 @@ def test_an_append_that_needs_its_index_waits_for_the_head_and_gets_it(db: Datab
     assert _log_state(db) == ([0, 1], ["queued", "indexed"], 0)
 
 
-def _until_a_transaction_waits_for_a_lock(db: Database) -> None:
+def _until_a_transaction_waits_for_a_lock(postgres_url: str) -> None:
     deadline = time.monotonic() + 30
-    with db.engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            )
-            conn.rollback()
-            if waiting:
-                return
-    raise AssertionError("no transaction came to wait for the head")
+    while not waiting_on_a_lock(postgres_url.replace("+psycopg", "")):
+        assert time.monotonic() < deadline, "no transaction came to wait for the head"
 
 
 def test_an_append_that_needs_its_index_fails_with_503_when_the_head_stays_held(
