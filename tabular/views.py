@@ -11,7 +11,9 @@ fields in the view's order (all columns when ``fields`` is None), then the kept 
 exactly as deposited. JSON Lines: lines are cut at LF; a field is a dotted path (``"a.b"`` is
 ``obj["a"]["b"]``); output objects keep the nesting of the granted paths in the view's order,
 without the paths a row lacks; with ``fields`` None a kept line is re-emitted as it came,
-trimmed. A line that is not one JSON object is skipped and counted as malformed. Parquet:
+trimmed. A line that is not one UTF-8 JSON object is skipped and counted as malformed, as is
+one where a value the view decodes is a number out of range (``_JsonLines`` says which values
+a view decodes). Parquet:
 top-level columns, output without metadata or dictionaries.
 
 Fails closed: a granted field the table lacks, a column the view names twice, bytes that are
@@ -22,18 +24,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
+from operator import attrgetter
 from typing import IO, Any, Final
 
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
 from tabular.errors import BadTableError, ViewError
 from tabular.formats import TableFormat
 from tabular.parquet import write_parquet
-from tabular.predicates import RowFilter, column_of, compile_filter, parse_view
+from tabular.predicates import RowFilter, compile_filter, parse_view
 from tabular.reading import (
     BLOCK_BYTES,
     TARGET_BYTES,
@@ -252,150 +255,188 @@ def _jsonl(
     block_bytes: int,
     parquet: dict[str, Any],
 ) -> Iterator[bytes]:
-    blocks = _kept_json(out, chunks, keep, block_bytes)
+    names = fields if fields is not None else list(types)  # Parquet's columns
+    reader = _JsonLines(fields, keep, names if output == "parquet" else [])
+    blocks = (
+        kept
+        for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes)
+        if (kept := reader.kept(out, block)) is not None
+    )
     if output == "parquet":
-        names = fields if fields is not None else list(types)
         schema = pa.schema([(n, arrow_type_for(types.get(n, "string"))) for n in names])
-        getters = [_path_getter(name) for name in names]
         batches = (
             pa.RecordBatch.from_arrays(
-                [
-                    typed_values(
-                        types.get(name, "string"), [get(_decoded(line, row)) for line, row in kept]
-                    )
-                    for name, get in zip(names, getters, strict=True)
-                ],
+                [typed_values(types.get(name, "string"), kept.values(name)) for name in names],
                 schema=schema,
             )
             for kept in blocks
         )
         yield from write_parquet(batches, schema, **parquet)
         return
-    encoder = msgspec.json.Encoder()
-    tree = None if fields is None else _path_tree(fields)
     for kept in blocks:
-        if tree is None:
-            yield b"\n".join(line for line, _ in kept) + b"\n"
-        else:
-            rows = [_decoded(line, row) for line, row in kept]
-            yield encoder.encode_lines([_pick(row, tree) for row in rows])
+        yield kept.output()
 
 
-def _kept_json(
-    out: ViewOutput, chunks: Iterator[bytes], keep: RowFilter | None, block_bytes: int
-) -> Iterator[list[tuple[bytes, dict[str, Any]]]]:
-    """The kept (line, object) pairs, block by block (never an empty block)."""
-    decode = msgspec.json.Decoder().decode
-    getters = {name: _path_getter(name) for name in (keep.fields if keep else ())}
-    for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes):
-        fast = _kept_by_arrow(block, keep)
-        if fast is not None:
-            lines, kept_lines = fast
-            out.count(len(lines), len(kept_lines))
-            if kept_lines:
-                yield [(line, _LAZY) for line in kept_lines]
-            continue
-        rows: list[tuple[bytes, dict[str, Any]]] = []
+class _JsonLines:
+    """Reads blocks of whole lines into rows with one decoder: a whole block at once when its
+    layout lets each line be told apart by bytes alone (``_plain_lines``), else line by line.
+
+    When every field the view reads is a top-level key (``_STRUCT_KEY``), rows are Structs that
+    decode those keys' values and only check the syntax of the others (so a number out of
+    range there is no error); the bytes are checked to be UTF-8 apart. Otherwise rows are
+    dicts, every value decoded."""
+
+    def __init__(self, fields: list[str] | None, keep: RowFilter | None, read: list[str]) -> None:
+        """``read``: fields read besides the granted and the filtered ones."""
+        self.keep = keep
+        self.tree = None if fields is None else _path_tree(fields)
+        granted = list(dict.fromkeys(fields or ()))
+        filtered = sorted(keep.fields if keep else ())
+        named = list(dict.fromkeys([*granted, *read, *filtered]))
+        self.struct: type[msgspec.Struct] | None = None
+        self.decode: Callable[[bytes], Any] = _DECODE
+        self.decode_lines: Callable[[bytes], list[Any]] = msgspec.json.Decoder(dict).decode_lines
+        if all(_STRUCT_KEY.fullmatch(name) for name in named):
+            self.struct = msgspec.defstruct(
+                "Row",
+                [(f"f{i}", Any, msgspec.UNSET) for i in range(len(named))],
+                rename={f"f{i}": name for i, name in enumerate(named)},
+                gc=False,  # decoded JSON holds no cycles; tracking thousands of rows costs
+            )
+            self.slots = {name: f"f{i}" for i, name in enumerate(named)}
+            # Filtered fields that are not granted: blanked before a kept Struct is written.
+            self.hidden = [self.slots[name] for name in named[len(granted) :]]
+            decoder = msgspec.json.Decoder(self.struct)
+            self.decode, self.decode_lines = decoder.decode, decoder.decode_lines
+        self.row_type = dict if self.struct is None else self.struct
+
+    def kept(self, out: ViewOutput, block: bytes) -> _KeptJson | None:
+        """The block's kept rows (None when it keeps none), counted into ``out``."""
+        rows = lines = None
+        if (count := _plain_lines(block)) and _utf8(block):
+            rows = self._decode_block(block, count)
+        if rows is None:
+            lines, rows, malformed = self._decode_each(block)
+            out.malformed_rows += malformed
+        indices = None
+        if self.keep is not None and rows:
+            mask = self.keep.mask_columns(
+                lambda name: _json_column(self.column(name, rows)), len(rows)
+            )
+            indices = pc.indices_nonzero(mask).to_pylist()
+        kept = len(rows) if indices is None else len(indices)
+        out.count(len(rows), kept)
+        if not kept:
+            return None
+        return _KeptJson(self, block, lines, rows, indices)
+
+    def column(self, name: str, rows: list[Any]) -> list[Any]:
+        """A field's values in the rows; None where a row lacks it."""
+        if self.struct is None:
+            return list(map(_path_getter(name), rows))
+        values = list(map(attrgetter(self.slots[name]), rows))
+        if msgspec.UNSET in values:
+            values = [None if value is msgspec.UNSET else value for value in values]
+        return values
+
+    def _decode_block(self, block: bytes, count: int) -> list[Any] | None:
+        """The rows of a block of ``count`` plain lines, or None if one is not a row."""
+        try:
+            rows = self.decode_lines(block)
+        except (msgspec.DecodeError, ValueError, RecursionError):
+            return None
+        return rows if len(rows) == count else None
+
+    def _decode_each(self, block: bytes) -> tuple[list[bytes], list[Any], int]:
+        """The block's rows, and the lines they came from, trimmed; and how many are malformed."""
+        ascii_only = block.isascii()
+        lines: list[bytes] = []
+        rows: list[Any] = []
+        malformed = 0
         for line in block.split(b"\n"):
             stripped = line.strip(_JSON_SPACE)
             if not stripped:
                 continue
             try:
-                row = decode(stripped)
+                row = self.decode(stripped) if ascii_only or _utf8(stripped) else None
             except (msgspec.DecodeError, ValueError, RecursionError):
                 row = None
-            if type(row) is not dict:
-                out.malformed_rows += 1
+            if type(row) is not self.row_type:
+                malformed += 1
                 continue
-            rows.append((stripped, row))
-        kept = rows
-        if keep is not None and rows:
-            block_rows = [row for _, row in rows]
-            mask = keep.mask_columns(
-                lambda name, block_rows=block_rows: _json_column(  # type: ignore[misc]
-                    [getters[name](row) for row in block_rows]
-                ),
-                len(rows),
-            ).to_pylist()
-            kept = [pair for pair, flag in zip(rows, mask, strict=True) if flag]
-        out.count(len(rows), len(kept))
-        if kept:
-            yield kept
+            lines.append(stripped)
+            rows.append(row)
+        return lines, rows, malformed
 
 
-_LAZY: Final[dict[str, Any]] = {}  # a kept line not decoded yet (decoded when projected)
+class _KeptJson:
+    """One block's kept rows, written as JSON Lines or read as a column."""
+
+    def __init__(
+        self,
+        reader: _JsonLines,
+        block: bytes,
+        lines: list[bytes] | None,
+        rows: list[Any],
+        indices: list[int] | None,
+    ) -> None:
+        self.reader, self.block, self.lines = reader, block, lines
+        self.rows = rows if indices is None else [rows[index] for index in indices]
+        self.indices = indices
+
+    def output(self) -> bytes:
+        if self.reader.tree is None:  # whole lines, trimmed, as they came
+            lines = self.lines if self.lines is not None else _plain_split(self.block)
+            if self.indices is not None:
+                lines = [lines[index] for index in self.indices]
+            return b"\n".join(lines) + b"\n"
+        if self.reader.struct is not None:
+            for row in self.rows:
+                for slot in self.reader.hidden:
+                    setattr(row, slot, msgspec.UNSET)
+            return _ENCODE_LINES(self.rows)
+        tree = self.reader.tree
+        return _ENCODE_LINES([_pick(row, tree) for row in self.rows])
+
+    def values(self, name: str) -> list[Any]:
+        return self.reader.column(name, self.rows)
 
 
-def _kept_by_arrow(block: bytes, keep: RowFilter | None) -> tuple[list[bytes], list[bytes]] | None:
-    """The block's lines and the kept ones, filtered on Arrow columns; None when Arrow cannot
-    read the block exactly as the reference does (then the caller goes line by line).
+def _plain_lines(block: bytes) -> int:
+    """How many lines the block has if every one is ``{...}`` (nothing to trim, none blank),
+    else 0.
 
-    Fields the schema types as strings, dates or timestamps are read as strings (Arrow would
-    otherwise turn ISO strings into timestamps); a float64 column with magnitudes from 2**53
-    may hold integers it rounded; a dotted field that is also a key
-    would be read as that key."""
-    if keep is None:
-        return None  # every line must be checked to be one object: line by line it is
-    lines = _lines_of(block)
-    try:  # a malformed line is never emitted: any makes the block go line by line
-        if not all(type(_DECODE(line)) is dict for line in lines):
-            return None
-    except (msgspec.DecodeError, ValueError, RecursionError):
-        return None
-    as_text = [
-        pa.field(name, pa.string())
-        for name in keep.fields
-        if "." not in name and keep.types.get(name, "string") in ("string", "date", "timestamp")
-    ]
-    parse = pajson.ParseOptions(explicit_schema=pa.schema(as_text), newlines_in_values=False)
-    read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
+    Then every line break is a boundary between two JSON values (a ``}`` ending a line closes
+    an object, as a string cannot hold a raw LF, and no value may go on with ``{``), so a block
+    that decodes as N values from N lines has exactly one value per line."""
+    body = block[:-1] if block[-1:] == b"\n" else block
+    if body[:1] != b"{" or body[-1:] != b"}":
+        return 0
+    breaks = body.count(b"\n")
+    return breaks + 1 if body.count(b"}\n{") == breaks else 0
+
+
+def _utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
     try:
-        table = pajson.read_json(pa.BufferReader(block), read_options=read, parse_options=parse)
-        if table.num_rows != len(lines) or any(
-            "." in name and name in table.column_names for name in keep.fields
-        ):
-            return None
-        if any(_rounded(column_of(table, name)) for name in keep.fields):
-            return None
-        kept = pc.indices_nonzero(keep.mask(table)).to_pylist()
-    except (pa.ArrowException, ValueError, TypeError):
-        return None
-    return lines, [lines[index] for index in kept]
-
-
-def _rounded(column: pa.Array | None) -> bool:
-    """Whether a float64 column may hold integers it rounded (magnitudes from 2**53)."""
-    if column is None or not pa.types.is_floating(column.type) or len(column) == column.null_count:
+        data.decode()
+    except UnicodeDecodeError:
         return False
-    largest = pc.max(pc.abs(column)).as_py()
-    return bool(largest is not None and largest >= 2**53)
+    return True
 
 
-def _lines_of(block: bytes) -> list[bytes]:
-    """The block's non-blank lines, trimmed; split plainly when nothing needs trimming."""
-    if any(mark in block for mark in (b"\r", b"\n\n", b"\n ", b" \n", b"\t")) or block[:1] in (
-        b" ",
-        b"\n",
-    ):
-        return [line for line in map(_strip_json_space, block.split(b"\n")) if line]
+def _plain_split(block: bytes) -> list[bytes]:
     lines = block.split(b"\n")
-    if lines and not lines[-1]:
+    if not lines[-1]:
         lines.pop()
     return lines
 
 
+# Keys a Struct can decode: top-level (no dot) and none of what msgspec refuses to rename to.
+_STRUCT_KEY: Final = re.compile(r'[^."\\\x00-\x1f]*')
 _DECODE: Final = msgspec.json.Decoder().decode
-
-
-def _decoded(line: bytes, row: dict[str, Any]) -> dict[str, Any]:
-    if row is not _LAZY:
-        return row
-    value: dict[str, Any] = _DECODE(line)
-    return value
-
-
-def _strip_json_space(line: bytes) -> bytes:
-    return line.strip(_JSON_SPACE)
+_ENCODE_LINES: Final = msgspec.json.Encoder().encode_lines
 
 
 def _json_column(values: list[Any]) -> pa.Array | list[Any]:

@@ -403,10 +403,12 @@ BAD_LINES = ["not json ~bad{i}^", '[1, "~bad{i}^"]', '{"x": "~bad{i}^"', '"~bad{
     st.lists(st.tuples(st.integers(0, 20), st.sampled_from(BAD_LINES)), max_size=3),
     st.lists(st.integers(0, 1 << 16), max_size=12),
     st.booleans(),
+    st.booleans(),
 )
 def test_jsonl_view_streamed_equals_whole_table_and_leaks_nothing(
-    table: dict[str, Any], bad: list[tuple[int, str]], cuts: list[int], sparse: bool
+    table: dict[str, Any], bad: list[tuple[int, str]], cuts: list[int], sparse: bool, crlf: bool
 ) -> None:
+    """With LF only, blocks of plain lines are decoded at once (``_plain_lines``)."""
     objects = []
     for r, row in enumerate(table["rows"]):
         if sparse and r % 3 == 1:  # some rows lack a field: no predicate on it may hold
@@ -415,7 +417,7 @@ def test_jsonl_view_streamed_equals_whole_table_and_leaks_nothing(
     lines = [json.dumps(obj, ensure_ascii=r % 2 == 0) for r, obj in enumerate(objects)]
     for i, (at, template) in enumerate(bad):
         lines.insert(min(at, len(lines)), template.replace("{i}", str(i)))
-    data = ("\r\n".join(lines) + "\n\n").encode()
+    data = ("\r\n".join(lines) + "\n\n" if crlf else "\n".join(lines) + "\n").encode()
     view = table["view"]
     kept_rows = [
         r
@@ -433,6 +435,73 @@ def test_jsonl_view_streamed_equals_whole_table_and_leaks_nothing(
     text = out.decode() + "\n".join(decoded)
     leaked = [m for m in [*forbidden_markers(table, set(kept_rows)), "~bad"] if m in text]
     assert not leaked
+
+
+# Lines whose values a Struct would skip (granted and filtered fields are "k" and "v"), some
+# of which the reference refuses: a block of plain lines must read them all as it does.
+ODD_VALUES = [
+    "1",
+    "-0.5e-3",
+    "1e308",
+    "1E400",
+    "1e-400",
+    "12345678901234567890",
+    "1" + "0" * 400,
+    r'"caf\u00e9 \u00e9\ud83d\ude00"',
+    r'"\ud800"',
+    r'"\udc00x"',
+    r'"\q"',
+    "[[[[1]]]]",
+    "[" * 1100 + "]" * 1100,
+    '{"k": "INNER"}',
+    "NaN",
+    "tru",
+    r'"\u0000"',
+    "null",
+]
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(ODD_VALUES),
+            st.sampled_from(["k", "v", "x", r"\u006b", r"\ud800"]),
+            st.sampled_from([b"", b"\xff", "\u00e9".encode()]),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from([None, ["k"], ["v", "k"]]),
+)
+def test_jsonl_plain_blocks_read_every_line_as_the_line_by_line_reference(
+    specs: list[tuple[str, str, bytes, int]], fields: list[str] | None
+) -> None:
+    lines = []
+    for r, (odd, key, raw, value) in enumerate(specs):
+        line = f'{{"k": {value}, "v": "r{r}", "{key}": {odd}, "x": "'.encode() + raw + b'"}'
+        lines.append(line)
+    view = {"fields": fields, "where": {"field": "k", "op": "ge", "value": 1}}
+    plain, counts = stream("application/x-ndjson", view, None, [b"\n".join(lines) + b"\n"])
+    trimmed, reference = stream("application/x-ndjson", view, None, [b" \r\n".join(lines)])
+    assert (plain, counts) == (trimmed, reference)
+    assert counts[0] + counts[2] == len(lines)
+
+
+def test_jsonl_numbers_out_of_range_matter_only_in_the_values_a_view_decodes() -> None:
+    data = b'{"k": 1, "big": 1E400, "n": {"m": 2}}\n{"k": 2, "big": 1, "n": {"m": 3}}\n'
+    for ends in (b"\n", b"\r\n"):  # decoded a block at once, then line by line
+        body = data.replace(b"\n", ends)
+        flat, counts = stream(
+            "application/x-ndjson", {"fields": ["k"], "where": None}, None, [body]
+        )
+        assert (flat, counts) == (b'{"k":1}\n{"k":2}\n', (2, 2, 0))
+        read = {"fields": ["big"], "where": None}
+        assert stream("application/x-ndjson", read, None, [body]) == (b'{"big":1}\n', (1, 1, 1))
+        dotted = {"fields": ["k", "n.m"], "where": None}
+        out, counts = stream("application/x-ndjson", dotted, None, [body])
+        assert (out, counts) == (b'{"k":2,"n":{"m":3}}\n', (1, 1, 1))
 
 
 def as_json(value: Any) -> Any:
