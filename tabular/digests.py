@@ -59,7 +59,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
+from tabular.buffers import string_data
 from tabular.schema import SchemaInference
 
 __all__ = [
@@ -103,6 +107,8 @@ _SLICE_BYTES: Final = 64 << 10
 # Parse even when quote parity says a record is unfinished once this much is held: a stray
 # quote in an unquoted field (which csv reads literally) would otherwise stall parsing.
 _FORCED_PARSE_BYTES: Final = 1 << 20
+# CSV blocks Arrow reads at once (``_CsvTable._absorb_by_arrow``): its costs are per call.
+_ARROW_BLOCK_BYTES: Final = 1 << 20
 _SENTINEL_LINE: Final = "end\n"
 _SENTINEL_ROW: Final = ["end"]
 _JSON_SPACE: Final = b" \t\r"
@@ -111,7 +117,7 @@ _NOT_OPENERS: Final = bytes(byte for byte in range(256) if byte not in b"[{\n")
 
 
 class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
     def copy(self) -> _Hasher: ...
     def hexdigest(self) -> str: ...
 
@@ -152,6 +158,7 @@ class ContentDigest:
         )
         self._max = max_record_bytes
         self._forced_at = min(_FORCED_PARSE_BYTES, max_record_bytes)
+        self._target = min(self._table.block_target, max_record_bytes)  # bytes parsed at once
         # Held bytes start at a record boundary; _cut ends the last safe block, _last_lf the
         # last line; both are offsets into the held bytes, 0 for none.
         self._parts: list[bytes] = []
@@ -236,7 +243,7 @@ class ContentDigest:
         """Parses held whole records; a failed try waits for twice the bytes (linear time)."""
         while True:
             over = self._size > self._max
-            if self._size < self._retry_at and not over:
+            if self._size < max(self._retry_at, self._target) and not over:
                 return
             end = self._cut
             if over or (not end and self._size >= self._forced_at):
@@ -265,6 +272,7 @@ class ContentDigest:
 
 class _CsvTable:
     format: Final = "csv"
+    block_target: Final = _ARROW_BLOCK_BYTES
 
     def __init__(self, max_record_bytes: int, inference: SchemaInference) -> None:
         self._max = max_record_bytes
@@ -299,6 +307,8 @@ class _CsvTable:
 
     def consume(self, block: bytes, *, final: bool) -> int:
         """Absorbs the block's whole records; returns how many bytes they take."""
+        if self._columns is not None and self._absorb_by_arrow(block):
+            return len(block)
         try:
             text = block.decode()
         except UnicodeDecodeError:
@@ -359,6 +369,48 @@ class _CsvTable:
             hasher.update(b"\x00")
             self._inference.add_strings(name, column)
 
+    def _absorb_by_arrow(self, block: bytes) -> bool:
+        """Absorbs a block of whole records read by Arrow when it reads them as the csv module
+        does; False (nothing absorbed) when it may not, for the csv module to read.
+
+        Arrow's parser is the csv module's state machine (a property test holds them equal
+        on every body) but for a lone CR, which ends a record for Arrow and is an error for
+        csv; rows with NUL are malformed here. Arrow refuses a block it reads with a width
+        other than the header's or bytes that are not UTF-8. The block must also end between
+        records: a quoted field the block leaves open would end with its last LF."""
+        columns = self._columns
+        if (
+            columns is None
+            or not block.endswith(b"\n")
+            or b"\x00" in block
+            or block.count(b"\r") != block.count(b"\r\n")
+        ):
+            return False
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(block),
+                read_options=pacsv.ReadOptions(
+                    column_names=columns, use_threads=False, block_size=len(block) + 1
+                ),
+                parse_options=_ARROW_PARSE,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in columns},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    check_utf8=True,
+                ),
+            )
+        except (pa.ArrowException, ValueError):
+            return False
+        if table.num_rows and table.column(len(columns) - 1)[-1].as_py().endswith("\n"):
+            return False
+        self._rows += table.num_rows
+        for name, hasher, column in zip(columns, self._hashers, table.columns, strict=True):
+            values = column.combine_chunks()
+            hasher.update(string_data(pc.binary_join_element_wise(values, "", "\x00")))
+            self._inference.add_strings(name, values)
+        return True
+
     def _take_header(self, rows: list[list[str]]) -> list[list[str]]:
         for index, row in enumerate(rows):
             if row:
@@ -383,6 +435,9 @@ class _CsvTable:
             "malformed_rows": self._malformed,
             "encoding": "utf-8",
         }
+
+
+_ARROW_PARSE: Final = pacsv.ParseOptions(newlines_in_values=True)
 
 
 def _lines(text: str, final: bool) -> Iterable[str]:
@@ -456,6 +511,7 @@ _MSGSPEC: Final = msgspec.json.Encoder()
 
 class _JsonLinesTable:
     format: Final = "jsonl"
+    block_target: Final = _SLICE_BYTES
 
     def __init__(self, max_record_bytes: int, inference: SchemaInference) -> None:
         self._max = max_record_bytes

@@ -9,7 +9,7 @@ boolean); an Arrow-typed column (Parquet) has the type of its Arrow type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, Final
 
 import pyarrow as pa
@@ -39,6 +39,15 @@ _WIDER: Final[dict[str, frozenset[str]]] = {
     "string": frozenset({"string"}),
 }
 _BATCH: Final = 1 << 16
+_STRING_ONLY: Final = {"string"}
+# The strict forms of dates and timestamps, and the Arrow type their cast reads them as.
+_STRICT: Final = {
+    "%Y-%m-%d": (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", pa.date32()),
+    "%Y-%m-%dT%H:%M:%S": (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$",
+        pa.timestamp("s"),
+    ),
+}
 _INTEGER: Final = r"^[+-]?[0-9]+$"
 _DECIMAL: Final = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _DATE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -95,24 +104,28 @@ class SchemaInference:
     def __init__(self) -> None:
         self._feasible: dict[str, set[str]] = {}
         self._seen: set[str] = set()
-        self._pending: dict[str, list[str]] = {}  # CSV values not yet judged, per column
+        # CSV values not yet judged, per column, and how many
+        self._pending: dict[str, list[pa.Array | Sequence[str]]] = {}
+        self._pending_count: dict[str, int] = {}
 
-    def add_strings(self, name: str, values: pa.Array | Iterable[str]) -> None:
+    def add_strings(self, name: str, values: pa.Array | Sequence[str]) -> None:
         """CSV values of a column (empty and blank values carry no type). Values are judged
-        in batches of ``_BATCH`` (Arrow calls cost per call, not per value)."""
-        if isinstance(values, pa.Array):
-            self._judge_strings(name, values)
+        in batches of ``_BATCH`` (Arrow calls cost per call, not per value); once a column
+        has a value that reads only as a string, nothing more can change it."""
+        if name in self._seen and self._feasible[name] == _STRING_ONLY:
             return
-        pending = self._pending.setdefault(name, [])
-        pending.extend(values)
-        if len(pending) >= _BATCH:
+        self._pending.setdefault(name, []).append(values)
+        count = self._pending_count[name] = self._pending_count.get(name, 0) + len(values)
+        if count >= _BATCH:
             self._flush(name)
 
     def _flush(self, name: str | None = None) -> None:
         for column in [name] if name is not None else list(self._pending):
-            values = self._pending.pop(column, [])
-            if values:
-                self._judge_strings(column, pa.array(values, pa.string()))
+            parts = self._pending.pop(column, [])
+            self._pending_count.pop(column, None)
+            arrays = [p if isinstance(p, pa.Array) else pa.array(p, pa.string()) for p in parts]
+            if arrays:
+                self._judge_strings(column, pa.concat_arrays(arrays))
 
     def _judge_strings(self, name: str, column: pa.Array) -> None:
         text = pc.utf8_trim_whitespace(column)
@@ -223,12 +236,18 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
 
 def _all_read(text: pa.Array, form: str, kind: str) -> bool:
     """Whether every value reads as ``kind``: those of the strict ``form`` (a trailing Z
-    and a space for T allowed) by an Arrow round trip, the others by the reference."""
+    and a space for T allowed) by Arrow's ISO 8601 cast, which checks the calendar; the
+    others, and all of them if one of those fails, by the reference."""
     from tabular.values import coerce
 
+    pattern, arrow_type = _STRICT[form]
     plain = pc.replace_substring(pc.utf8_rtrim(text, characters="Z"), " ", "T")
-    parsed = pc.strptime(plain, format=form, unit="s", error_is_null=True)
-    exact = pc.fill_null(pc.equal(pc.strftime(parsed, format=form), plain), False)
-    exact = pc.and_(exact, pc.invert(pc.fill_null(pc.starts_with(plain, "0000"), False)))
+    exact = pc.and_(
+        pc.match_substring_regex(plain, pattern), pc.invert(pc.starts_with(plain, "0000"))
+    )
+    try:
+        pc.cast(plain.filter(exact), arrow_type)
+    except pa.ArrowInvalid:
+        exact = pa.repeat(False, len(text))
     others = text.filter(pc.invert(exact))
     return all(coerce(kind, value) is not None for value in others.to_pylist())

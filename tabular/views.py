@@ -33,6 +33,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tabular.buffers import string_data
 from tabular.errors import BadTableError, ViewError
 from tabular.formats import TableFormat
 from tabular.parquet import write_parquet
@@ -218,7 +219,7 @@ def _csv_rows(batch: pa.RecordBatch) -> bytes:
         lines = pc.binary_join_element_wise(columns[0], "\r\n", "")
     else:
         lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, ","), "\r\n", "")
-    return _string_bytes(lines)
+    return bytes(string_data(lines))
 
 
 def _csv_quoted(column: pa.Array) -> pa.Array:
@@ -230,19 +231,6 @@ def _csv_quoted(column: pa.Array) -> pa.Array:
         return column
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
     return pc.if_else(special, quoted, column)
-
-
-def _string_bytes(lines: pa.Array) -> bytes:
-    """The concatenated values of a string array without nulls (one copy)."""
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    if len(lines) == 0:
-        return b""
-    _, offsets, data = lines.buffers()
-    start, end = 4 * lines.offset, 4 * (lines.offset + len(lines))
-    first = int.from_bytes(offsets[start : start + 4].to_pybytes(), "little")
-    last = int.from_bytes(offsets[end : end + 4].to_pybytes(), "little")
-    return bytes(data[first:last].to_pybytes())
 
 
 def _jsonl(

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import canonical_json
+from tabular import digests
 from tabular.digests import (
     MAX_COLUMN_NAME_BYTES,
     MAX_COLUMNS,
@@ -264,6 +265,36 @@ def test_csv_tables_equal_the_whole_input_reference_however_chunked(
     expected = csv_reference(data)
     assert attest("csv", [data]) == expected
     assert attest("csv", split(data, cuts)) == expected
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(csv_documents(), st.lists(st.integers(0, 10_000), max_size=12), st.integers(8, 64))
+def test_csv_blocks_read_by_arrow_equal_the_reference(
+    data: bytes, cuts: list[int], block: int
+) -> None:
+    """Blocks after the header go to Arrow when it reads them as the csv module does; small
+    blocks put most records there."""
+    expected = csv_reference(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(digests._CsvTable, "block_target", block)
+        assert attest("csv", split(data, cuts)) == expected
+
+
+def test_a_table_of_quoted_fields_is_read_by_arrow_block_by_block() -> None:
+    rows = [f'{i},"note, with ""quotes""\nand a line",x{i}' for i in range(200)]
+    data = ("id,note,tag\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    read = []
+    absorb = digests._CsvTable._absorb_by_arrow
+
+    def counted(table: Any, block: bytes) -> bool:
+        read.append(absorb(table, block))
+        return read[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(digests._CsvTable, "block_target", 1024)
+        patch.setattr(digests._CsvTable, "_absorb_by_arrow", counted)
+        assert attest("csv", split(data, range(0, len(data), 700))) == csv_reference(data)
+    assert len(read) > 5 and all(read)
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,21 @@
+"""The bytes behind Arrow arrays, without copying them."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = ["string_data"]
+
+
+def string_data(values: pa.Array | pa.ChunkedArray) -> memoryview:
+    """The values of a string array without nulls, one after the other, as a view of its data
+    buffer (one copy for a chunked array, none otherwise)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if len(values) == 0:
+        return memoryview(b"")
+    _, offsets, data = values.buffers()
+    start, end = 4 * values.offset, 4 * (values.offset + len(values))
+    first = int.from_bytes(offsets[start : start + 4].to_pybytes(), "little")
+    last = int.from_bytes(offsets[end : end + 4].to_pybytes(), "little")
+    return memoryview(data)[first:last]
