@@ -158,6 +158,7 @@ def build_components(
         policy_facts=policy_facts(),
         overlap_cache=overlap_cache,
     )
+    components.auth_cache.forget_on_commit(db.sessionmaker)  # this process's own changes
     # Materialized sharing files die in the transaction that ends the last view needing them.
     audit.add_listener(prune_after(components))
     return components
@@ -208,6 +209,22 @@ key_reload = every(
     "key-reload",
     lambda c: c.settings.key_reload_seconds,
     lambda c: c.keyring.reload(),
+    per_process=True,
+)
+
+
+def _read_auth_epoch(components: Components) -> None:
+    if components.settings.auth_epoch_poll_ms:  # 0: nothing is remembered
+        with components.db.session() as session:
+            components.auth_cache.poll(session)
+
+
+# Each process reads the auth epoch, forgetting the token owners it remembers when it moved.
+auth_epoch_watch = every(
+    "auth-epoch",
+    lambda c: c.settings.auth_epoch_poll_ms / 1000,
+    _read_auth_epoch,
+    on_start=_read_auth_epoch,
     per_process=True,
 )
 # Shared rate-limit buckets that have refilled (PostgreSQL; SQLite keeps them in memory).
@@ -269,6 +286,7 @@ def create_app(components: Components) -> Litestar:
             overlap_notices,
             full_buckets,
             key_reload,
+            auth_epoch_watch,
         ],
         plugins=[
             SQLAlchemyPlugin(config=sqlalchemy),

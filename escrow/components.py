@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from crypto import KeyManager
 from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail
+from escrow.auth.cache import AuthCache
 from escrow.auth.failures import BearerFailures
 from escrow.auth.rate_limit import TokenRateLimits
 from escrow.auth.service import AuthService
@@ -48,6 +49,8 @@ class Components:
     bearer_failures: BearerFailures  # failed bearer authentication
     # The features' rows as policy resources, for explain and impact (escrow.policy.facts).
     policy_facts: PolicyFacts
+    # Owners of verified access tokens, until the auth epoch moves (escrow.auth.cache).
+    auth_cache: AuthCache = field(default_factory=AuthCache)
     # Overlap results in this process's memory only (escrow.overlaps.compute).
     overlap_cache: OverlapCache = field(default_factory=OverlapCache)
     # Uniform draws in [0, 1) for jitter (webhook backoff); tests inject a fixed source.
@@ -68,6 +71,7 @@ def auth_service(components: Components, session: Session, ctx: RequestContext) 
         components.token_limits,
         components.bearer_failures,
         components.policy_facts.organization,
+        components.auth_cache,
     )
 
 

@@ -166,6 +166,9 @@ class Settings:
     audit_index_wait_seconds: int = 5
     # Milliseconds between the background integrator's looks at the audit queue; 0: none.
     audit_integrate_ms: int = 100
+    # Milliseconds between reads of the auth epoch (escrow.auth.cache); 0: no token owner is
+    # remembered, every request reads its token's owner from the database.
+    auth_epoch_poll_ms: int = 250
 
     @property
     def service_url(self) -> str:
@@ -275,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "ESCROW_AUDIT_INDEX_WAIT_SECONDS", 5, minimum=1, maximum=300
         ),
         audit_integrate_ms=_int(env, "ESCROW_AUDIT_INTEGRATE_MS", 100, minimum=0, maximum=60000),
+        # An owner is remembered only while the epoch was read within the last second.
+        auth_epoch_poll_ms=_int(env, "ESCROW_AUTH_EPOCH_POLL_MS", 250, minimum=0, maximum=900),
         bearer_failures=_bearer_failures(env),
         sharing=_sharing(env),
         workers=_int(env, "ESCROW_WORKERS", 1, minimum=1),

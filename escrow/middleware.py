@@ -13,6 +13,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from escrow.auth.service import remembered_owner
 from escrow.components import Components, auth_service
 from escrow.context import RequestContext
 
@@ -63,5 +64,17 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
                     service.reject_missing_token()
                 return service.authenticate(token.strip())
 
-        actor = await to_thread.run_sync(authenticate)
+        # A token whose owner this process remembers needs no database, hence no thread.
+        actor = None
+        if scheme.lower() == "bearer" and token.strip():
+            actor = remembered_owner(
+                token.strip(),
+                ctx.client_ip,
+                components.tokens,
+                components.auth_cache,
+                components.bearer_failures,
+                components.clock,
+            )
+        if actor is None:
+            actor = await to_thread.run_sync(authenticate)
         return AuthenticationResult(user=actor, auth=token)

@@ -618,6 +618,17 @@ class JobTurn(Base):
     failures: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class AuthEpoch(Base):
+    """One row; moved by database triggers whenever a token's owner may change (migration
+    0018), so that processes know when to forget the owners they remember."""
+
+    __tablename__ = "auth_epoch"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class RateBucket(Base):
     """A token bucket of an authentication rate limit, shared by every replica on PostgreSQL
     (escrow/auth/buckets.py). Times are seconds since the epoch; a row whose ``full_at`` has

@@ -10,6 +10,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
+from escrow.auth.cache import AuthCache
 from escrow.auth.failures import RATE_LIMITED, BearerFailures, FailureReport
 from escrow.auth.rate_limit import Refusal, TokenRateLimits
 from escrow.auth.secrets import burn_equivalent_time, verify_secret
@@ -47,8 +48,10 @@ class AuthService:
         limits: TokenRateLimits,
         failures: BearerFailures,
         org_resource: Callable[[Session, Organization], OrgResource],
+        owners: AuthCache,
     ) -> None:
         self.session = session
+        self.owners = owners  # tokens' owners remembered in this process
         self._org_resource = org_resource  # the organizations' own (escrow.policy.facts)
         self.ctx = ctx
         self.tokens = tokens
@@ -114,6 +117,7 @@ class AuthService:
             claims = self.tokens.verify(token)
         except AuthenticationError as exc:
             self._fail(None, exc.extra["reason"], ())
+        epoch = self.owners.epoch()  # read before the owner: see escrow.auth.cache
         # One query on the way in: the token's key, principal and org, and its revocation.
         revoked_token = exists().where(RevokedToken.jti == claims.jti).label("revoked")
         row = (
@@ -131,7 +135,9 @@ class AuthService:
             self._fail(claims.jti, "unknown_key", ())
         if reason := self._inactive_reason(key, principal, org):
             self._fail(claims.jti, reason, (org.id,))
-        return _actor(principal, org, key.id, claims.jti)
+        actor = _actor(principal, org, key.id, claims.jti)
+        self.owners.put(claims.jti, actor, epoch, key.expires_at)
+        return actor
 
     def reject_missing_token(self) -> NoReturn:
         if (wait := self.failures.retry_after(self.ctx.client_ip)) is not None:
@@ -275,6 +281,26 @@ class AuthService:
             raise AuthenticationError("invalid client credentials")
         shown = reason if reason in _EXPLAINED else "invalid"
         raise AuthenticationError(f"access token rejected: {shown}", reason=shown)
+
+
+def remembered_owner(
+    token: str,
+    client_ip: str | None,
+    tokens: TokenAuthority,
+    owners: AuthCache,
+    failures: BearerFailures,
+    clock: Clock,
+) -> Actor | None:
+    """The owner of a valid token as this process remembers it, without the database; None
+    when it must be authenticated in full (``AuthService.authenticate``, which also refuses
+    and audits what fails here)."""
+    if failures.retry_after(client_ip) is not None:
+        return None
+    try:
+        claims = tokens.verify(token)
+    except AuthenticationError:
+        return None
+    return owners.get(claims.jti, clock.now())
 
 
 def _owner_of(key_id: str) -> Select[tuple[ApiKey, Principal, Organization]]:

@@ -1,5 +1,5 @@
 """Three `escrow serve` processes on one PostgreSQL, as replicas behind a balancer: what one
-changes the others enforce at once, limits hold across them, and each periodic job runs
+changes the others enforce within a second, limits hold across them, and each periodic job runs
 once per interval whoever runs it, even when that process is killed."""
 
 from __future__ import annotations
@@ -96,21 +96,38 @@ def _job_runs(server: LiveServer, job: str = JOB) -> dict[str, float]:
     return {outcome: float(value) for outcome, value in re.findall(pattern, text, re.M)}
 
 
-def test_a_revocation_through_one_replica_is_refused_by_the_others_on_the_next_request(
+def _refused_within_a_second(
+    client: httpx.Client, replica: LiveServer, headers: dict[str, str], since: float
+) -> httpx.Response:
+    """The replica's first refusal of a token after a change answered at ``since``, which it
+    must send within a second: until then it may serve the owner it remembers (escrow.auth.
+    cache). Only the refusal counts against the address's failure limit."""
+    while True:
+        sent = time.monotonic()
+        answer = client.get(f"{replica.url}/v1/auth/whoami", headers=headers)
+        if answer.status_code != 200:
+            assert sent - since < 1.0, f"first refused {sent - since:.2f} s after the change"
+            assert answer.status_code == 401, answer.text
+            return answer
+        assert sent - since < 1.0, f"still served {sent - since:.2f} s after the change"
+
+
+def test_a_revocation_through_one_replica_is_refused_by_the_others_within_a_second(
     cluster: Cluster,
 ) -> None:
     first, *others = cluster.replicas
     operator = first.bootstrap()
     token = _token(first, operator.key_id, operator.secret)
     bearer = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(timeout=10) as client:
-        for other in others:
+    with _client_from("127.0.0.4") as client:  # its failures count for this test alone
+        for other in others:  # each remembers the token's owner
             assert client.get(f"{other.url}/v1/auth/whoami", headers=bearer).status_code == 200
         revoked = client.post(f"{first.url}/v1/auth/revoke", json={"token": token}, headers=bearer)
         assert revoked.status_code == 200, revoked.text
+        since = time.monotonic()
+        assert client.get(f"{first.url}/v1/auth/whoami", headers=bearer).status_code == 401
         for other in others:
-            refused = client.get(f"{other.url}/v1/auth/whoami", headers=bearer)
-            assert refused.status_code == 401
+            refused = _refused_within_a_second(client, other, bearer, since)
             assert refused.json()["detail"] == "access token rejected: revoked_token"
 
 
@@ -119,7 +136,7 @@ def test_a_suspension_through_one_replica_locks_the_org_out_of_the_others(
 ) -> None:
     first, second, third = cluster.replicas
     operator = first.bootstrap()
-    with httpx.Client(timeout=10) as client:
+    with _client_from("127.0.0.5") as client:  # its failures count for this test alone
         as_operator = {"Authorization": f"Bearer {_token(first, operator.key_id, operator.secret)}"}
         created = client.post(
             f"{first.url}/v1/orgs",
@@ -136,9 +153,9 @@ def test_a_suspension_through_one_replica_locks_the_org_out_of_the_others(
         assert client.get(f"{third.url}/v1/auth/whoami", headers=admin).status_code == 200
         suspended = client.post(f"{first.url}/v1/orgs/acme/suspend", headers=as_operator)
         assert suspended.status_code == 200, suspended.text
+        since = time.monotonic()
         for replica in (second, third):
-            refused = client.get(f"{replica.url}/v1/auth/whoami", headers=admin)
-            assert refused.status_code == 401
+            refused = _refused_within_a_second(client, replica, admin, since)
             assert refused.json()["detail"] == "access token rejected: suspended_org"
 
 
