@@ -160,14 +160,17 @@ class Lifecycle:
         self._release(session, agreement, decision, effective)
         return decision
 
-    def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> None:
-        """Lazy evaluation before an access: the org's agreements for this dataset."""
-        for agreement in lock_open(
+    def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> bool:
+        """Lazy evaluation before an access: the org's agreements for this dataset. Whether
+        any was open (and is now locked, until the caller commits)."""
+        agreements = lock_open(
             session,
             Agreement.dataset_id == dataset_id,
             Agreement.beneficiary_org_id == org_id,
-        ):
+        )
+        for agreement in agreements:
             self.refresh_locked(session, agreement)
+        return bool(agreements)
 
     def _release(
         self, session: Session, agreement: Agreement, decision: ReleaseDecision, at: datetime

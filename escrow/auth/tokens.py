@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +25,7 @@ from escrow.errors import AuthenticationError
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "jti")
 CLOCK_SKEW_SECONDS = 30
+MAX_VERIFIED = 10_000  # tokens whose signature a process remembers having checked
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class TokenAuthority:
         clock: Clock,
     ) -> None:
         self._keys = keys
+        # Tokens whose signature, issuer and audience checked out: (kid, claims), newest last.
+        # A hit is checked again for its key still being published and for its lifetime.
+        self._verified: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
@@ -102,6 +109,10 @@ class TokenAuthority:
     def verify(self, token: str) -> TokenClaims:
         """Fails closed: only EdDSA with a published (not retired) key of ours, our issuer and
         audience, within its lifetime."""
+        with self._verified_lock:
+            known = self._verified.get(token)
+        if known is not None and known[0] in self._keys.verification_keys("token"):
+            return self._check_lifetime(known[1])
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid")
@@ -130,7 +141,12 @@ class TokenAuthority:
             raise AuthenticationError(
                 "token is malformed or its signature is invalid", reason="signature"
             ) from None
-        return self._check_lifetime(claims)
+        checked = self._check_lifetime(claims)
+        with self._verified_lock:
+            self._verified[token] = (kid, claims)
+            if len(self._verified) > MAX_VERIFIED:
+                self._verified.popitem(last=False)
+        return checked
 
     def _check_lifetime(self, claims: dict[str, Any]) -> TokenClaims:
         """Fails closed: within [nbf, exp), and no longer-lived than this service issues."""

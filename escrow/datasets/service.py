@@ -264,10 +264,9 @@ class DatasetService(Service):
         """
         actor = self.ctx.principal
         if actor.org_id != dataset.owner_org_id:
-            Lifecycle(self.deps.components, self.ctx).refresh_for_dataset(
-                self.session, dataset.id, actor.org_id
-            )
-            self.session.commit()
+            lifecycle = Lifecycle(self.deps.components, self.ctx)
+            if lifecycle.refresh_for_dataset(self.session, dataset.id, actor.org_id):
+                self.session.commit()  # what became due, and the rows' locks released
         resource = as_resource(self.session, dataset, self.deps.clock.now())
         self.guard.require(
             self.session,
