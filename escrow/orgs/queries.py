@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, case, literal, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from escrow.errors import NotFoundError
 from escrow.policy.resources import OrgResource
@@ -53,11 +54,20 @@ def partnership_since(session: Session, org_x: str, org_y: str) -> datetime | No
 
 
 def slugs_of(session: Session, org_ids: set[str]) -> dict[str, str]:
-    """Organization id -> slug, for response bodies that name organizations by slug."""
-    rows = session.execute(
-        select(Organization.id, Organization.slug).where(Organization.id.in_(org_ids))
-    ).all()
-    return {org_id: slug for org_id, slug in rows}
+    """Organization id -> slug, for response bodies that name organizations by slug; those
+    the session has loaded already (an authorization reads the owner) cost no query."""
+    slugs: dict[str, str] = {}
+    for org_id in org_ids:
+        loaded = session.identity_map.get(identity_key(Organization, org_id))
+        if isinstance(loaded, Organization):
+            slugs[org_id] = loaded.slug
+    missing = org_ids - slugs.keys()
+    if missing:
+        rows = session.execute(
+            select(Organization.id, Organization.slug).where(Organization.id.in_(missing))
+        )
+        slugs.update((org_id, slug) for org_id, slug in rows)
+    return slugs
 
 
 def org_by_id(session: Session, org_id: str) -> Organization:
