@@ -106,6 +106,10 @@ def build_components(
     db: Database | None = None,
     blobs: BlobStore | None = None,
 ) -> Components:
+    """Every collaborator of the services, made once per process from the settings.
+
+    Long by design: the composition root, where each collaborator is built from the ones
+    before it and the listeners between them are wired, in the order they depend."""
     clock = clock or SystemClock()
     new_id = new_id or Uuid7Factory(clock)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -239,6 +243,10 @@ agreement_sweeps = every(
 
 
 def create_app(components: Components) -> Litestar:
+    """The API: routes, dependencies, background jobs, plugins, middleware and OpenAPI.
+
+    Long by design: one declaration of the app, each argument a list read top to bottom;
+    what each item does lives in its own module."""
     settings = components.settings
     sqlalchemy = BorrowedEngineConfig(
         engine_instance=components.db.engine,

@@ -238,7 +238,9 @@ def _blob_url(env: Mapping[str, str], data_dir: Path) -> str:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every ``ESCROW_*`` setting; raise ConfigError naming the variable."""
+    """Read and validate every ``ESCROW_*`` setting; raise ConfigError naming the variable.
+
+    Long by design: one line per setting, in the order of the README's table."""
     env = os.environ if env is None else env
     data_dir = Path(env.get("ESCROW_DATA_DIR") or "./.escrow").expanduser().absolute()
     host, port = _bind(env)

@@ -35,7 +35,9 @@ from storage.models import (
     AgreementAttestation,
     AgreementDecision,
     AgreementParty,
+    Dataset,
     DatasetVersion,
+    Organization,
 )
 
 
@@ -69,35 +71,8 @@ class AgreementService(Service):
         dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
-        beneficiary = find_org_or_none(self.session, terms.beneficiary)
-        if beneficiary is None:  # answered as for an organization that is not a partner
-            raise _no_partnership(self.ctx.principal.org_slug, terms.beneficiary)
-        if beneficiary.id == dataset.owner_org_id:
-            raise ValidationError(
-                "the beneficiary must be another organization", field="beneficiary"
-            )
-        now = self.deps.clock.now()
-        _check_times(terms, now)
-        attester = find_org(self.session, terms.attestation_by) if terms.attestation_by else None
-        agreement = Agreement(
-            id=self.deps.new_id(),
-            dataset_id=dataset.id,
-            owner_org_id=dataset.owner_org_id,
-            beneficiary_org_id=beneficiary.id,
-            purpose=terms.purpose,
-            required_approvals=terms.required_approvals,
-            approvers=validate_approvers(terms.approvers),
-            not_before=terms.not_before,
-            expires_at=terms.expires_at,
-            objection_seconds=terms.objection_hours * 3600 if terms.objection_hours else None,
-            attestation_event=terms.attestation_event,
-            attestation_org_id=attester.id if attester else None,
-            view=validate_view(terms.view, dataset.schema),
-            state="pending",
-            created_by=self.ctx.principal.id,
-            created_at=now,
-            updated_at=now,
-        )
+        beneficiary = self._beneficiary(dataset, terms)
+        agreement = self._pending(dataset, beneficiary, terms)
         self.session.add(agreement)
         self.session.flush()
         blockers = self.lifecycle_preview(agreement).blockers
@@ -121,6 +96,41 @@ class AgreementService(Service):
             )
         )
         return agreement
+
+    def _beneficiary(self, dataset: Dataset, terms: Terms) -> Organization:
+        beneficiary = find_org_or_none(self.session, terms.beneficiary)
+        if beneficiary is None:  # answered as for an organization that is not a partner
+            raise _no_partnership(self.ctx.principal.org_slug, terms.beneficiary)
+        if beneficiary.id == dataset.owner_org_id:
+            raise ValidationError(
+                "the beneficiary must be another organization", field="beneficiary"
+            )
+        return beneficiary
+
+    def _pending(self, dataset: Dataset, beneficiary: Organization, terms: Terms) -> Agreement:
+        """A new agreement on the terms, checked (times, approvers, attester, view)."""
+        now = self.deps.clock.now()
+        _check_times(terms, now)
+        attester = find_org(self.session, terms.attestation_by) if terms.attestation_by else None
+        return Agreement(
+            id=self.deps.new_id(),
+            dataset_id=dataset.id,
+            owner_org_id=dataset.owner_org_id,
+            beneficiary_org_id=beneficiary.id,
+            purpose=terms.purpose,
+            required_approvals=terms.required_approvals,
+            approvers=validate_approvers(terms.approvers),
+            not_before=terms.not_before,
+            expires_at=terms.expires_at,
+            objection_seconds=terms.objection_hours * 3600 if terms.objection_hours else None,
+            attestation_event=terms.attestation_event,
+            attestation_org_id=attester.id if attester else None,
+            view=validate_view(terms.view, dataset.schema),
+            state="pending",
+            created_by=self.ctx.principal.id,
+            created_at=now,
+            updated_at=now,
+        )
 
     def waiting_on(self, agreement: Agreement) -> Waiting:
         """What still blocks a pending agreement's release, evaluated now; an open objection

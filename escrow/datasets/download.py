@@ -31,7 +31,7 @@ from escrow.datasets.queries import find_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from storage.blobs import BlobStore, BlobStream
-from storage.models import DatasetVersion
+from storage.models import Dataset, DatasetVersion
 from tabular import MEDIA_TYPE_OF, TableFormat
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -145,13 +145,7 @@ class ContentReader:
     ) -> Content:
         """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
-        dataset = datasets.load(dataset_id, "download")
-        if dataset.status == "shredded":
-            raise GoneError("this dataset was shredded: its keys and content are destroyed")
-        version = find_version(session, dataset, number)
-        wrapped = version.wrapped_dek
-        if wrapped is None:
-            raise GoneError("this version was shredded: its keys and content are destroyed")
+        dataset, version, wrapped = _downloadable(datasets, dataset_id, number)
         actor = datasets.ctx.principal
         grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
         byte_range = _served_range(version, grant, output, range_header, if_range)
@@ -351,3 +345,17 @@ def _served_range(
                 "ranges are not served over a view or a conversion: download it whole"
             )
     return byte_range
+
+
+def _downloadable(
+    datasets: DatasetService, dataset_id: str, number: int
+) -> tuple[Dataset, DatasetVersion, str]:
+    """The dataset and version, authorized for download, and the version's wrapped key;
+    410 for what was shredded."""
+    dataset = datasets.load(dataset_id, "download")
+    if dataset.status == "shredded":
+        raise GoneError("this dataset was shredded: its keys and content are destroyed")
+    version = find_version(datasets.session, dataset, number)
+    if version.wrapped_dek is None:
+        raise GoneError("this version was shredded: its keys and content are destroyed")
+    return dataset, version, version.wrapped_dek

@@ -23,6 +23,10 @@ from escrow.schemas import PageOut
 
 
 def principal_router(kind: str, segment: str, tag: str) -> Router:
+    """The routes of members or service accounts, which the API serves alike.
+
+    Long by design: a factory of short handlers that close over ``kind`` and ``tag`` (the
+    OpenAPI summaries and the service calls differ by them only), read as one list."""
     item = "/{principal_id:str}"
 
     @post("/", sync_to_thread=True, summary=f"Add a {tag} (org admins)")

@@ -9,7 +9,7 @@ keeps growing works whichever replica is scraped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,34 +36,7 @@ class ClusterCollector(Collector):
                 ).where(WebhookDelivery.status == "pending")
             ).one()
             unintegrated = session.scalar(select(func.count()).select_from(AuditQueueEntry))
-        runs = CounterMetricFamily(
-            "escrow_cluster_job_turns",
-            "Turns of each periodic job taken across the cluster (one per run).",
-            labels=["job"],
-        )
-        failures = CounterMetricFamily(
-            "escrow_cluster_job_failures",
-            "Failed runs of each job across the cluster.",
-            labels=["job"],
-        )
-        times = {
-            event: GaugeMetricFamily(
-                f"escrow_cluster_job_last_{event}_timestamp_seconds",
-                f"When a run of each job last {event} (Unix time), whichever process ran it.",
-                labels=["job"],
-            )
-            for event in ("started", "succeeded", "failed")
-        }
-        for turn in turns:
-            runs.add_metric([turn.name], turn.runs)
-            failures.add_metric([turn.name], turn.failures)
-            for event, at in (
-                ("started", turn.started_at),
-                ("succeeded", turn.finished_at),
-                ("failed", turn.failed_at),
-            ):
-                if at is not None:
-                    times[event].add_metric([turn.name], at.timestamp())
+        yield from _job_metrics(turns)
         queue = GaugeMetricFamily(
             "escrow_webhook_queue_depth",
             "Webhook deliveries waiting to be sent, across the cluster: due now or later.",
@@ -76,7 +49,40 @@ class ClusterCollector(Collector):
             "Audit events recorded but not yet integrated into the log (numbered), cluster-wide.",
         )
         audit.add_metric([], unintegrated or 0)
-        yield from (runs, failures, *times.values(), queue, audit)
+        yield from (queue, audit)
+
+
+def _job_metrics(turns: Sequence[JobTurn]) -> list[Metric]:
+    """Each periodic job's turns, failures and last times, from its turn row."""
+    runs = CounterMetricFamily(
+        "escrow_cluster_job_turns",
+        "Turns of each periodic job taken across the cluster (one per run).",
+        labels=["job"],
+    )
+    failures = CounterMetricFamily(
+        "escrow_cluster_job_failures",
+        "Failed runs of each job across the cluster.",
+        labels=["job"],
+    )
+    times = {
+        event: GaugeMetricFamily(
+            f"escrow_cluster_job_last_{event}_timestamp_seconds",
+            f"When a run of each job last {event} (Unix time), whichever process ran it.",
+            labels=["job"],
+        )
+        for event in ("started", "succeeded", "failed")
+    }
+    for turn in turns:
+        runs.add_metric([turn.name], turn.runs)
+        failures.add_metric([turn.name], turn.failures)
+        for event, at in (
+            ("started", turn.started_at),
+            ("succeeded", turn.finished_at),
+            ("failed", turn.failed_at),
+        ):
+            if at is not None:
+                times[event].add_metric([turn.name], at.timestamp())
+    return [runs, failures, *times.values()]
 
 
 def render_cluster(db: Database, now: datetime) -> bytes:

@@ -249,17 +249,7 @@ def send(components: Components, tls: ssl.SSLContext, claimed: Claimed) -> Outco
         return failed("refused_destination", str(exc))
     except DeadlineExceededError:
         return failed("timeout", "the name lookup did not finish within the timeout")
-    headers = {
-        "Host": destination.host_header,
-        "Content-Type": "application/json",
-        "Content-Length": str(len(claimed.body)),
-        "User-Agent": USER_AGENT,
-        **signed,
-        signing.EVENT_ID_HEADER: claimed.event_id,
-        signing.EVENT_TYPE_HEADER: claimed.event_type,
-        signing.DELIVERY_ID_HEADER: claimed.delivery_id,
-        signing.ATTEMPT_HEADER: str(claimed.attempt),
-    }
+    headers = _headers(claimed, destination.host_header, signed)
     extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
     try:
         status = _post(deadline, tls, destination.url, headers, claimed.body, extensions)
@@ -275,6 +265,21 @@ def send(components: Components, tls: ssl.SSLContext, claimed: Claimed) -> Outco
         redirected = "the receiver redirected; redirects are not followed"
         return failed(f"http_{status}", redirected, status)
     return failed(f"http_{status}", f"the receiver answered {status}", status)
+
+
+def _headers(claimed: Claimed, host: str, signed: dict[str, str]) -> dict[str, str]:
+    """The request's headers: the Standard Webhooks signature and our event's ids."""
+    return {
+        "Host": host,
+        "Content-Type": "application/json",
+        "Content-Length": str(len(claimed.body)),
+        "User-Agent": USER_AGENT,
+        **signed,
+        signing.EVENT_ID_HEADER: claimed.event_id,
+        signing.EVENT_TYPE_HEADER: claimed.event_type,
+        signing.DELIVERY_ID_HEADER: claimed.delivery_id,
+        signing.ATTEMPT_HEADER: str(claimed.attempt),
+    }
 
 
 _TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol)

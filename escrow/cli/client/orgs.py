@@ -111,7 +111,10 @@ def reactivate(inv: Invocation, org: str) -> None:
 
 
 def principal_group(segment: str, noun: str, with_email: bool) -> click.Group:
-    """The same commands for members and service accounts, as the API serves both."""
+    """The same commands for members and service accounts, as the API serves both.
+
+    Long by design: a factory of nine short commands that share its parameters (each is a
+    closure over ``segment`` and ``noun``), read as one list."""
     group = click.Group(segment, help=f"An organization's {noun}s and their API keys.")
 
     def base(org: str, principal_id: str | None = None) -> str:
