@@ -19,9 +19,12 @@ Entry points (everything public is in ``__all__``):
   ``parse_view(view)`` and ``where_fields(where)`` check and read a view;
   ``validate_view(view, schema)`` checks one against a schema before it is granted.
 - Views: ``apply_view(fmt, view, schema, chunks=... | source=..., output=None|"parquet")`` ->
-  ``ViewOutput`` (an iterator of output bytes with ``rows_scanned``/``rows_returned``).
+  ``ViewOutput`` (an iterator of output bytes with ``rows_scanned``/``rows_returned``);
+  JSON Lines views are in ``tabular.jsonl_view``.
 - Parquet output: ``write_parquet(batches, arrow_schema)`` yields a Parquet file's bytes.
-- Content digests (receipts): ``ContentDigest`` / ``digest_for(media_type)``.
+- Content digests (receipts): ``ContentDigest`` / ``digest_for(media_type)``; the format
+  is documented in ``tabular.digests``, its CSV and JSON Lines sides are ``csv_digest`` and
+  ``jsonl_digest``, their limits and reasons ``digest_rules``.
 - Errors: ``TabularError`` > ``BadTableError`` (``reason``), ``SchemaMismatchError``
   (``differences``), ``ViewError``. Messages never carry data.
 """

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import canonical_json
-from tabular import digests
+from tabular import csv_digest
 from tabular.digests import (
     MAX_COLUMN_NAME_BYTES,
     MAX_COLUMNS,
@@ -276,7 +276,7 @@ def test_csv_blocks_read_by_arrow_equal_the_reference(
     blocks put most records there."""
     expected = csv_reference(data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(digests._CsvTable, "block_target", block)
+        patch.setattr(csv_digest.CsvTable, "block_target", block)
         assert attest("csv", split(data, cuts)) == expected
 
 
@@ -284,15 +284,15 @@ def test_a_table_of_quoted_fields_is_read_by_arrow_block_by_block() -> None:
     rows = [f'{i},"note, with ""quotes""\nand a line",x{i}' for i in range(200)]
     data = ("id,note,tag\r\n" + "\r\n".join(rows) + "\r\n").encode()
     read = []
-    absorb = digests._CsvTable._absorb_by_arrow
+    absorb = csv_digest.CsvTable._absorb_by_arrow
 
     def counted(table: Any, block: bytes) -> bool:
         read.append(absorb(table, block))
         return read[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(digests._CsvTable, "block_target", 1024)
-        patch.setattr(digests._CsvTable, "_absorb_by_arrow", counted)
+        patch.setattr(csv_digest.CsvTable, "block_target", 1024)
+        patch.setattr(csv_digest.CsvTable, "_absorb_by_arrow", counted)
         assert attest("csv", split(data, range(0, len(data), 700))) == csv_reference(data)
     assert len(read) > 5 and all(read)
 
