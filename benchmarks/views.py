@@ -15,7 +15,9 @@ segments). Then, each in a fresh process so that its peak RSS (``getrusage``) is
   read covers (Parquet needs random access), same view.
 
 Throughput is plaintext MiB in per second; the ratio is against the decrypt baseline of the
-same file.
+same file. Every process sets Arrow's allocator as `escrow serve` does (``escrow.memory``);
+"above idle" is a measure's peak RSS minus that of a process that loaded pyarrow and
+``tabular`` and did nothing.
 """
 
 from __future__ import annotations
@@ -201,7 +203,26 @@ def parquet_view_run(sealed: Path) -> tuple[int, int]:
     return size, sent
 
 
+def as_the_server() -> None:
+    """Arrow's allocator and malloc's arenas as `escrow serve` sets them (escrow.memory)."""
+    from escrow.memory import return_freed_memory
+
+    return_freed_memory()
+
+
+def idle() -> float:
+    """Peak RSS (MiB) of a process that has loaded what a view loads, and done nothing."""
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+    import tabular  # noqa: F401
+
+    as_the_server()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measured(run: Callable[[Path], tuple[int, int]], path: Path) -> dict[str, Any]:
+    as_the_server()
     # Timed in a warm process, as in a running server: a first run loads pyarrow, its compute
     # functions and the modules a view imports lazily (~0.5 s, not a view's cost).
     run(path)
@@ -255,19 +276,25 @@ def main() -> None:
         for _ in range(args.repeat):  # alternate baseline and view, A/B/A/B
             for name, run, path in runs:
                 results.setdefault(name, []).append(in_child(measured, run, path))
+        resting = in_child(idle)
     print(
         f"CSV {args.mib} MiB ({sizes['csv_rows']} rows), "
         f"Parquet {sizes['parquet_mib']} MiB ({sizes['parquet_rows']} rows), cpu {os.cpu_count()}"
     )
-    print(f"{'':16} {'MiB/s in':>9} {'ratio (min-max)':>17} {'MiB out':>8} {'peak RSS':>9}")
+    print(f"idle (pyarrow and tabular loaded): peak RSS {resting:.0f} MiB")
+    print(
+        f"{'':16} {'MiB/s in':>9} {'ratio (min-max)':>17} {'MiB out':>8} {'peak RSS':>9}"
+        f" {'above idle':>10}"
+    )
     for name, runs_of in results.items():
         baselines = results[name.split()[0] + " decrypt"]
         ratios = sorted(r["mib_s"] / b["mib_s"] for r, b in zip(runs_of, baselines, strict=True))
         speed = statistics.median(r["mib_s"] for r in runs_of)
+        peak = max(r["rss_mib"] for r in runs_of)
         print(
             f"{name:16} {speed:9.1f} {statistics.median(ratios):6.2f} "
             f"({ratios[0]:.2f}-{ratios[-1]:.2f}) {runs_of[0]['sent_mib']:8.1f} "
-            f"{max(r['rss_mib'] for r in runs_of):7.0f} MiB"
+            f"{peak:7.0f} MiB {peak - resting:6.0f} MiB"
         )
 
 
