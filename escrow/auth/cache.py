@@ -9,8 +9,9 @@ only while the epoch it was read under is the current one and that was read less
 ``stale_after`` seconds ago: a revocation takes effect on every replica within one poll
 interval (plus a poll's duration), and never later than ``stale_after`` even if polls fail.
 
-An owner read from the database is remembered under the epoch read *before* that read: a
-change committed in between is either seen by the read (no owner) or moves the epoch past it.
+An owner read from the database is remembered under a stamp taken *before* that read (the
+epoch, and how often this process forgot everything): a change committed in between is
+either seen by the read (no owner) or makes the stamp stale, and the owner is not kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from storage.models import ApiKey, AuthEpoch, Organization, Principal, RevokedTo
 __all__ = ["AuthCache"]
 
 MAX_ENTRIES = 10_000
+Stamp = tuple[int, int]  # the epoch, and how many times this process forgot everything
 
 
 # The columns whose change moves the epoch (the triggers of migration 0018), by model.
@@ -113,6 +115,7 @@ class AuthCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._epoch: int | None = None
         self._read_at = -math.inf
+        self._forgotten = 0  # times everything was forgotten: a stamp from before is stale
         self._lock = threading.Lock()
 
     def poll(self, session: Session) -> None:
@@ -122,18 +125,19 @@ class AuthCache:
             select(AuthEpoch.value).where(AuthEpoch.id == 1)
         ).scalar_one_or_none()
         with self._lock:
+            if value != self._epoch:
+                self._forget()
             if value is None:
-                self._entries.clear()
                 self._epoch, self._read_at = None, -math.inf
                 return
-            if value != self._epoch:
-                self._entries.clear()
             self._epoch, self._read_at = value, self._monotonic()
 
-    def epoch(self) -> int | None:
-        """The current epoch, or None when it was not read recently enough to trust."""
+    def stamp(self) -> Stamp | None:
+        """What an owner about to be read from the database is remembered under (``put``);
+        None when the epoch was not read recently enough to trust."""
         with self._lock:
-            return self._fresh_epoch()
+            epoch = self._fresh_epoch()
+            return None if epoch is None else (epoch, self._forgotten)
 
     def get(self, token_id: str, now: datetime) -> Actor | None:
         """The token's remembered owner, if it is still current."""
@@ -147,20 +151,25 @@ class AuthCache:
             return entry.actor
 
     def put(
-        self, token_id: str, actor: Actor, epoch: int | None, key_expires_at: datetime | None
+        self, token_id: str, actor: Actor, stamp: Stamp | None, key_expires_at: datetime | None
     ) -> None:
-        """Remembers an owner read from the database under ``epoch`` (read before it)."""
+        """Remembers an owner read from the database after ``stamp`` was taken, unless the
+        epoch moved or this process committed a change since (the read may be stale)."""
         with self._lock:
-            if epoch is None or epoch != self._epoch:  # moved since: the read may be stale
+            if stamp is None or stamp != (self._epoch, self._forgotten):
                 return
-            self._entries[token_id] = _Entry(actor, epoch, key_expires_at)
+            self._entries[token_id] = _Entry(actor, stamp[0], key_expires_at)
             self._entries.move_to_end(token_id)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._forget()
+
+    def _forget(self) -> None:
+        self._entries.clear()
+        self._forgotten += 1
 
     def forget_on_commit(self, sessions: sessionmaker[Session]) -> None:
         """Forgets every owner when a session of ``sessions`` commits a change that moves the

@@ -117,7 +117,7 @@ class AuthService:
             claims = self.tokens.verify(token)
         except AuthenticationError as exc:
             self._fail(None, exc.extra["reason"], ())
-        epoch = self.owners.epoch()  # read before the owner: see escrow.auth.cache
+        stamp = self.owners.stamp()  # taken before the owner is read: escrow.auth.cache
         # One query on the way in: the token's key, principal and org, and its revocation.
         revoked_token = exists().where(RevokedToken.jti == claims.jti).label("revoked")
         row = (
@@ -136,7 +136,7 @@ class AuthService:
         if reason := self._inactive_reason(key, principal, org):
             self._fail(claims.jti, reason, (org.id,))
         actor = _actor(principal, org, key.id, claims.jti)
-        self.owners.put(claims.jti, actor, epoch, key.expires_at)
+        self.owners.put(claims.jti, actor, stamp, key.expires_at)
         return actor
 
     def reject_missing_token(self) -> NoReturn:

@@ -200,7 +200,7 @@ def test_an_owner_read_under_an_older_epoch_is_not_remembered(
     eco.org("acme")
     caller = eco.principal("acme", "steward")
     poll(mine)
-    read_under = mine.auth_cache.epoch()
+    read_under = mine.auth_cache.stamp()
     with elsewhere.session() as session:  # a change lands between the epoch and the owner
         session.execute(update(Principal).where(Principal.id == caller.id).values(roles=[]))
         session.commit()
@@ -218,7 +218,7 @@ def test_a_key_past_its_expiry_is_not_served_from_memory(eco: Ecosystem, mine: C
     poll(mine)
     actor = authenticate(mine, caller.token)
     now = mine.clock.now()
-    mine.auth_cache.put("t", actor, mine.auth_cache.epoch(), now + timedelta(seconds=5))
+    mine.auth_cache.put("t", actor, mine.auth_cache.stamp(), now + timedelta(seconds=5))
     assert mine.auth_cache.get("t", now + timedelta(seconds=4)) == actor
     assert mine.auth_cache.get("t", now + timedelta(seconds=5)) is None
 
@@ -232,7 +232,24 @@ def test_a_missing_epoch_row_turns_the_cache_off(eco: Ecosystem, mine: Component
         session.execute(text("DELETE FROM auth_epoch"))
         session.commit()
     poll(mine)
-    assert mine.auth_cache.epoch() is None
+    assert mine.auth_cache.stamp() is None
     assert remembered(mine, caller) is None
     authenticate(mine, caller.token)  # the database still answers
     assert len(mine.auth_cache) == 0
+
+
+def test_an_owner_read_before_a_change_this_process_committed_is_not_remembered(
+    eco: Ecosystem, mine: Components
+) -> None:
+    eco.org("acme")
+    caller = eco.principal("acme", "steward")
+    poll(mine)
+    stamp = mine.auth_cache.stamp()  # a request takes its stamp, reads the owner...
+    actor = authenticate(mine, caller.token)
+    revoked = eco.admin_of("acme").delete(  # ...while this process commits a revocation
+        f"/v1/orgs/acme/service-accounts/{caller.id}/keys/{caller.key_id}"
+    )
+    assert revoked.status_code == 204
+    assert actor.token_id is not None
+    mine.auth_cache.put(actor.token_id, actor, stamp, None)  # the epoch is not read yet
+    assert remembered(mine, caller) is None
