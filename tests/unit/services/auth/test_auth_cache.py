@@ -20,7 +20,7 @@ from escrow.errors import AuthenticationError
 from storage.db import Database
 from storage.models import ApiKey, AuthEpoch, Organization, Principal
 from tests.fixtures.api import Caller, Ecosystem
-from tests.unit.services.auth.test_authenticate import statements
+from tests.fixtures.database import statements
 
 
 class Clock:

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
 
 from escrow.components import Components, auth_service
 from escrow.context import RequestContext
 from escrow.errors import AuthenticationError
 from tests.fixtures.api import Ecosystem
-
-
-@contextmanager
-def statements(components: Components) -> Iterator[list[str]]:
-    """The SQL statements sent while the block runs."""
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    engine = components.db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.fixtures.database import statements
 
 
 def test_a_live_token_is_checked_in_one_query(eco: Ecosystem, components: Components) -> None:
