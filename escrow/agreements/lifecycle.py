@@ -161,12 +161,16 @@ class Lifecycle:
         return decision
 
     def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> bool:
-        """Lazy evaluation before an access: the org's agreements for this dataset. Whether
-        any was open (and is now locked, until the caller commits)."""
+        """Lazy evaluation before an access: the org's agreements for this dataset that time
+        or the release rule may change now (pending ones, and released ones past their
+        expiry: ``refresh_locked`` leaves the others as they are, so they are not locked).
+        Whether any was (it is locked until the caller commits)."""
+        now = self.components.clock.now()
         agreements = lock_open(
             session,
             Agreement.dataset_id == dataset_id,
             Agreement.beneficiary_org_id == org_id,
+            or_(Agreement.state == "pending", Agreement.expires_at <= now),
         )
         for agreement in agreements:
             self.refresh_locked(session, agreement)

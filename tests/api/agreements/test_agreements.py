@@ -15,6 +15,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.database import commits
 from tests.fixtures.datasets import create_dataset, deposit
 
 CSV = b"region,amount\nEU,10\nUS,20\n"
@@ -163,6 +164,22 @@ def test_expiry_is_enforced_at_the_moment_of_access(
     ended = deal.steward.get(f"/v1/agreements/{agreement['id']}").json()
     assert ended["state"] == "expired" and ended["ended_at"] == agreement["expires_at"]
     assert sweep(components) == 0  # nothing left for the scheduled sweep
+
+
+def test_a_read_under_a_live_release_locks_no_agreement_while_a_pending_one_is_evaluated(
+    deal: Deal, components: Components
+) -> None:
+    """Only what time or the release rule may change now is locked at access: a pending
+    agreement, a release past its expiry; a live release is left as it is."""
+    agreement = deal.propose(approvals={"required": 0, "from": ["owner:steward"]})
+    assert deal.steward.post(f"/v1/agreements/{agreement['id']}/release").status_code == 200
+    with commits(components) as done:  # a lock would be released by a commit
+        assert deal.partner.get(f"/v1/datasets/{deal.dataset['id']}").status_code == 200
+    assert done == []
+    deal.propose(approvals={"required": 1, "from": ["owner:steward"]})  # pending
+    with commits(components) as done:
+        assert deal.partner.get(f"/v1/datasets/{deal.dataset['id']}").status_code == 200
+    assert len(done) == 1
 
 
 def test_lists_evaluate_nothing_and_an_expired_release_leaves_them_by_its_time(
