@@ -23,6 +23,7 @@ from tabular.digest_rules import (
     Hasher,
     check_column_names,
 )
+from tabular.reading import CSV_PARSE, as_written
 from tabular.schema import SchemaInference
 
 __all__ = ["CsvTable"]
@@ -42,6 +43,7 @@ class CsvTable:
         self._inference = inference
         self._quotes = 0  # quote characters held since the current record's start
         self._columns: list[str] | None = None
+        self._convert: pacsv.ConvertOptions | None = None  # the columns as Arrow reads them
         self._hashers: list[Hasher] = []
         self._rows = 0
         self._malformed = 0
@@ -141,9 +143,10 @@ class CsvTable:
         csv; rows with NUL are malformed here. Arrow refuses a block it reads with a width
         other than the header's or bytes that are not UTF-8. The block must also end between
         records: a quoted field the block leaves open would end with its last LF."""
-        columns = self._columns
+        columns, convert = self._columns, self._convert
         if (
             columns is None
+            or convert is None
             or not block.endswith(b"\n")
             or b"\x00" in block
             or block.count(b"\r") != block.count(b"\r\n")
@@ -155,13 +158,8 @@ class CsvTable:
                 read_options=pacsv.ReadOptions(
                     column_names=columns, use_threads=False, block_size=len(block) + 1
                 ),
-                parse_options=_ARROW_PARSE,
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in columns},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                    check_utf8=True,
-                ),
+                parse_options=CSV_PARSE,
+                convert_options=convert,
             )
         except (pa.ArrowException, ValueError):
             return False
@@ -181,6 +179,7 @@ class CsvTable:
                 if len(set(row)) != len(row):
                     raise GiveUp(DUPLICATE_COLUMNS)
                 self._columns = row
+                self._convert = as_written(row)
                 self._hashers = [hashlib.sha256() for _ in row]
                 return rows[index + 1 :]
         return []
@@ -198,9 +197,6 @@ class CsvTable:
             "malformed_rows": self._malformed,
             "encoding": "utf-8",
         }
-
-
-_ARROW_PARSE: Final = pacsv.ParseOptions(newlines_in_values=True)
 
 
 def _lines(text: str, final: bool) -> Iterable[str]:

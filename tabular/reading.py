@@ -33,6 +33,7 @@ from tabular.formats import TableFormat
 
 __all__ = [
     "BLOCK_BYTES",
+    "CSV_PARSE",
     "DUPLICATE_COLUMNS",
     "NOT_UTF8",
     "RAGGED_ROW",
@@ -40,6 +41,7 @@ __all__ = [
     "TARGET_BYTES",
     "UNREADABLE",
     "RecordSpan",
+    "as_written",
     "csv_header",
     "line_blocks",
     "ordered_map",
@@ -124,14 +126,8 @@ def read_csv_blocks(
         return
     if len(set(header)) != len(header):
         raise BadTableError(DUPLICATE_COLUMNS, "the CSV header repeats a column name")
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        include_columns=columns if columns is not None else header,
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-        check_utf8=True,
-    )
-    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert = as_written(header, columns)
+    parse = CSV_PARSE
 
     def read(block: bytes) -> T:
         options = pacsv.ReadOptions(
@@ -155,6 +151,22 @@ def read_csv_blocks(
         yield from map(read, blocks)
     else:
         yield from ordered_map(read, blocks, workers)
+
+
+# RFC 4180 records, whose quoted fields may hold line breaks.
+CSV_PARSE: Final = pacsv.ParseOptions(newlines_in_values=True)
+
+
+def as_written(header: list[str], columns: list[str] | None = None) -> pacsv.ConvertOptions:
+    """Every column (or ``columns`` of them) as strings exactly as written: no value read as
+    null, bytes that are not UTF-8 refused."""
+    return pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        include_columns=columns if columns is not None else header,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        check_utf8=True,
+    )
 
 
 def ordered_map(function: Callable[[A], T], items: Iterator[A], workers: int) -> Iterator[T]:
