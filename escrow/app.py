@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components as OpenAPIComponents
@@ -16,7 +16,7 @@ from litestar.openapi.spec import SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from escrow import __version__
-from escrow.agreements.lifecycle import agreement_resource
+from escrow.agreements.lifecycle import Lifecycle, agreement_resource
 from escrow.agreements.lifecycle import sweep as sweep_agreements
 from escrow.agreements.routes import AgreementController
 from escrow.agreements.service import agreement_statuses
@@ -24,7 +24,9 @@ from escrow.audit.checkpoints import CheckpointIssuer, default_origin
 from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail, checkpoint_schedule, integration_schedule
 from escrow.auditing.routes import AuditController
+from escrow.auth.authentication import Authentication
 from escrow.auth.buckets import CLEANUP_SECONDS, bucket_store, forget_full_buckets
+from escrow.auth.cache import AuthCache
 from escrow.auth.failures import BearerFailures
 from escrow.auth.openapi import CLIENT_BASIC
 from escrow.auth.rate_limit import TokenRateLimits
@@ -33,12 +35,14 @@ from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
 from escrow.components import Components
 from escrow.config import Settings, load_settings
+from escrow.datasets.download import ContentReader
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.routes import DatasetController
 from escrow.datasets.schemas import SigningKeyOut
 from escrow.docs import SCHEMA_PATH, render_plugins, swagger_assets
 from escrow.ecosystem.routes import EcosystemController
 from escrow.errors import UnavailableError
+from escrow.guard import Guard
 from escrow.ids import IdFactory, Uuid7Factory
 from escrow.input_limits import InputLimitMiddleware, LimitedRequest
 from escrow.keys.configured import open_key_manager
@@ -51,8 +55,8 @@ from escrow.middleware import PUBLIC_PATHS, BearerAuthMiddleware, RequestIdMiddl
 from escrow.openapi import ClosedStructSchema, ProblemResponses
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.routes import OrgController
-from escrow.overlaps.compute import OverlapCache, forget_shredded
-from escrow.overlaps.notices import INTERVAL_SECONDS, notify_changes
+from escrow.overlaps.compute import OverlapCache, OverlapComputer, forget_shredded
+from escrow.overlaps.notices import INTERVAL_SECONDS, OverlapNotices
 from escrow.overlaps.routes import overlaps_router
 from escrow.params import refuse_repeated_parameters
 from escrow.partnerships.routes import PartnershipController
@@ -62,7 +66,9 @@ from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
-from escrow.sharing.files import prune_after
+from escrow.service import Collaborators
+from escrow.sharing.files import FileStore, prune_after
+from escrow.sharing.protocol import SharingServer
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
@@ -70,7 +76,7 @@ from escrow.webhooks.delivery import webhook_schedule
 from escrow.webhooks.events import is_source
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
-from escrow.wiring import provide_audit_trail, provide_deps
+from escrow.wiring import dependencies
 from storage.blobs import BlobStore, open_blob_store
 from storage.db import Database
 
@@ -87,14 +93,14 @@ def open_settings_blob_store(settings: Settings) -> BlobStore:
     )
 
 
-def policy_facts() -> PolicyFacts:
+def policy_facts(lifecycle: Lifecycle) -> PolicyFacts:
     """The features' side of what the policy's explain and impact read (escrow.policy.facts)."""
     return PolicyFacts(
         organization=org_resource,
         dataset=dataset_resource,
         agreement=agreement_resource,
         partnership=partnership_resource,
-        agreement_statuses=agreement_statuses,
+        agreement_statuses=partial(agreement_statuses, lifecycle),
     )
 
 
@@ -116,6 +122,7 @@ def build_components(
     settings.data_dir.chmod(0o700)  # it holds the database and blobs: tighten an older one
     keyring = open_key_manager(settings)
     db = db or Database(settings.database_url)
+    blobs = blobs or open_settings_blob_store(settings)
     checkpoints = CheckpointIssuer(keyring, settings.audit_origin or default_origin(keyring), clock)
     audit = AuditLog(
         clock, keyring.keyed_digest, index_wait_seconds=settings.audit_index_wait_seconds
@@ -123,33 +130,38 @@ def build_components(
     # Webhook deliveries are written in the transaction of the change they report.
     audit.add_listener(WebhookOutbox(clock, new_id), needs_index=is_source)
     count_audit_appends(audit)
-    overlap_cache = OverlapCache()
+    overlaps = OverlapComputer(keyring, blobs, OverlapCache())
+    audit.add_listener(forget_shredded(overlaps.cache))  # shredding destroys what was derived
     buckets = bucket_store(db)
     return_freed_memory()
-    audit.add_listener(forget_shredded(overlap_cache))  # shredding destroys what was derived
-    components = Components(
+    policy = PolicyStore(
+        db, audit, clock, new_id, settings.policies_dir, settings.policy_reload_seconds
+    )
+    guard = Guard(policy, audit)
+    lifecycle = Lifecycle(clock, audit, policy, keyring)
+    contents = ContentReader(db, audit, clock, keyring, blobs)
+    files = FileStore(audit, clock, new_id, keyring, blobs, contents, settings.data_dir / "tmp")
+    # Materialized sharing files die in the transaction that ends the last view needing them.
+    audit.add_listener(prune_after(files))
+    owners = AuthCache()
+    owners.forget_on_commit(db.sessionmaker)  # this process's own changes
+    tokens = TokenAuthority(
+        keyring,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl_seconds=settings.token_ttl,
+        clock=clock,
+    )
+    return Components(
         settings=settings,
         db=db,
         clock=clock,
         new_id=new_id,
         audit=audit,
-        policy=PolicyStore(
-            db,
-            audit,
-            clock,
-            new_id,
-            settings.policies_dir,
-            settings.policy_reload_seconds,
-        ),
-        tokens=TokenAuthority(
-            keyring,
-            issuer=settings.token_issuer,
-            audience=settings.token_audience,
-            ttl_seconds=settings.token_ttl,
-            clock=clock,
-        ),
+        policy=policy,
+        guard=guard,
         keyring=keyring,
-        blobs=blobs or open_settings_blob_store(settings),
+        blobs=blobs,
         trail=AuditTrail(
             db,
             checkpoints,
@@ -157,15 +169,30 @@ def build_components(
             settings.audit_integrate_ms,
             settings.audit_index_wait_seconds,
         ),
-        token_limits=TokenRateLimits(settings.token_rate, clock, buckets),
-        bearer_failures=BearerFailures(settings.bearer_failures, clock, buckets),
-        policy_facts=policy_facts(),
-        overlap_cache=overlap_cache,
+        shared=Collaborators(db, guard, audit, clock, new_id, lifecycle),
+        authentication=Authentication(
+            db,
+            tokens,
+            audit,
+            clock,
+            TokenRateLimits(settings.token_rate, clock, buckets),
+            BearerFailures(settings.bearer_failures, clock, buckets),
+            org_resource,
+            owners,
+            guard,
+        ),
+        lifecycle=lifecycle,
+        contents=contents,
+        policy_facts=policy_facts(lifecycle),
+        overlaps=overlaps,
+        sharing=SharingServer(
+            files,
+            keyring,
+            settings.public_url,
+            settings.sharing.url_ttl,
+            settings.sharing.profile_max_ttl,
+        ),
     )
-    components.auth_cache.forget_on_commit(db.sessionmaker)  # this process's own changes
-    # Materialized sharing files die in the transaction that ends the last view needing them.
-    audit.add_listener(prune_after(components))
-    return components
 
 
 @get("/health/live", summary="Liveness", tags=["ops"])
@@ -192,7 +219,7 @@ def ready(request: Request[Any, Any, State]) -> dict[str, str]:
 @get("/.well-known/jwks.json", summary="Public keys that verify access tokens", tags=["auth"])
 async def jwks(request: Request[Any, Any, State]) -> dict[str, Any]:
     components: Components = request.app.state.components
-    return components.tokens.jwks()
+    return components.authentication.tokens.jwks()
 
 
 @get("/v1/keys/signing", summary="The Ed25519 key that signs receipts", tags=["keys"])
@@ -207,7 +234,12 @@ async def signing_key(request: Request[Any, Any, State]) -> SigningKeyOut:
     )
 
 
-overlap_notices = every("overlap-notices", lambda _c: INTERVAL_SECONDS, notify_changes)
+def notify_overlap_changes(c: Components) -> int:
+    notices = OverlapNotices(c.db, c.overlaps, c.policy, c.audit, c.clock, c.keyring.keyed_digest)
+    return notices.run()
+
+
+overlap_notices = every("overlap-notices", lambda _c: INTERVAL_SECONDS, notify_overlap_changes)
 # Each process re-reads the KEKs, so one promoted elsewhere wraps new data keys here too.
 key_reload = every(
     "key-reload",
@@ -220,7 +252,7 @@ key_reload = every(
 def _read_auth_epoch(components: Components) -> None:
     if components.settings.auth_epoch_poll_ms:  # 0: nothing is remembered
         with components.db.session() as session:
-            components.auth_cache.poll(session)
+            components.authentication.owners.poll(session)
 
 
 # Each process reads the auth epoch, forgetting the token owners it remembers when it moved.
@@ -238,7 +270,9 @@ full_buckets = every(
     lambda c: forget_full_buckets(c.db, c.clock.now()),
 )
 agreement_sweeps = every(
-    "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
+    "agreement-sweeps",
+    lambda c: c.settings.agreement_sweep_interval,
+    lambda c: sweep_agreements(c.db, c.lifecycle),
 )
 
 
@@ -281,10 +315,7 @@ def create_app(components: Components) -> Litestar:
             profiles_router,
             protocol_router,
         ],
-        dependencies={
-            "deps": Provide(provide_deps, sync_to_thread=False),
-            "trail": Provide(provide_audit_trail, sync_to_thread=False),
-        },
+        dependencies=dependencies(),
         lifespan=[
             policy_reload_schedule,
             checkpoint_schedule,

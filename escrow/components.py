@@ -1,7 +1,7 @@
-"""The long-lived components of a running service, and the services built from them.
+"""The long-lived collaborators of a running service, made once per process in app.py.
 
-No web framework here: services, jobs and the CLI take these; ``escrow.wiring`` adapts them
-to litestar's dependency injection.
+Only the composition (app.py, wiring.py, the middleware, the CLI's server commands) reads
+this record: each service, job and route is handed the collaborators it names.
 """
 
 from __future__ import annotations
@@ -10,25 +10,21 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session
-
 from crypto import KeyManager
+from escrow.agreements.lifecycle import Lifecycle
 from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail
-from escrow.auth.cache import AuthCache
-from escrow.auth.failures import BearerFailures
-from escrow.auth.rate_limit import TokenRateLimits
-from escrow.auth.service import AuthService
-from escrow.auth.tokens import TokenAuthority
+from escrow.auth.authentication import Authentication
 from escrow.clock import Clock
 from escrow.config import Settings
-from escrow.context import RequestContext
+from escrow.datasets.download import ContentReader
+from escrow.guard import Guard
 from escrow.ids import IdFactory
-from escrow.overlaps.compute import OverlapCache
+from escrow.overlaps.compute import OverlapComputer
 from escrow.policy.facts import PolicyFacts
-from escrow.policy.guard import Guard
 from escrow.policy.store import PolicyStore
-from escrow.service import ServiceDeps
+from escrow.service import Collaborators
+from escrow.sharing.protocol import SharingServer
 from storage.blobs import BlobStore
 from storage.db import Database
 
@@ -41,39 +37,20 @@ class Components:
     new_id: IdFactory
     audit: AuditLog
     policy: PolicyStore  # the active bundle's engine, reloaded when another is activated
-    tokens: TokenAuthority
+    guard: Guard
     keyring: KeyManager  # the keyring file or a PKCS#11 token (escrow.keys.configured)
     blobs: BlobStore
     trail: AuditTrail
-    token_limits: TokenRateLimits  # POST /v1/auth/token
-    bearer_failures: BearerFailures  # failed bearer authentication
+    # What every use case shares (escrow.service).
+    shared: Collaborators
+    authentication: Authentication
+    # Time and the release rule applied to agreements (escrow.agreements.lifecycle).
+    lifecycle: Lifecycle
+    contents: ContentReader  # versions' plaintext: downloads, views, previews
     # The features' rows as policy resources, for explain and impact (escrow.policy.facts).
     policy_facts: PolicyFacts
-    # Owners of verified access tokens, until the auth epoch moves (escrow.auth.cache).
-    auth_cache: AuthCache = field(default_factory=AuthCache)
-    # Overlap results in this process's memory only (escrow.overlaps.compute).
-    overlap_cache: OverlapCache = field(default_factory=OverlapCache)
+    # Overlap keys and records, kept in this process's memory only (escrow.overlaps.compute).
+    overlaps: OverlapComputer
+    sharing: SharingServer  # the Delta Sharing protocol's files and signed URLs
     # Uniform draws in [0, 1) for jitter (webhook backoff); tests inject a fixed source.
     random: Callable[[], float] = field(default=secrets.SystemRandom().random)
-
-    @property
-    def guard(self) -> Guard:
-        return Guard(self.policy, self.audit)
-
-
-def auth_service(components: Components, session: Session, ctx: RequestContext) -> AuthService:
-    return AuthService(
-        session,
-        ctx,
-        components.tokens,
-        components.audit,
-        components.clock,
-        components.token_limits,
-        components.bearer_failures,
-        components.policy_facts.organization,
-        components.auth_cache,
-    )
-
-
-def service_deps(components: Components, session: Session, ctx: RequestContext) -> ServiceDeps:
-    return ServiceDeps(session=session, ctx=ctx, components=components)

@@ -14,7 +14,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from escrow.auth.service import remembered_owner
-from escrow.components import Components, auth_service
+from escrow.components import Components
 from escrow.context import RequestContext
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -51,6 +51,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         components: Components = connection.app.state.components
+        authentication = components.authentication
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         ctx = RequestContext(
             request_id=connection.scope.get("state", {}).get("request_id", "-"),
@@ -58,8 +59,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         )
 
         def authenticate() -> Any:
-            with components.db.session() as session:
-                service = auth_service(components, session, ctx)
+            with authentication.unit_of_work(ctx) as service:
                 if scheme.lower() != "bearer" or not token.strip():
                     service.reject_missing_token()
                 return service.authenticate(token.strip())
@@ -70,10 +70,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             actor = remembered_owner(
                 token.strip(),
                 ctx.client_ip,
-                components.tokens,
-                components.auth_cache,
-                components.bearer_failures,
-                components.clock,
+                authentication.tokens,
+                authentication.owners,
+                authentication.failures,
+                authentication.clock,
             )
         if actor is None:
             actor = await to_thread.run_sync(authenticate)

@@ -1,48 +1,71 @@
-"""What every use-case service is built from, wired per request in app.py."""
+"""What every use-case service is built from: a unit of work (a session and the acting
+context) and the collaborators all use cases share, made once in app.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
 from escrow.context import RequestContext
+from escrow.guard import Guard
 from escrow.ids import IdFactory
-from escrow.policy.guard import Guard
+from storage.db import Database
 
 
-@dataclass
+class AccessRefresh(Protocol):
+    """Brings an organization's agreements for a dataset up to date before it accesses the
+    dataset (the agreements' lifecycle provides it; datasets call it without importing it)."""
+
+    def refresh_for_dataset(
+        self, session: Session, ctx: RequestContext, dataset_id: str, org_id: str
+    ) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceDeps:
-    """A request's session and context, and the long-lived components (see wiring.py)."""
+    """One unit of work: its session, who acts, and the shared collaborators."""
 
     session: Session
     ctx: RequestContext
-    # escrow.components.Components; typed Any because that module imports this one and litestar
-    # resolves dependency annotations at run time.
-    components: Any
+    guard: Guard
+    audit: AuditLog
+    clock: Clock
+    new_id: IdFactory
+    access: AccessRefresh
 
-    @property
-    def guard(self) -> Guard:
-        guard: Guard = self.components.guard
-        return guard
+    def acting(self, ctx: RequestContext) -> ServiceDeps:
+        """The same unit of work, acting for someone else (a sharing recipient, say)."""
+        return replace(self, ctx=ctx)
 
-    @property
-    def audit(self) -> AuditLog:
-        audit: AuditLog = self.components.audit
-        return audit
 
-    @property
-    def clock(self) -> Clock:
-        clock: Clock = self.components.clock
-        return clock
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    """What every use case shares, for the whole process: ``bind`` a session to use them."""
 
-    @property
-    def new_id(self) -> IdFactory:
-        new_id: IdFactory = self.components.new_id
-        return new_id
+    db: Database
+    guard: Guard
+    audit: AuditLog
+    clock: Clock
+    new_id: IdFactory
+    access: AccessRefresh
+
+    def bind(self, session: Session, ctx: RequestContext) -> ServiceDeps:
+        return ServiceDeps(
+            session, ctx, self.guard, self.audit, self.clock, self.new_id, self.access
+        )
+
+    @contextmanager
+    def unit_of_work(self, ctx: RequestContext) -> Iterator[ServiceDeps]:
+        """A new session, closed on exit, for work outside a request's own session (a
+        streamed body's thread, a job)."""
+        with self.db.session() as session:
+            yield self.bind(session, ctx)
 
 
 class Service:

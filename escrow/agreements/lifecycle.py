@@ -14,18 +14,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from crypto import sign_document
+from crypto import KeyManager, sign_document
 from escrow.agreements.terms import resolve_grants
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.datasets.disclosure import view_hash
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
 from escrow.orgs.queries import active_partnership_exists, org_by_id, partnership_since
 from escrow.orgs.queries import as_resource as org_resource
-from escrow.policy.engine import ReleaseDecision
+from escrow.policy.engine import Policy, ReleaseDecision
 from escrow.policy.resources import AgreementResource
+from storage.db import Database
 from storage.models import (
     Agreement,
     AgreementAttestation,
@@ -105,13 +106,22 @@ def conditions_met_at(session: Session, agreement: Agreement, now: datetime) -> 
 
 
 class Lifecycle:
-    """Applies time and the release rule to agreements, inside the caller's transaction."""
+    """Applies time and the release rule to agreements, inside the caller's transaction,
+    recording each transition as done by ``ctx`` (the caller, or a job's context)."""
 
-    def __init__(self, components: Components, ctx: RequestContext) -> None:
-        self.components = components
-        self.ctx = ctx
+    def __init__(self, clock: Clock, audit: AuditLog, policy: Policy, keys: KeyManager) -> None:
+        self.clock = clock
+        self.audit = audit
+        self.policy = policy
+        self.keys = keys  # its current service signer signs release receipts
 
-    def refresh(self, session: Session, agreement: Agreement) -> ReleaseDecision | None:
+    def decide(self, session: Session, agreement: Agreement) -> ReleaseDecision:
+        """The release rule's answer for ``agreement`` now, changing nothing."""
+        return self.policy.release(agreement_resource(session, agreement, self.clock.now()))
+
+    def refresh(
+        self, session: Session, ctx: RequestContext, agreement: Agreement
+    ) -> ReleaseDecision | None:
         """Bring ``agreement`` up to date; returns the release decision if it was pending.
 
         Locks the agreement's row first: of two requests that evaluate it at once (an
@@ -125,18 +135,20 @@ class Lifecycle:
             )
             if state != agreement.state:  # changed since it was read: take the new state
                 session.refresh(agreement)
-        return self.refresh_locked(session, agreement)
+        return self.refresh_locked(session, ctx, agreement)
 
-    def refresh_locked(self, session: Session, agreement: Agreement) -> ReleaseDecision | None:
+    def refresh_locked(
+        self, session: Session, ctx: RequestContext, agreement: Agreement
+    ) -> ReleaseDecision | None:
         """``refresh`` on a row this transaction has already locked."""
-        now = self.components.clock.now()
+        now = self.clock.now()
         if agreement.state == "released":
             if agreement.expires_at is not None and now >= agreement.expires_at:
-                self._end(session, agreement, "expired", agreement.expires_at, "expired")
+                self._end(session, ctx, agreement, agreement.expires_at)
             return None
         if agreement.state != "pending":
             return None
-        decision = self.components.policy.release(agreement_resource(session, agreement, now))
+        decision = self.policy.release(agreement_resource(session, agreement, now))
         if not decision.allowed:
             agreement.conditions_met_at = None
             return decision
@@ -147,6 +159,7 @@ class Lifecycle:
                 agreement.conditions_met_at = met_at
                 self._event(
                     session,
+                    ctx,
                     agreement,
                     "agreement.conditions_met",
                     decision,
@@ -157,15 +170,17 @@ class Lifecycle:
                 return decision
         else:
             effective = met_at
-        self._release(session, agreement, decision, effective)
+        self._release(session, ctx, agreement, decision, effective)
         return decision
 
-    def refresh_for_dataset(self, session: Session, dataset_id: str, org_id: str) -> bool:
+    def refresh_for_dataset(
+        self, session: Session, ctx: RequestContext, dataset_id: str, org_id: str
+    ) -> bool:
         """Lazy evaluation before an access: the org's agreements for this dataset that time
         or the release rule may change now (pending ones, and released ones past their
         expiry: ``refresh_locked`` leaves the others as they are, so they are not locked).
         Whether any was (it is locked until the caller commits)."""
-        now = self.components.clock.now()
+        now = self.clock.now()
         agreements = lock_open(
             session,
             Agreement.dataset_id == dataset_id,
@@ -173,11 +188,16 @@ class Lifecycle:
             or_(Agreement.state == "pending", Agreement.expires_at <= now),
         )
         for agreement in agreements:
-            self.refresh_locked(session, agreement)
+            self.refresh_locked(session, ctx, agreement)
         return bool(agreements)
 
     def _release(
-        self, session: Session, agreement: Agreement, decision: ReleaseDecision, at: datetime
+        self,
+        session: Session,
+        ctx: RequestContext,
+        agreement: Agreement,
+        decision: ReleaseDecision,
+        at: datetime,
     ) -> None:
         approvers = [
             {"principal": d.principal_id, "org_id": d.org_id, "as": d.approver}
@@ -192,9 +212,10 @@ class Lifecycle:
         ]
         beneficiary = org_by_id(session, agreement.beneficiary_org_id)
         agreement.state, agreement.released_at = "released", at
-        agreement.updated_at = self.components.clock.now()
+        agreement.updated_at = self.clock.now()
         seq = self._event(
             session,
+            ctx,
             agreement,
             "agreement.release",
             decision,
@@ -216,19 +237,21 @@ class Lifecycle:
                 "time": at.isoformat(timespec="microseconds"),
                 "audit_index": seq,
             },
-            self.components.keyring.service_signer,
+            self.keys.service_signer,
         )
 
     def _end(
-        self, session: Session, agreement: Agreement, state: str, at: datetime, reason: str
+        self, session: Session, ctx: RequestContext, agreement: Agreement, at: datetime
     ) -> None:
-        agreement.state, agreement.ended_at, agreement.end_reason = state, at, reason
-        agreement.updated_at = self.components.clock.now()
-        self._event(session, agreement, f"agreement.{state}", None, {"reason": reason})
+        """Expiry: the only end that time brings."""
+        agreement.state, agreement.ended_at, agreement.end_reason = "expired", at, "expired"
+        agreement.updated_at = self.clock.now()
+        self._event(session, ctx, agreement, "agreement.expired", None, {"reason": "expired"})
 
     def _event(
         self,
         session: Session,
+        ctx: RequestContext,
         agreement: Agreement,
         action: str,
         decision: ReleaseDecision | None,
@@ -236,9 +259,9 @@ class Lifecycle:
         *,
         indexed: bool = False,
     ) -> int | None:
-        return self.components.audit.append(
+        return self.audit.append(
             session,
-            self.ctx,
+            ctx,
             AuditRecord(
                 action,
                 "success",
@@ -252,13 +275,12 @@ class Lifecycle:
         )
 
 
-def sweep(components: Components) -> int:
+def sweep(db: Database, lifecycle: Lifecycle) -> int:
     """Scheduled evaluation of agreements whose state may have changed with time."""
     ctx = RequestContext(request_id="agreement-sweep")
-    lifecycle = Lifecycle(components, ctx)
-    now = components.clock.now()
+    now = lifecycle.clock.now()
     changed = 0
-    with components.db.session() as session:
+    with db.session() as session:
         due = lock_open(
             session,
             or_(
@@ -268,7 +290,7 @@ def sweep(components: Components) -> int:
         )
         for agreement in due:
             before = agreement.state
-            lifecycle.refresh_locked(session, agreement)
+            lifecycle.refresh_locked(session, ctx, agreement)
             changed += agreement.state != before
         session.commit()
     return changed

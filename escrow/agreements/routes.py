@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from escrow.agreements.schemas import (
@@ -16,12 +17,15 @@ from escrow.agreements.schemas import (
     ReasonIn,
 )
 from escrow.agreements.service import AgreementService, Terms
+from escrow.datasets.download import ContentReader
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit
+from escrow.params import Cursor, Limit
 from escrow.schemas import PageOut
 from storage.models import Agreement
 
 ITEM = "/v1/agreements/{agreement_id:str}"
+Agreements = NamedDependency[AgreementService]
+Contents = NamedDependency[ContentReader]
 
 
 def _out(service: AgreementService, agreement: Agreement) -> AgreementOut:
@@ -46,11 +50,10 @@ class AgreementController(Controller):
         summary="Set escrow terms for one beneficiary (owner stewards)",
     )
     def create(
-        self, dataset_id: FromPath[str], data: JSONBody[AgreementCreate], deps: Deps
+        self, dataset_id: FromPath[str], data: JSONBody[AgreementCreate], agreements: Agreements
     ) -> AgreementOut:
-        service = AgreementService(deps)
         attestation = data.attestation
-        agreement = service.create(
+        agreement = agreements.create(
             dataset_id,
             Terms(
                 beneficiary=data.beneficiary,
@@ -65,21 +68,19 @@ class AgreementController(Controller):
                 view=data.view,
             ),
         )
-        return _out(service, agreement)
+        return _out(agreements, agreement)
 
     @get("/v1/agreements", sync_to_thread=True, summary="Agreements your organization is party to")
     def list_agreements(
-        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+        self, agreements: Agreements, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[AgreementOut]:
-        service = AgreementService(deps)
-        page = service.list_visible(cursor, limit)
-        return PageOut(_page_out(service, page.items), page.next_cursor)
+        page = agreements.list_visible(cursor, limit)
+        return PageOut(_page_out(agreements, page.items), page.next_cursor)
 
     @get(ITEM, sync_to_thread=True, summary="Read an agreement, with what still blocks release")
-    def read(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:
-        service = AgreementService(deps)
-        agreement, _ = service.get(agreement_id)
-        return _out(service, agreement)
+    def read(self, agreement_id: FromPath[str], agreements: Agreements) -> AgreementOut:
+        agreement, _ = agreements.get(agreement_id)
+        return _out(agreements, agreement)
 
     @get(
         ITEM + "/preview",
@@ -89,19 +90,19 @@ class AgreementController(Controller):
     def preview(
         self,
         agreement_id: FromPath[str],
-        deps: Deps,
+        agreements: Agreements,
+        contents: Contents,
         rows: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> PreviewOut:
-        result = AgreementService(deps).preview(agreement_id, rows, version)
+        result = agreements.preview(agreement_id, rows, version, contents)
         return PreviewOut(result.version, result.view_sha256, result.rows)
 
     @post(ITEM + "/approvals", sync_to_thread=True, summary="Approve or reject (named approvers)")
     def decide(
-        self, agreement_id: FromPath[str], data: JSONBody[DecisionIn], deps: Deps
+        self, agreement_id: FromPath[str], data: JSONBody[DecisionIn], agreements: Agreements
     ) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.decide(agreement_id, data.decision, data.reason))
+        return _out(agreements, agreements.decide(agreement_id, data.decision, data.reason))
 
     @post(
         ITEM + "/attestations",
@@ -109,10 +110,9 @@ class AgreementController(Controller):
         summary="Attest the trigger event (the designated organization)",
     )
     def attest(
-        self, agreement_id: FromPath[str], data: JSONBody[AttestationIn], deps: Deps
+        self, agreement_id: FromPath[str], data: JSONBody[AttestationIn], agreements: Agreements
     ) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.attest(agreement_id, data.event, data.statement))
+        return _out(agreements, agreements.attest(agreement_id, data.event, data.statement))
 
     @post(
         ITEM + "/release",
@@ -120,9 +120,8 @@ class AgreementController(Controller):
         status_code=200,
         summary="Release now if the release rule holds (409 with the blockers otherwise)",
     )
-    def release(self, agreement_id: FromPath[str], deps: Deps) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.release(agreement_id))
+    def release(self, agreement_id: FromPath[str], agreements: Agreements) -> AgreementOut:
+        return _out(agreements, agreements.release(agreement_id))
 
     @post(
         ITEM + "/objections",
@@ -130,10 +129,9 @@ class AgreementController(Controller):
         summary="Object during the objection window (owner): the agreement is rejected",
     )
     def object(
-        self, agreement_id: FromPath[str], data: JSONBody[ReasonIn], deps: Deps
+        self, agreement_id: FromPath[str], data: JSONBody[ReasonIn], agreements: Agreements
     ) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.object(agreement_id, data.reason))
+        return _out(agreements, agreements.object(agreement_id, data.reason))
 
     @post(
         ITEM + "/revoke",
@@ -142,10 +140,12 @@ class AgreementController(Controller):
         summary="Revoke (owner): takes effect at once",
     )
     def revoke(
-        self, agreement_id: FromPath[str], deps: Deps, data: JSONBody[ReasonIn | None] = None
+        self,
+        agreement_id: FromPath[str],
+        agreements: Agreements,
+        data: JSONBody[ReasonIn | None] = None,
     ) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.revoke(agreement_id, data.reason if data else ""))
+        return _out(agreements, agreements.revoke(agreement_id, data.reason if data else ""))
 
     @post(
         ITEM + "/terminate",
@@ -154,7 +154,9 @@ class AgreementController(Controller):
         summary="Terminate early (beneficiary admins)",
     )
     def terminate(
-        self, agreement_id: FromPath[str], deps: Deps, data: JSONBody[ReasonIn | None] = None
+        self,
+        agreement_id: FromPath[str],
+        agreements: Agreements,
+        data: JSONBody[ReasonIn | None] = None,
     ) -> AgreementOut:
-        service = AgreementService(deps)
-        return _out(service, service.terminate(agreement_id, data.reason if data else ""))
+        return _out(agreements, agreements.terminate(agreement_id, data.reason if data else ""))

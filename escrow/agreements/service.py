@@ -23,11 +23,11 @@ from escrow.datasets.download import ContentReader
 from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
 from escrow.paging import MAX_INTEGER, Page, decode_cursor, paginate
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.facts import AgreementStatus, Waiting
-from escrow.policy.guard import Target
 from escrow.policy.resources import AgreementResource
 from escrow.service import Service, ServiceDeps
 from storage.models import (
@@ -63,9 +63,9 @@ class Terms:
 
 
 class AgreementService(Service):
-    @property
-    def lifecycle(self) -> Lifecycle:
-        return Lifecycle(self.deps.components, self.ctx)
+    def __init__(self, deps: ServiceDeps, lifecycle: Lifecycle) -> None:
+        super().__init__(deps)
+        self.lifecycle = lifecycle
 
     def create(self, dataset_id: str, terms: Terms) -> Agreement:
         dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
@@ -146,14 +146,12 @@ class AgreementService(Service):
         return Waiting(("objection_window",), ends)
 
     def lifecycle_preview(self, agreement: Agreement) -> ReleaseDecision:
-        resource = agreement_resource(self.session, agreement, self.deps.clock.now())
-        decision: ReleaseDecision = self.deps.components.policy.release(resource)
-        return decision
+        return self.lifecycle.decide(self.session, agreement)
 
     def get(self, agreement_id: str) -> tuple[Agreement, ReleaseDecision | None]:
         agreement = self._load(agreement_id, "read")
         self._authorize(agreement, "read")
-        decision = self.lifecycle.refresh(self.session, agreement)
+        decision = self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
         return agreement, decision
 
@@ -216,7 +214,7 @@ class AgreementService(Service):
                 sensitive={"reason": reason or None},
             ),
         )
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
         return agreement
 
@@ -254,7 +252,7 @@ class AgreementService(Service):
                 sensitive={"statement": statement or None},
             ),
         )
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
         return agreement
 
@@ -262,7 +260,7 @@ class AgreementService(Service):
         """Asks the release rule now; refused with the unmet conditions if it does not hold."""
         agreement = self._load(agreement_id, "release")
         self._authorize(agreement, "release")
-        decision = self.lifecycle.refresh(self.session, agreement)
+        decision = self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
         if agreement.state != "released":
             waiting = self.waiting_on(agreement) if decision is not None else Waiting(())
@@ -278,7 +276,7 @@ class AgreementService(Service):
         """The owner stops a release during its objection window."""
         agreement = self._load(agreement_id, "object")
         self._authorize(agreement, "object")
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         if agreement.state != "pending" or agreement.conditions_met_at is None:
             self.session.commit()
             raise InvalidStateError("there is no objection window open for this agreement")
@@ -288,7 +286,7 @@ class AgreementService(Service):
         """The owner ends it at once: released -> revoked, pending -> rejected."""
         agreement = self._load(agreement_id, "revoke")
         self._authorize(agreement, "revoke")
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
         if target is None:
             self.session.commit()
@@ -299,7 +297,7 @@ class AgreementService(Service):
         """The beneficiary ends it early: released -> revoked, pending -> rejected."""
         agreement = self._load(agreement_id, "terminate")
         self._authorize(agreement, "terminate")
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         target = {"released": "revoked", "pending": "rejected"}.get(agreement.state)
         if target is None:
             self.session.commit()
@@ -308,7 +306,9 @@ class AgreementService(Service):
             agreement, target, "terminated_by_beneficiary", "agreement.terminate", reason
         )
 
-    def preview(self, agreement_id: str, rows: int, number: int | None) -> Preview:
+    def preview(
+        self, agreement_id: str, rows: int, number: int | None, contents: ContentReader
+    ) -> Preview:
         """The first rows the beneficiary would receive, for the owner to check before approving."""
         agreement = self._load(agreement_id, "preview")
         self._authorize(agreement, "preview")
@@ -322,9 +322,7 @@ class AgreementService(Service):
         if version is None or version.wrapped_dek is None:
             raise NotFoundError("no readable version to preview")
         require_viewable(version.media_type)
-        plaintext = ContentReader(self.deps.components).plaintext(
-            version, version.wrapped_dek, None
-        )
+        plaintext = contents.plaintext(version, version.wrapped_dek, None)
         output = (
             plaintext
             if agreement.view is None
@@ -411,7 +409,7 @@ class AgreementService(Service):
         return resource
 
     def _require_state(self, agreement: Agreement, state: str) -> None:
-        self.lifecycle.refresh(self.session, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         if agreement.state != state:
             self.session.commit()
             raise InvalidStateError(f"agreement is {agreement.state}, not {state}")
@@ -443,12 +441,14 @@ def _no_partnership(owner: str, beneficiary: str) -> ConflictError:
     )
 
 
-def agreement_statuses(deps: ServiceDeps, dataset_id: str, org_id: str) -> list[AgreementStatus]:
+def agreement_statuses(
+    lifecycle: Lifecycle, deps: ServiceDeps, dataset_id: str, org_id: str
+) -> list[AgreementStatus]:
     """The org's agreements for the dataset, brought up to date as an access would, with
     what blocks each pending one: why it cannot download (revoked, expired, embargoed)."""
-    Lifecycle(deps.components, deps.ctx).refresh_for_dataset(deps.session, dataset_id, org_id)
+    lifecycle.refresh_for_dataset(deps.session, deps.ctx, dataset_id, org_id)
     deps.session.flush()
-    agreements = AgreementService(deps)
+    agreements = AgreementService(deps, lifecycle)
     rows = deps.session.scalars(
         select(Agreement)
         .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)

@@ -10,9 +10,9 @@ from escrow.audit.export import ExportPlan
 from escrow.audit.trail import AuditTrail
 from escrow.audit.tree import MerkleTree
 from escrow.errors import ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.paging import Page, decode_number_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.policy.resources import AuditLogResource
 from escrow.service import Service, ServiceDeps
 from storage.models import Organization

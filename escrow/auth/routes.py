@@ -15,8 +15,10 @@ import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from escrow.auth import oauth
+from escrow.auth.authentication import Authentication
 from escrow.auth.openapi import (
     REVOKE_OPERATION,
     REVOKE_RESPONSES,
@@ -31,11 +33,11 @@ from escrow.auth.schemas import (
     TokenRequest,
     WhoAmIOut,
 )
-from escrow.components import Components, auth_service
+from escrow.config import Settings
 from escrow.context import Actor, RequestContext
 from escrow.errors import BadRequestError, EscrowError, ValidationError
 from escrow.input_limits import check_json_depth
-from escrow.wiring import request_context
+from escrow.request_context import request_context
 
 MAX_TOKEN_BODY = 4096
 MAX_REVOKE_BODY = 8192
@@ -72,19 +74,22 @@ class AuthController(Controller):
         operation_class=TOKEN_OPERATION,
         responses=TOKEN_RESPONSES,
     )
-    async def token(self, request: Request[Any, Any, State]) -> Response[TokenOut]:
+    async def token(
+        self,
+        request: Request[Any, Any, State],
+        authentication: NamedDependency[Authentication],
+        settings: NamedDependency[Settings],
+    ) -> Response[TokenOut]:
         if _speaks_oauth(request):
             form = oauth.parse_form(await request.body(), oauth.TOKEN_PARAMETERS)
             oauth.check_grant_type(form)
             client = oauth.client_credentials(request.headers.get("authorization"), form)
             key_id, secret = client.client_id, client.client_secret
         else:
-            key_id, secret = await _json_credentials(request)
-        components: Components = request.app.state.components
+            key_id, secret = await _json_credentials(request, settings)
 
         def exchange() -> TokenOut:
-            with components.db.session() as session:
-                service = auth_service(components, session, request_context(request))
+            with authentication.unit_of_work(request_context(request)) as service:
                 issued = service.exchange_key(key_id, secret)
             return TokenOut(issued.access_token, issued.expires_in)
 
@@ -105,8 +110,12 @@ class AuthController(Controller):
         operation_class=REVOKE_OPERATION,
         responses=REVOKE_RESPONSES,
     )
-    async def revoke(self, request: Request[Any, Any, State]) -> RevokedOut:
-        components: Components = request.app.state.components
+    async def revoke(
+        self,
+        request: Request[Any, Any, State],
+        authentication: NamedDependency[Authentication],
+        settings: NamedDependency[Settings],
+    ) -> RevokedOut:
         ctx = request_context(request)
         if _speaks_oauth(request):
             form = oauth.parse_form(await request.body(), oauth.REVOCATION_PARAMETERS)
@@ -114,16 +123,14 @@ class AuthController(Controller):
             client = oauth.client_credentials(request.headers.get("authorization"), form)
 
             def authenticate() -> Actor:
-                with components.db.session() as session:
-                    service = auth_service(components, session, ctx)
+                with authentication.unit_of_work(ctx) as service:
                     return service.authenticate_client(client.client_id, client.client_secret)
 
         else:
             bearer = _bearer(request)
 
             def authenticate() -> Actor:  # as the middleware does for other routes
-                with components.db.session() as session:
-                    service = auth_service(components, session, ctx)
+                with authentication.unit_of_work(ctx) as service:
                     if bearer is None:
                         service.reject_missing_token()
                     return service.authenticate(bearer)
@@ -131,12 +138,12 @@ class AuthController(Controller):
         with _in_oauth_terms(_speaks_oauth(request)):
             actor = await to_thread.run_sync(authenticate)
             if not _speaks_oauth(request):
-                token = (await _json_body(request, RevokeRequest)).token
+                token = (await _json_body(request, RevokeRequest, settings)).token
             acting = RequestContext(ctx.request_id, actor, ctx.client_ip)
 
             def revoke() -> None:
-                with components.db.session() as session:
-                    auth_service(components, session, acting).revoke(components.guard, token)
+                with authentication.unit_of_work(acting) as service:
+                    service.revoke(authentication.guard, token)
 
             await to_thread.run_sync(revoke)
         return RevokedOut()
@@ -171,17 +178,20 @@ def _bearer(request: Request[Any, Any, State]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def _json_credentials(request: Request[Any, Any, State]) -> tuple[str, str]:
+async def _json_credentials(
+    request: Request[Any, Any, State], settings: Settings
+) -> tuple[str, str]:
     if request.content_type[0] != "application/json":
         raise BadRequestError("send a client-credentials form or JSON {key_id, secret}")
-    body = await _json_body(request, TokenRequest)
+    body = await _json_body(request, TokenRequest, settings)
     return body.key_id, body.secret
 
 
-async def _json_body(request: Request[Any, Any, State], shape: type[_Body]) -> _Body:
-    components: Components = request.app.state.components
+async def _json_body(
+    request: Request[Any, Any, State], shape: type[_Body], settings: Settings
+) -> _Body:
     body_bytes = await request.body()
-    check_json_depth(body_bytes, components.settings.input_limits.max_json_depth)
+    check_json_depth(body_bytes, settings.input_limits.max_json_depth)
     try:
         return msgspec.json.decode(body_bytes, type=shape)
     except msgspec.ValidationError as exc:
@@ -195,10 +205,9 @@ async def _json_body(request: Request[Any, Any, State], shape: type[_Body]) -> _
     summary="OAuth 2.0 authorization server metadata (RFC 8414)",
     tags=["authentication"],
 )
-async def oauth_metadata(request: Request[Any, Any, State]) -> AuthorizationServerMetadata:
+async def oauth_metadata(settings: NamedDependency[Settings]) -> AuthorizationServerMetadata:
     """Endpoints under the token issuer (ESCROW_TOKEN_ISSUER, the service's public URL)."""
-    components: Components = request.app.state.components
-    issuer = components.settings.token_issuer
+    issuer = settings.token_issuer
     base = issuer.rstrip("/")
     return AuthorizationServerMetadata(
         issuer=issuer,

@@ -18,7 +18,7 @@ from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock
 from escrow.context import Actor, RequestContext
 from escrow.errors import AuthenticationError, RateLimitedError
-from escrow.policy.guard import Guard, Target
+from escrow.guard import Guard, Target
 from escrow.policy.resources import AccessTokenResource, OrgResource
 from storage.models import ApiKey, Organization, Principal, RevokedToken
 

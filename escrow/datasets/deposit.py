@@ -25,9 +25,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto import StreamEncryptor, WrappedDataKey, sign_document
+from crypto import KeyManager, StreamEncryptor, WrappedDataKey, sign_document
 from escrow.audit.log import AuditRecord
-from escrow.components import Components, service_deps
 from escrow.context import RequestContext
 from escrow.datasets.service import DatasetService, validate_schema
 from escrow.errors import (
@@ -38,7 +37,8 @@ from escrow.errors import (
     ValidationError,
 )
 from escrow.instruments import DEPOSIT_BYTES
-from storage.blobs import BlobStoreError, BlobWriter
+from escrow.service import Collaborators
+from storage.blobs import BlobStore, BlobStoreError, BlobWriter
 from storage.models import Dataset, DatasetVersion
 from tabular import BadTableError, table_format
 from tabular import SchemaMismatchError as TableSchemaMismatch
@@ -166,15 +166,25 @@ class Deposited:
 class Depositor:
     """Runs a deposit over three short transactions: check, (stream), record."""
 
-    def __init__(self, components: Components, ctx: RequestContext) -> None:
-        self.components = components
+    def __init__(
+        self,
+        ctx: RequestContext,
+        shared: Collaborators,
+        keys: KeyManager,
+        blobs: BlobStore,
+        max_bytes: int,
+    ) -> None:
         self.ctx = ctx
+        self.shared = shared
+        self.keys = keys  # new data keys, and the service signer of receipts
+        self.blobs = blobs
+        self.max_bytes = max_bytes
 
     def begin(self, request: DepositRequest) -> Upload | Deposited:
         request = request.validated()
-        limit = self.components.settings.max_deposit_bytes
-        with self.components.db.session() as session:
-            datasets = DatasetService(service_deps(self.components, session, self.ctx))
+        limit = self.max_bytes
+        with self.shared.unit_of_work(self.ctx) as deps:
+            session, datasets = deps.session, DatasetService(deps)
             dataset = datasets.load(request.dataset_id, "deposit")
             if dataset.status != "active":
                 raise InvalidStateError(f"dataset is {dataset.status}: no new versions")
@@ -190,10 +200,10 @@ class Depositor:
         if request.declared_length is not None and request.declared_length > limit:
             self._record_failure(request.dataset_id, owner_org_id, "too_large", None)
             raise PayloadTooLargeError(f"deposits are limited to {limit} bytes")
-        version_id = self.components.new_id()
-        wrapped, aead = self.components.keyring.new_data_key(version_id.encode())
+        version_id = self.shared.new_id()
+        wrapped, aead = self.keys.new_data_key(version_id.encode())
         blob_key = blob_key_for(request.dataset_id, version_id)
-        writer = self.components.blobs.open_writer(blob_key)
+        writer = self.blobs.open_writer(blob_key)
         return Upload(
             request=request,
             dataset_id=request.dataset_id,
@@ -282,13 +292,12 @@ class Depositor:
 
     def _record(self, upload: Upload, sha256: str, scanned: ScanResult | None) -> Deposited:
         """The version row, its event and its signed receipt, committed together."""
-        components = self.components
-        with components.db.session() as session:
+        with self.shared.db.session() as session:
             schema, schema_change = self._schema_for(session, upload, scanned)
             number = _next_version_number(session, upload.dataset_id, schema, schema_change)
             content_digest = scanned.digest if scanned is not None else None
-            now = components.clock.now()
-            seq = components.audit.append_indexed(  # the receipt cites it
+            now = self.shared.clock.now()
+            seq = self.shared.audit.append_indexed(  # the receipt cites it
                 session,
                 self.ctx,
                 AuditRecord(
@@ -334,7 +343,7 @@ class Depositor:
                 "attestation": stored.content_digest,
                 "audit_index": stored.seq,
             },
-            self.components.keyring.service_signer,
+            self.keys.service_signer,
         )
 
     def _version(self, upload: Upload, stored: _Stored, receipt: dict[str, Any]) -> DatasetVersion:
@@ -371,13 +380,13 @@ class Depositor:
 
     def _discard_blob(self, upload: Upload) -> None:
         try:
-            self.components.blobs.delete(upload.blob_key)
+            self.blobs.delete(upload.blob_key)
         except BlobStoreError:
             log.warning("orphan blob %s left for `escrow storage gc`", upload.blob_key)
 
     def _record_failure(self, dataset_id: str, org_id: str, reason: str, size: int | None) -> None:
-        with self.components.db.session() as session:
-            self.components.audit.append(
+        with self.shared.db.session() as session:
+            self.shared.audit.append(
                 session,
                 self.ctx,
                 AuditRecord(

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from crypto import StreamDecryptor, WrappedDataKey
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from crypto import KeyManager, StreamDecryptor, WrappedDataKey
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.datasets.disclosure import (
     WHOLE,
@@ -31,6 +31,7 @@ from escrow.datasets.queries import find_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from storage.blobs import BlobStore, BlobStream
+from storage.db import Database
 from storage.models import Dataset, DatasetVersion
 from tabular import MEDIA_TYPE_OF, TableFormat
 
@@ -131,8 +132,16 @@ class Content:
 
 
 class ContentReader:
-    def __init__(self, components: Components) -> None:
-        self.components = components
+    """Opens versions' plaintext: authorized downloads and views, and the service's own reads."""
+
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, keys: KeyManager, blobs: BlobStore
+    ) -> None:
+        self.db = db  # a view's closing event is written after the request's session ended
+        self.audit = audit
+        self.clock = clock
+        self.keys = keys
+        self.blobs = blobs
 
     def open(
         self,
@@ -147,7 +156,7 @@ class ContentReader:
         session = datasets.session
         dataset, version, wrapped = _downloadable(datasets, dataset_id, number)
         actor = datasets.ctx.principal
-        grant = grant_for(session, dataset, actor.org_id, self.components.clock.now())
+        grant = grant_for(session, dataset, actor.org_id, self.clock.now())
         byte_range = _served_range(version, grant, output, range_header, if_range)
         org_ids = (dataset.owner_org_id, actor.org_id)
         # Opened before the access is recorded: a blob store that cannot serve the version
@@ -213,8 +222,8 @@ class ContentReader:
         """
 
         def counted(_scanned: int, returned: int, _malformed: int) -> None:
-            with self.components.db.session() as session:
-                self.components.audit.append(
+            with self.db.session() as session:
+                self.audit.append(
                     session,
                     ctx,
                     AuditRecord(
@@ -239,17 +248,15 @@ class ContentReader:
         self, version: DatasetVersion, wrapped: str, byte_range: ByteRange | None
     ) -> Iterator[bytes]:
         aad = version.id.encode()
-        aead = self.components.keyring.open_data_key(
+        aead = self.keys.open_data_key(
             WrappedDataKey.parse(wrapped), aad, segment_size=version.segment_size
         )
         if byte_range is None:
-            return _decrypt(
-                self.components.blobs, version.blob_key, 0, None, aead.new_decryptor(aad)
-            )
+            return _decrypt(self.blobs, version.blob_key, 0, None, aead.new_decryptor(aad))
         segments = aead.layout.segment_range(byte_range.start, byte_range.end, version.size)
         header = base64.b64decode(version.stream_header)
         return _decrypt(
-            self.components.blobs,
+            self.blobs,
             version.blob_key,
             segments.ciphertext_offset,
             segments.ciphertext_length,

@@ -10,11 +10,11 @@ import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import InternalServerException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from escrow.components import Components, service_deps
 from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
 from escrow.datasets.download import Content, ContentReader
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
@@ -24,9 +24,11 @@ from escrow.instruments import DOWNLOAD_BYTES
 from escrow.openapi import BINARY, binary_responses, documented_body
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
+from escrow.request_context import request_context
 from escrow.schemas import PageOut
-from escrow.wiring import request_context
-from storage.blobs import BlobStoreUnavailableError
+from escrow.service import Collaborators
+from storage.blobs import BlobStore, BlobStoreUnavailableError
+from storage.db import Database
 
 FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
 VERSION = "/{dataset_id:str}/versions/{number:int}"
@@ -100,10 +102,14 @@ class DatasetController(Controller):
         summary="Shred: destroy every version's key and blob (irreversible)",
     )
     def shred(
-        self, dataset_id: FromPath[str], deps: Deps, request: Request[Any, Any, State]
+        self,
+        dataset_id: FromPath[str],
+        deps: Deps,
+        blobs: NamedDependency[BlobStore],
+        database: NamedDependency[Database],
     ) -> DatasetOut:
         service = DatasetService(deps)
-        dataset = service.shred(dataset_id, _components(request).blobs)
+        dataset = service.shred(dataset_id, blobs, database)
         return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
 
     @get("/{dataset_id:str}/versions", sync_to_thread=True, summary="List versions")
@@ -137,9 +143,12 @@ class DatasetController(Controller):
         "declares, which replaces the dataset's). Answers the signed deposit receipt.",
     )
     async def deposit(
-        self, request: Request[Any, Any, State], dataset_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        dataset_id: FromPath[str],
+        depositor: NamedDependency[Depositor],
     ) -> Response[VersionOut]:
-        return await _deposit(request, dataset_id)
+        return await _deposit(request, dataset_id, depositor)
 
     @put(
         "/{dataset_id:str}/versions/new",
@@ -149,9 +158,12 @@ class DatasetController(Controller):
         summary="Deposit a new version (streamed body; same as POST .../versions)",
     )
     async def deposit_put(
-        self, request: Request[Any, Any, State], dataset_id: FromPath[str]
+        self,
+        request: Request[Any, Any, State],
+        dataset_id: FromPath[str],
+        depositor: NamedDependency[Depositor],
     ) -> Response[VersionOut]:
-        return await _deposit(request, dataset_id)
+        return await _deposit(request, dataset_id, depositor)
 
     @get(
         VERSION + "/content",
@@ -163,26 +175,22 @@ class DatasetController(Controller):
         request: Request[Any, Any, State],
         dataset_id: FromPath[str],
         number: FromPath[int],
+        shared: NamedDependency[Collaborators],
+        contents: NamedDependency[ContentReader],
         format: FromQuery[Literal["parquet"] | None] = None,
     ) -> Stream:
-        components, ctx = _components(request), request_context(request)
+        ctx = request_context(request)
         range_header = request.headers.get("range")
         if_range = request.headers.get("if-range")
 
         def open_content() -> Content:
-            with components.db.session() as session:
-                datasets = DatasetService(service_deps(components, session, ctx))
-                return ContentReader(components).open(
-                    datasets, dataset_id, number, range_header, if_range, format
+            with shared.unit_of_work(ctx) as deps:
+                return contents.open(
+                    DatasetService(deps), dataset_id, number, range_header, if_range, format
                 )
 
         content = await to_thread.run_sync(open_content)
         return _stream(content)
-
-
-def _components(request: Request[Any, Any, State]) -> Components:
-    components: Components = request.app.state.components
-    return components
 
 
 def _stream(content: Content) -> Stream:
@@ -220,8 +228,9 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
                 await to_thread.run_sync(close)
 
 
-async def _deposit(request: Request[Any, Any, State], dataset_id: str) -> Response[VersionOut]:
-    depositor = Depositor(_components(request), request_context(request))
+async def _deposit(
+    request: Request[Any, Any, State], dataset_id: str, depositor: Depositor
+) -> Response[VersionOut]:
     length = request.headers.get("content-length", "")
     started = await to_thread.run_sync(
         depositor.begin,

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.lifecycle import Lifecycle
 from escrow.audit.log import AuditRecord
 from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
@@ -18,13 +17,14 @@ from escrow.datasets.queries import (
     released_to_org,
 )
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id, slugs_of
 from escrow.paging import MAX_INTEGER, Page, decode_cursor, decode_number_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.policy.resources import DatasetResource, OrgResource
 from escrow.service import Service
 from storage.blobs import BlobStore, BlobStoreError
+from storage.db import Database
 from storage.models import Dataset, DatasetVersion
 
 log = logging.getLogger("escrow.datasets")
@@ -215,7 +215,7 @@ class DatasetService(Service):
         )
         return dataset
 
-    def shred(self, dataset_id: str, blobs: BlobStore) -> Dataset:
+    def shred(self, dataset_id: str, blobs: BlobStore, database: Database) -> Dataset:
         """Destroys every wrapped DEK in one transaction, then deletes the blobs.
 
         Once the transaction commits the data is unrecoverable, whatever happens to the
@@ -247,7 +247,7 @@ class DatasetService(Service):
                 details={"versions": len(blob_keys)},
             )
         )
-        if not self.deps.components.db.purge_write_ahead_log():
+        if not database.purge_write_ahead_log():
             log.warning("shredded dataset %s: the SQLite WAL could not be emptied yet", dataset.id)
         for key in blob_keys:
             try:
@@ -264,8 +264,8 @@ class DatasetService(Service):
         """
         actor = self.ctx.principal
         if actor.org_id != dataset.owner_org_id:
-            lifecycle = Lifecycle(self.deps.components, self.ctx)
-            if lifecycle.refresh_for_dataset(self.session, dataset.id, actor.org_id):
+            access = self.deps.access
+            if access.refresh_for_dataset(self.session, self.ctx, dataset.id, actor.org_id):
                 self.session.commit()  # what became due, and the rows' locks released
         resource = as_resource(self.session, dataset, self.deps.clock.now())
         self.guard.require(

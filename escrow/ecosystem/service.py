@@ -9,8 +9,8 @@ from escrow.audit.log import AuditRecord
 from escrow.ecosystem.figures import Report, measure
 from escrow.ecosystem.periods import Period, Window
 from escrow.errors import ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource, find_org_or_none, slugs_of
-from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM
 from escrow.service import Service
 from storage.models import Organization

@@ -12,11 +12,11 @@ from escrow.audit.log import AuditRecord
 from escrow.auth.secrets import hash_secret, new_key_id, new_secret
 from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.guard import Target
 from escrow.members.duties import operator_details, with_admin_fact
 from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.orgs.service import OrgService
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.policy.resources import ORG_ROLES, PLATFORM, PLATFORM_ROLES, MemberResource
 from escrow.service import Service
 from storage.models import ApiKey, Organization, Principal

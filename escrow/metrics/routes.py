@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from escrow.components import Components
 from escrow.metrics.scrape import MEDIA_TYPE, Scrape
 from escrow.openapi import problem_spec
-from escrow.wiring import request_context
+from escrow.request_context import request_context
 
 
 @get(

@@ -8,9 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from escrow.audit.log import AuditRecord
 from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource, find_org_or_none, partner_org_ids
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM
 from escrow.schemas import SLUG_PATTERN
 from escrow.service import Service

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crypto import WrappedDataKey
+from crypto import KeyManager, WrappedDataKey
 from escrow.errors import InvalidStateError
 from escrow.overlaps.tables import TableError, rows_where, table_batches
+from storage.blobs import BlobStore
 from storage.models import Dataset, DatasetVersion, Population
 from tabular import where_fields
 from tabular.normalize import normalize
@@ -94,8 +95,12 @@ def forget_shredded(cache: OverlapCache) -> Callable[..., None]:
 
 
 class OverlapComputer:
-    def __init__(self, components: Any, cache: OverlapCache) -> None:
-        self.components = components
+    """Reads populations' keys and records from their versions' plaintext, and keeps what it
+    derived in ``cache`` (this process's memory only)."""
+
+    def __init__(self, data_keys: KeyManager, blobs: BlobStore, cache: OverlapCache) -> None:
+        self.data_keys = data_keys
+        self.blobs = blobs
         self.cache = cache
 
     def matched(
@@ -204,11 +209,11 @@ class OverlapComputer:
         if wrapped is None:
             raise InvalidStateError("this version was shredded")
         aad = version.id.encode()
-        aead = self.components.keyring.open_data_key(
+        aead = self.data_keys.open_data_key(
             WrappedDataKey.parse(wrapped), aad, segment_size=version.segment_size
         )
         decryptor = aead.new_decryptor(aad)
-        with self.components.blobs.read(version.blob_key, 0, None) as ciphertext:
+        with self.blobs.read(version.blob_key, 0, None) as ciphertext:
             for chunk in ciphertext:
                 plaintext = decryptor.update(chunk)
                 if plaintext:

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from escrow.audit.log import AuditRecord
+from escrow.audit.trail import AuditTrail
 from escrow.errors import NotFoundError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id
 from escrow.overlaps.queries import any_partnership, org_by_slug
-from escrow.policy.guard import Target
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from storage.models import AuditEvent, AuditEventOrg, Population
 
 READ_ACTIONS = ("overlaps.counts", "overlaps.records", "overlaps.greenfield")
@@ -39,6 +40,10 @@ class Disclosure:
 
 
 class DisclosureService(Service):
+    def __init__(self, deps: ServiceDeps, trail: AuditTrail) -> None:
+        super().__init__(deps)
+        self.trail = trail  # the ledger is read from integrated events
+
     def ledger(self, partner_slug: str, period: str) -> list[Disclosure]:
         """Fails closed: only members of the organization read its ledger."""
         if period not in PERIODS:
@@ -58,7 +63,7 @@ class DisclosureService(Service):
             or any_partnership(self.session, me, partner.id) is None
         ):
             raise NotFoundError(f"{partner_slug!r} is not a partner of your organization")
-        self.deps.components.trail.catch_up(self.session)  # the partner's latest reads included
+        self.trail.catch_up(self.session)  # the partner's latest reads included
         lines = self._lines(self._reads(me, partner.id), self._population_names(me), period)
         self.commit_with_event(
             AuditRecord(

@@ -13,16 +13,20 @@ only recorded.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from escrow.audit.log import AuditRecord
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.overlaps.compute import OverlapComputer, PopulationKeys
 from escrow.overlaps.queries import latest_version, live_populations
 from escrow.overlaps.reading import levels_toward
+from escrow.policy.engine import Policy
+from storage.db import Database
 from storage.models import Dataset, Organization, OverlapNotice, Partnership, Population
 
 log = logging.getLogger("escrow.overlaps")
@@ -30,14 +34,26 @@ CHANGED = "overlaps.changed"
 INTERVAL_SECONDS = 60
 
 
-def notify_changes(components: Any) -> int:
-    """One pass over every partnership; returns the number of changes announced."""
-    announced = 0
-    with components.db.session() as session:
-        for viewer, partner in _active_sides(session):
-            announced += _side(components, session, viewer, partner)
-        session.commit()
-    return announced
+@dataclass(frozen=True)
+class OverlapNotices:
+    """The job's collaborators: counts come from ``computer`` under ``policy``'s ceilings,
+    and only their keyed digests (``keyed_digest``) are kept."""
+
+    db: Database
+    computer: OverlapComputer
+    policy: Policy
+    audit: AuditLog
+    clock: Clock
+    keyed_digest: Callable[[bytes], str]
+
+    def run(self) -> int:
+        """One pass over every partnership; returns the number of changes announced."""
+        announced = 0
+        with self.db.session() as session:
+            for viewer, partner in _active_sides(session):
+                announced += _side(self, session, viewer, partner)
+            session.commit()
+        return announced
 
 
 def _active_sides(session: Session) -> list[tuple[str, str]]:
@@ -52,10 +68,10 @@ def _active_sides(session: Session) -> list[tuple[str, str]]:
     return [side for x, y in pairs for side in ((x, y), (y, x))]
 
 
-def _side(components: Any, session: Session, viewer: str, partner: str) -> int:
-    computer = OverlapComputer(components, components.overlap_cache)
+def _side(job: OverlapNotices, session: Session, viewer: str, partner: str) -> int:
+    computer = job.computer
     theirs_rows = live_populations(session, partner)
-    levels = levels_toward(session, components.policy, viewer, theirs_rows)
+    levels = levels_toward(session, job.policy, viewer, theirs_rows)
     visible = [row for row, s in zip(theirs_rows, levels, strict=True) if s.level != "hidden"]
     mine = [(p, _keys(computer, session, p, d)) for p, d in live_populations(session, viewer)]
     announced = 0
@@ -68,10 +84,10 @@ def _side(components: Any, session: Session, viewer: str, partner: str) -> int:
             if my_keys is None:
                 continue
             count = computer.count(my_keys, theirs_keys)
-            digest = components.keyring.keyed_digest(f"overlap-count:{count}".encode())
+            digest = job.keyed_digest(f"overlap-count:{count}".encode())
             key = (viewer, my_population.id, population.id)
             notice = session.get(OverlapNotice, key)
-            now = components.clock.now()
+            now = job.clock.now()
             if notice is None:
                 session.add(
                     OverlapNotice(
@@ -93,7 +109,7 @@ def _side(components: Any, session: Session, viewer: str, partner: str) -> int:
                 now,
             )
             if changed:
-                _announce(components, session, viewer, partner, my_population, population)
+                _announce(job.audit, session, viewer, partner, my_population, population)
                 announced += 1
     return announced
 
@@ -106,14 +122,14 @@ def _keys(
 
 
 def _announce(
-    components: Any,
+    audit: AuditLog,
     session: Session,
     viewer: str,
     partner: str,
     mine: Population,
     theirs: Population,
 ) -> None:
-    components.audit.append(
+    audit.append(
         session,
         RequestContext(request_id="overlap-notices"),
         AuditRecord(

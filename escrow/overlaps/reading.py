@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.errors import ForbiddenError, NotFoundError
+from escrow.guard import Target
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.orgs.queries import org_by_id
 from escrow.overlaps.compute import OverlapComputer, PopulationKeys
@@ -30,9 +31,9 @@ from escrow.overlaps.queries import (
 from escrow.overlaps.sharing import Sharing, capped, configured
 from escrow.paging import decode_cursor, decode_number_cursor, encode_cursor
 from escrow.partnerships.service import as_resource as partnership_resource
-from escrow.policy.guard import Target
+from escrow.policy.engine import Policy
 from escrow.policy.resources import PopulationShare
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from storage.models import Dataset, DatasetVersion, Organization, Partnership, Population
 from tabular.overlap import Matches, absent, key_index
 
@@ -65,7 +66,7 @@ class Record:
 
 
 def levels_toward(
-    session: Session, policy: Any, viewer_id: str, rows: list[tuple[Population, Dataset]]
+    session: Session, policy: Policy, viewer_id: str, rows: list[tuple[Population, Dataset]]
 ) -> list[Sharing]:
     """What each of a partner's populations reveals to ``viewer_id``: the owner's setting
     for it, lowered by the policy's overlap ceilings."""
@@ -86,9 +87,10 @@ def levels_toward(
 
 
 class OverlapService(Service):
-    @property
-    def computer(self) -> OverlapComputer:
-        return OverlapComputer(self.deps.components, self.deps.components.overlap_cache)
+    def __init__(self, deps: ServiceDeps, computer: OverlapComputer, policy: Policy) -> None:
+        super().__init__(deps)
+        self.computer = computer
+        self.policy = policy  # its overlap ceilings lower what owners share
 
     def counts(self, partner_slug: str) -> tuple[Organization, list[Cell]]:
         partner, partnership = self._partner(partner_slug, "overlaps.counts")
@@ -171,7 +173,7 @@ class OverlapService(Service):
         me = self.ctx.principal.org_id
         mine_rows = live_populations(self.session, me)
         theirs_rows = live_populations(self.session, partner.id)
-        levels = levels_toward(self.session, self.deps.components.policy, me, theirs_rows)
+        levels = levels_toward(self.session, self.policy, me, theirs_rows)
         shown = [
             (population, dataset, sharing)
             for (population, dataset), sharing in zip(theirs_rows, levels, strict=True)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Router, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from escrow.overlaps.disclosures import DisclosureService
@@ -36,6 +37,8 @@ from escrow.schemas import PageOut
 
 Slug = Annotated[str, QueryParameter(min_length=1, max_length=63, description="Partner slug.")]
 PopulationId = Annotated[str, QueryParameter(min_length=1, max_length=64)]
+Overlaps = NamedDependency[OverlapService]
+Disclosures = NamedDependency[DisclosureService]
 
 
 def _out(view: PopulationView) -> PopulationOut:
@@ -150,8 +153,8 @@ class OverlapController(Controller):
     tags = ("overlaps",)
 
     @get("/", sync_to_thread=True, summary="Overlap counts with a partner, per pair of populations")
-    def counts(self, partner: Slug, deps: Deps) -> OverlapsOut:
-        org, cells = OverlapService(deps).counts(partner)
+    def counts(self, partner: Slug, overlaps: Overlaps) -> OverlapsOut:
+        org, cells = overlaps.counts(partner)
         return OverlapsOut(
             org.slug,
             [
@@ -173,11 +176,11 @@ class OverlapController(Controller):
         partner: Slug,
         mine: PopulationId,
         theirs: PopulationId,
-        deps: Deps,
+        overlaps: Overlaps,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> RecordsOut:
-        items, next_cursor = OverlapService(deps).records(partner, mine, theirs, cursor, limit)
+        items, next_cursor = overlaps.records(partner, mine, theirs, cursor, limit)
         return RecordsOut([_record(r) for r in items], next_cursor)
 
     @get("/greenfield", sync_to_thread=True, summary="A partner's records in none of yours")
@@ -185,21 +188,21 @@ class OverlapController(Controller):
         self,
         partner: Slug,
         theirs: PopulationId,
-        deps: Deps,
+        overlaps: Overlaps,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> GreenfieldOut:
-        items, next_cursor = OverlapService(deps).greenfield(partner, theirs, cursor, limit)
+        items, next_cursor = overlaps.greenfield(partner, theirs, cursor, limit)
         return GreenfieldOut([GreenfieldRecordOut(r.theirs) for r in items], next_cursor)
 
     @get("/disclosures", sync_to_thread=True, summary="What a partner has been shown of your data")
     def disclosures(
         self,
         partner: Slug,
-        deps: Deps,
+        disclosures: Disclosures,
         period: Annotated[str, QueryParameter(max_length=8)] = "day",
     ) -> DisclosuresOut:
-        lines = DisclosureService(deps).ledger(partner, period)
+        lines = disclosures.ledger(partner, period)
         return DisclosuresOut(
             partner,
             [

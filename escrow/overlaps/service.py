@@ -12,6 +12,7 @@ from escrow.audit.log import AuditRecord
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.queries import find_dataset
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import slugs_of
 from escrow.overlaps.queries import (
     active_partnership,
@@ -23,7 +24,6 @@ from escrow.overlaps.queries import (
 from escrow.overlaps.sharing import Sharing, validate_sharing
 from escrow.overlaps.tables import table_format
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.service import Service
 from storage.models import Dataset, Organization, Population, PopulationSharing
 from tabular import InvalidViewError, validate_view

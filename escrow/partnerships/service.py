@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditRecord
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
+from escrow.guard import Target
 from escrow.orgs.queries import find_org, slugs_of
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.guard import Target
 from escrow.policy.resources import PLATFORM, PartnershipResource
 from escrow.service import Service
 from storage.models import Organization, Partnership

@@ -18,6 +18,7 @@ from polar.exceptions import OsoError
 from polar.ffi import PolarSource
 
 from escrow.context import Actor
+from escrow.guard import Decision
 from escrow.policy.explain import Explanation, SourceRules, explain_decision
 from escrow.policy.resources import (
     PLATFORM,
@@ -92,12 +93,6 @@ class PolicyBundle:
 
 
 ORG_FILE = re.compile(r"^orgs/([a-z][a-z0-9-]{1,61}[a-z0-9])\.polar$")
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    policy_version: str
 
 
 @dataclass(frozen=True)

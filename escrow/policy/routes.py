@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit
+from escrow.params import Cursor, Limit
 from escrow.policy.schemas import (
     BundleIn,
     BundleOut,
@@ -20,6 +21,8 @@ from escrow.policy.service import ExplainService, PolicyService
 from escrow.schemas import PageOut
 
 ITEM = "/{bundle_id:str}"
+Policies = NamedDependency[PolicyService]
+Explainer = NamedDependency[ExplainService]
 
 
 class PolicyController(Controller):
@@ -27,23 +30,23 @@ class PolicyController(Controller):
     tags = ("policies",)
 
     @post("/", sync_to_thread=True, summary="Upload a candidate bundle (operators)")
-    def upload(self, data: JSONBody[BundleIn], deps: Deps) -> BundleOut:
-        return BundleOut.of(PolicyService(deps).upload(data.files, data.tests))
+    def upload(self, data: JSONBody[BundleIn], policies: Policies) -> BundleOut:
+        return BundleOut.of(policies.upload(data.files, data.tests))
 
     @get("/", sync_to_thread=True, summary="Every bundle, newest first (operators)")
     def list_bundles(
-        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+        self, policies: Policies, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[BundleSummaryOut]:
-        page = PolicyService(deps).list_bundles(cursor, limit)
+        page = policies.list_bundles(cursor, limit)
         return PageOut([BundleSummaryOut.of(row) for row in page.items], page.next_cursor)
 
     @get("/active", sync_to_thread=True, summary="The bundle every process serves (operators)")
-    def active(self, deps: Deps) -> BundleOut:
-        return BundleOut.of(PolicyService(deps).active())
+    def active(self, policies: Policies) -> BundleOut:
+        return BundleOut.of(policies.active())
 
     @get(ITEM, sync_to_thread=True, summary="One bundle with its files and tests (operators)")
-    def read(self, bundle_id: FromPath[str], deps: Deps) -> BundleOut:
-        return BundleOut.of(PolicyService(deps).get(bundle_id))
+    def read(self, bundle_id: FromPath[str], policies: Policies) -> BundleOut:
+        return BundleOut.of(policies.get(bundle_id))
 
     @post(
         ITEM + "/impact",
@@ -51,8 +54,10 @@ class PolicyController(Controller):
         status_code=200,
         summary="Replay recent decisions under a bundle and list what would change (operators)",
     )
-    def impact(self, bundle_id: FromPath[str], data: JSONBody[ImpactIn], deps: Deps) -> ImpactOut:
-        row, active, report = PolicyService(deps).impact(bundle_id, data.limit)
+    def impact(
+        self, bundle_id: FromPath[str], data: JSONBody[ImpactIn], policies: Policies
+    ) -> ImpactOut:
+        row, active, report = policies.impact(bundle_id, data.limit)
         return ImpactOut.of(row.sha256, active, report)
 
     @post(
@@ -61,8 +66,8 @@ class PolicyController(Controller):
         status_code=200,
         summary="Make a bundle active everywhere; activating an earlier one rolls back",
     )
-    def activate(self, bundle_id: FromPath[str], deps: Deps) -> BundleOut:
-        return BundleOut.of(PolicyService(deps).activate(bundle_id))
+    def activate(self, bundle_id: FromPath[str], policies: Policies) -> BundleOut:
+        return BundleOut.of(policies.activate(bundle_id))
 
 
 class AuthzController(Controller):
@@ -75,7 +80,7 @@ class AuthzController(Controller):
         status_code=200,
         summary="Why the policy allows or denies an action (self, org admins, operators)",
     )
-    def explain(self, data: JSONBody[ExplainIn], deps: Deps) -> ExplainOut:
+    def explain(self, data: JSONBody[ExplainIn], explainer: Explainer) -> ExplainOut:
         ref = data.resource
-        explained = ExplainService(deps).explain(data.actor, data.action, ref.type, ref.id)
+        explained = explainer.explain(data.actor, data.action, ref.type, ref.id)
         return ExplainOut.of(ref, data.action, explained)

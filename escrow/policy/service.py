@@ -17,30 +17,29 @@ from escrow.errors import (
     NotFoundError,
     ValidationError,
 )
+from escrow.guard import Decision, Target
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.engine import Decision, PolicyBundle, PolicyEngine
+from escrow.policy.engine import PolicyBundle, PolicyEngine
 from escrow.policy.explain import Explanation
 from escrow.policy.facts import AgreementStatus, PolicyFacts
-from escrow.policy.guard import Target
 from escrow.policy.replay import ImpactReport, impact, load_actor
 from escrow.policy.resources import PLATFORM, AgreementResource
 from escrow.policy.store import PolicyStore, active_bundle
 from escrow.policy.validation import validated_engine
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from storage.models import Agreement, Dataset, Organization, Partnership, PolicyBundleRow
-
-
-def _facts(service: Service) -> PolicyFacts:
-    facts: PolicyFacts = service.deps.components.policy_facts
-    return facts
 
 
 class PolicyService(Service):
     """Operators only ("manage_policies" on the Platform); every change is audited."""
 
-    @property
-    def store(self) -> PolicyStore:
-        return self.deps.components.policy  # type: ignore[no-any-return]
+    def __init__(
+        self, deps: ServiceDeps, store: PolicyStore, facts: PolicyFacts, validation_seconds: float
+    ) -> None:
+        super().__init__(deps)
+        self.store = store
+        self.facts = facts
+        self.validation_seconds = validation_seconds  # a candidate's load and tests, at most
 
     def upload(self, files: Mapping[str, str], tests: Mapping[str, str]) -> PolicyBundleRow:
         """Stores a candidate that loads and passes the repository's and its own tests."""
@@ -103,7 +102,7 @@ class PolicyService(Service):
         candidate = PolicyEngine(PolicyBundle(dict(row.files), dict(row.tests)))
         active = self.store.engine
         now = self.deps.clock.now()
-        report = impact(self.session, _facts(self), active, candidate, limit, now)
+        report = impact(self.session, self.facts, active, candidate, limit, now)
         self._record(
             "policy.impact",
             row,
@@ -161,8 +160,8 @@ class PolicyService(Service):
     ) -> PolicyEngine:
         """A rejected bundle is audited (outcome failed) before the 413/422 goes out."""
         try:
-            budget = self.deps.components.settings.policy_validation_seconds
-            return validated_engine(bundle, self.store.seed.bundle.tests, budget)
+            tests = self.store.seed.bundle.tests
+            return validated_engine(bundle, tests, self.validation_seconds)
         except EscrowError as exc:
             self.session.rollback()
             action = "policy.activate" if row else "policy.upload"
@@ -208,6 +207,11 @@ class ExplainService(Service):
     organization, or as an operator (anyone else: 403). The resource must be one the caller
     may read (operators: any), else 404, so that explaining discloses nothing new."""
 
+    def __init__(self, deps: ServiceDeps, store: PolicyStore, facts: PolicyFacts) -> None:
+        super().__init__(deps)
+        self.store = store
+        self.facts = facts
+
     def explain(self, actor_id: str | None, action: str, kind: str, resource_id: str) -> Explained:
         caller = self.ctx.principal
         subject = caller if actor_id in (None, caller.id) else self._subject(str(actor_id))
@@ -219,14 +223,14 @@ class ExplainService(Service):
         beneficiary = kind == "dataset" and self._is_beneficiary(target, caller.org_id)
         if not (beneficiary or self.guard.allows(self.ctx, "explain", PLATFORM)):
             self.guard.require(self.session, self.ctx, "read", resource, target, conceal=True)
-        policy = self.deps.components.policy
+        policy = self.store
         explanation = policy.explain(subject, action, resource)
         blockers, agreements = None, None
         if isinstance(resource, AgreementResource):
             blockers = policy.release(resource).blockers
         if kind == "dataset" and not explanation.allowed:
             dataset_id = str(target.resource_id)
-            agreements = _facts(self).agreement_statuses(self.deps, dataset_id, subject.org_id)
+            agreements = self.facts.agreement_statuses(self.deps, dataset_id, subject.org_id)
         self.commit_with_event(
             AuditRecord(
                 "authz.explain",
@@ -257,7 +261,7 @@ class ExplainService(Service):
                 self.session, self.ctx, "explain", PLATFORM, Target("principal", principal_id)
             )
             raise NotFoundError(f"no principal {principal_id!r}")
-        resource = _facts(self).organization(self.session, org)
+        resource = self.facts.organization(self.session, org)
         # Scoped to the principal's organization only for callers who may see that org:
         # otherwise the denial would name it in the caller's own trail.
         seen = (org.id,) if self.guard.allows(self.ctx, "read", resource) else ()
@@ -269,7 +273,7 @@ class ExplainService(Service):
     def _resource(self, kind: str, resource_id: str) -> tuple[object | None, Target]:
         """The resource and how denials name it; None when it does not exist (the caller
         is then denied exactly as for one it may not see)."""
-        now, facts = self.deps.clock.now(), _facts(self)
+        now, facts = self.deps.clock.now(), self.facts
         missing = Target(kind, resource_id)
         if kind == "organization":
             org = self.session.scalar(

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
 from escrow.context import Actor, RequestContext
+from escrow.guard import Decision
 from escrow.ids import IdFactory
 from escrow.policy.engine import (
-    Decision,
     PolicyBundle,
     PolicyEngine,
     PolicyLoadError,

@@ -22,7 +22,7 @@ from escrow.datasets.disclosure import view_hash
 from escrow.datasets.download import ByteRange, parse_range
 from escrow.datasets.queries import as_resource
 from escrow.errors import ForbiddenError
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from escrow.sharing.files import FileStore, view_key
 from escrow.sharing.service import Recipient
 from escrow.sharing.signed_urls import FileClaims, UrlSigner
@@ -48,6 +48,10 @@ class ServedFile:
 
 
 class FileFetches(Service):
+    def __init__(self, deps: ServiceDeps, files: FileStore) -> None:
+        super().__init__(deps)
+        self.files = files
+
     def open(
         self, signer: UrlSigner, file_id: str, token: str, range_header: str | None, *, head: bool
     ) -> ServedFile:
@@ -66,7 +70,7 @@ class FileFetches(Service):
             self.session.commit()
             return ServedFile(file.size, etag, byte_range, None)
         self.session.commit()
-        chunks = FileStore(self.deps.components).read(file, byte_range)  # opened before the event
+        chunks = self.files.read(file, byte_range)  # opened before the event
         self._record_fetch(claims, file, dataset, version)
         return ServedFile(file.size, etag, byte_range, chunks)
 

@@ -13,18 +13,21 @@ import base64
 import logging
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto import WrappedDataKey
-from escrow.audit.log import AuditRecord
+from crypto import KeyManager, WrappedDataKey
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.datasets.disclosure import view_hash
 from escrow.datasets.download import ByteRange, ContentReader
 from escrow.errors import InvalidStateError
+from escrow.ids import IdFactory
 from escrow.sharing.parquet_files import ViewError, write_view
 from storage.blobs import BlobStore
 from storage.models import Agreement, Dataset, DatasetVersion, SharingFile
@@ -50,10 +53,25 @@ def view_key(view_sha256: str | None) -> str:
 
 
 class FileStore:
-    """Materializes and reads sharing files; the caller's components give keys and blobs."""
+    """Materializes and reads sharing files: Parquet, sealed under their own data keys."""
 
-    def __init__(self, components: Any) -> None:
-        self.components = components
+    def __init__(
+        self,
+        audit: AuditLog,
+        clock: Clock,
+        new_id: IdFactory,
+        keys: KeyManager,
+        blobs: BlobStore,
+        contents: ContentReader,
+        scratch: Path,
+    ) -> None:
+        self.audit = audit
+        self.clock = clock
+        self.new_id = new_id
+        self.keys = keys
+        self.blobs = blobs
+        self.contents = contents  # the versions' plaintext, which files are made from
+        self.scratch = scratch  # a file is written here before it is sealed
 
     def ensure(
         self, session: Session, dataset: Dataset, version: DatasetVersion, view: Any, key: str
@@ -77,7 +95,7 @@ class FileStore:
             raise InvalidStateError(f"this version cannot be shared as Parquet: {exc}") from None
         session.add(row)
         try:
-            self.components.audit.append(
+            self.audit.append(
                 session,
                 RequestContext("sharing-materialize"),
                 AuditRecord(
@@ -110,12 +128,11 @@ class FileStore:
         dataset_id: str,
         size: int,
     ) -> SharingFile:
-        reader = ContentReader(self.components)
-        file_id = self.components.new_id()
+        reader = self.contents
+        file_id = self.new_id()
         blob_key = f"{BLOB_PREFIX}{dataset_id}/{file_id}.parquet"
-        scratch = self.components.settings.data_dir / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.TemporaryFile(dir=scratch) as parquet:
+        self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.TemporaryFile(dir=self.scratch) as parquet:
             facts = write_view(
                 version.media_type or media_type,
                 view,
@@ -140,15 +157,15 @@ class FileStore:
             num_records=facts.num_records,
             stats=facts.stats,
             schema_string=facts.schema_string,
-            created_at=self.components.clock.now(),
+            created_at=self.clock.now(),
             **sealed,
         )
 
     def _seal(self, file_id: str, blob_key: str, parquet: Any) -> dict[str, Any]:
         aad = file_id.encode()
-        wrapped, aead = self.components.keyring.new_data_key(aad)
+        wrapped, aead = self.keys.new_data_key(aad)
         encryptor = aead.new_encryptor(aad)
-        writer = self.components.blobs.open_writer(blob_key)
+        writer = self.blobs.open_writer(blob_key)
         size = 0
         with writer:
             while chunk := parquet.read(_CHUNK):
@@ -170,10 +187,10 @@ class FileStore:
         """Opens the ciphertext now (a missing blob raises before any header is sent);
         plaintext leaves only after its segment authenticated."""
         aad = file.id.encode()
-        aead = self.components.keyring.open_data_key(
+        aead = self.keys.open_data_key(
             WrappedDataKey.parse(file.wrapped_dek), aad, segment_size=file.segment_size
         )
-        blobs: BlobStore = self.components.blobs
+        blobs = self.blobs
         if byte_range is None:
             return _decrypted(blobs.read(file.blob_key), aead.new_decryptor(aad))
         segments = aead.layout.segment_range(byte_range.start, byte_range.end, file.size)
@@ -183,7 +200,7 @@ class FileStore:
 
     def _delete_blob(self, key: str) -> None:
         try:
-            self.components.blobs.delete(key)
+            self.blobs.delete(key)
         except Exception:  # a blob left behind holds only ciphertext whose key is gone
             log.warning("sharing file blob %s left behind", key, exc_info=True)
 
@@ -205,7 +222,7 @@ def _decrypted(ciphertext: Any, decryptor: Any) -> Iterator[bytes]:
         yield tail
 
 
-def prune_after(components: Any) -> Any:
+def prune_after(store: FileStore) -> Any:
     """An audit listener: when an agreement ends or a dataset is withdrawn or shredded, the
     files no live released agreement still needs lose their rows (and so their DEKs) in the
     same transaction; their blobs are deleted once it commits."""
@@ -218,14 +235,13 @@ def prune_after(components: Any) -> Any:
         dataset_id = _dataset_of(session, record)
         if dataset_id is None:
             return
-        doomed = _unneeded(session, dataset_id, components.clock.now())
+        doomed = _unneeded(session, dataset_id, store.clock.now())
         if not doomed:
             return
         session.execute(delete(SharingFile).where(SharingFile.id.in_([f.id for f in doomed])))
         keys = [f.blob_key for f in doomed]
 
         def remove_blobs(_session: Session) -> None:
-            store = FileStore(components)
             for key in keys:
                 store._delete_blob(key)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
+from crypto import KeyManager
 from escrow.datasets.disclosure import view_hash
 from escrow.datasets.queries import as_resource
 from escrow.errors import BadRequestError, NotFoundError
@@ -67,10 +68,10 @@ def table_name(dataset_name: str) -> str:
 class SharingProtocol(Service):
     """Read-only use cases of one recipient; ``deps.ctx.actor`` is its profile's actor."""
 
-    def __init__(self, deps: ServiceDeps, recipient: Recipient) -> None:
+    def __init__(self, deps: ServiceDeps, recipient: Recipient, files: FileStore) -> None:
         super().__init__(deps)
         self.recipient = recipient
-        self.files = FileStore(deps.components)
+        self.files = files
         self._tables: list[SharedTable] | None = None  # computed once per request
 
     # ------------------------------------------------------------------ catalog
@@ -184,14 +185,28 @@ class FileLink:
     expires_ms: int  # unix milliseconds
 
 
+@dataclass(frozen=True)
+class SharingServer:
+    """The protocol's long-lived parts: its files, the key its URL signing key derives from,
+    and where recipients reach it."""
+
+    files: FileStore
+    keys: KeyManager
+    public_url: str
+    url_ttl: int  # seconds a signed file URL stays valid
+    profile_max_ttl: int  # the longest lifetime a recipient profile may be given
+
+    def signer(self) -> UrlSigner:
+        return UrlSigner.derived(self.keys.keyed_digest)
+
+
 def link(
-    deps: ServiceDeps, recipient: Recipient, snapshot: Snapshot, signer: UrlSigner
+    deps: ServiceDeps, recipient: Recipient, snapshot: Snapshot, server: SharingServer
 ) -> FileLink:
     """A fresh signed URL for the snapshot's file; its session makes this query's fetches
     one download event per file."""
-    settings = deps.components.settings
-    expires = int(deps.clock.now().timestamp()) + settings.sharing.url_ttl
-    token = signer.sign(
+    expires = int(deps.clock.now().timestamp()) + server.url_ttl
+    token = server.signer().sign(
         FileClaims(
             agreement_id=snapshot.table.agreement.id,
             file_id=snapshot.file.id,
@@ -202,5 +217,5 @@ def link(
             expires=expires,
         )
     )
-    url = f"{settings.public_url}/delta-sharing/files/{snapshot.file.id}?token={token}"
+    url = f"{server.public_url}/delta-sharing/files/{snapshot.file.id}?token={token}"
     return FileLink(url, expires * 1000)

@@ -15,19 +15,20 @@ import anyio
 from anyio import to_thread
 from litestar import Request, Response, Router, delete, get, head, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from escrow.components import Components, service_deps
 from escrow.errors import BadRequestError
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
+from escrow.request_context import request_context
 from escrow.schemas import PageOut
-from escrow.service import ServiceDeps
+from escrow.service import Collaborators, ServiceDeps
 from escrow.sharing import actions, pages
 from escrow.sharing.fetches import FileFetches, ServedFile
-from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, link
+from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, SharingServer, link
 from escrow.sharing.schemas import (
     GetShareOut,
     ListSchemasOut,
@@ -43,14 +44,13 @@ from escrow.sharing.schemas import (
     TableOut,
 )
 from escrow.sharing.service import ProfileService, RecipientAuthenticator
-from escrow.sharing.signed_urls import UrlSigner
-from escrow.wiring import request_context
 
 PREFIX = "/delta-sharing"
 TABLE = "/shares/{share:str}/schemas/{schema:str}/tables/{table:str}"
 NDJSON = "application/x-ndjson; charset=utf-8"
 PARQUET = "application/vnd.apache.parquet"
 VERSION_HEADER = "delta-table-version"
+Server = NamedDependency[SharingServer]
 CAPABILITIES = {"delta-sharing-capabilities": "responseformat=parquet"}
 MaxResults = Annotated[
     str | None,
@@ -96,16 +96,13 @@ FILE_SPEC = {
 
 @post("/", sync_to_thread=True, summary="Create a Delta Sharing recipient profile (shown once)")
 def create_profile(
-    org: FromPath[str], data: JSONBody[ProfileCreate], deps: Deps
+    org: FromPath[str], data: JSONBody[ProfileCreate], deps: Deps, server: Server
 ) -> Response[ProfileFile]:
-    settings = deps.components.settings
-    issued = ProfileService(deps).create(
-        org, data.name, data.expires_in, settings.sharing.profile_max_ttl
-    )
+    issued = ProfileService(deps).create(org, data.name, data.expires_in, server.profile_max_ttl)
     expires = issued.profile.expires_at.astimezone(UTC).isoformat(timespec="seconds")
     body = ProfileFile(
         share_credentials_version=1,
-        endpoint=f"{settings.public_url}{PREFIX}/",
+        endpoint=f"{server.public_url}{PREFIX}/",
         bearer_token=issued.bearer_token,
         expiration_time=expires.replace("+00:00", "Z"),
     )
@@ -140,34 +137,35 @@ profiles_router = Router(
 # ---------------------------------------------------------------------- the protocol
 
 
-def _recipient(request: Request[Any, Any, State], deps: ServiceDeps) -> SharingProtocol:
+def _recipient(
+    request: Request[Any, Any, State], deps: ServiceDeps, server: SharingServer
+) -> SharingProtocol:
     """Authenticates the profile; the protocol's services act as its read-only member."""
     recipient = RecipientAuthenticator(deps).authenticate(request.headers.get("authorization", ""))
     ctx = request_context(request)
-    as_recipient = service_deps(
-        deps.components,
-        deps.session,
-        type(ctx)(ctx.request_id, recipient.actor, ctx.client_ip),
-    )
-    return SharingProtocol(as_recipient, recipient)
+    as_recipient = deps.acting(type(ctx)(ctx.request_id, recipient.actor, ctx.client_ip))
+    return SharingProtocol(as_recipient, recipient, server.files)
 
 
 @get("/shares", sync_to_thread=True, summary="List shares", responses=PROTOCOL_ERRORS)
 def list_shares(
     request: Request[Any, Any, State],
     deps: Deps,
+    server: Server,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> ListSharesOut:
-    sharing = _recipient(request, deps)
+    sharing = _recipient(request, deps, server)
     limit = pages.max_results(max_results)
     items, token = pages.page(sharing.shares(), lambda s: s[0], limit, page_token)
     return ListSharesOut([ShareOut(name, id_) for name, id_ in items], token)
 
 
 @get("/shares/{share:str}", sync_to_thread=True, summary="Get a share", responses=PROTOCOL_ERRORS)
-def get_share(request: Request[Any, Any, State], share: FromPath[str], deps: Deps) -> GetShareOut:
-    name, id_ = _recipient(request, deps).share(share)
+def get_share(
+    request: Request[Any, Any, State], share: FromPath[str], deps: Deps, server: Server
+) -> GetShareOut:
+    name, id_ = _recipient(request, deps, server).share(share)
     return GetShareOut(ShareOut(name, id_))
 
 
@@ -181,10 +179,11 @@ def list_schemas(
     request: Request[Any, Any, State],
     share: FromPath[str],
     deps: Deps,
+    server: Server,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> ListSchemasOut:
-    name = _recipient(request, deps).share(share)[0]
+    name = _recipient(request, deps, server).share(share)[0]
     limit = pages.max_results(max_results)
     items, token = pages.page([SCHEMA], lambda s: s, limit, page_token)
     return ListSchemasOut([SchemaOut(s, name) for s in items], token)
@@ -201,10 +200,11 @@ def list_tables(
     share: FromPath[str],
     schema: FromPath[str],
     deps: Deps,
+    server: Server,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> ListTablesOut:
-    tables = _recipient(request, deps).tables_in(share, schema)
+    tables = _recipient(request, deps, server).tables_in(share, schema)
     return _tables_page(tables, max_results, page_token)
 
 
@@ -218,10 +218,11 @@ def list_all_tables(
     request: Request[Any, Any, State],
     share: FromPath[str],
     deps: Deps,
+    server: Server,
     max_results: MaxResults = None,
     page_token: PageToken = None,
 ) -> ListTablesOut:
-    tables = _recipient(request, deps).tables_in(share, None)
+    tables = _recipient(request, deps, server).tables_in(share, None)
     return _tables_page(tables, max_results, page_token)
 
 
@@ -236,9 +237,12 @@ def _tables_page(
 
 
 def _version_only(
-    request: Request[Any, Any, State], deps: ServiceDeps, path: tuple[str, ...]
+    request: Request[Any, Any, State],
+    deps: ServiceDeps,
+    server: SharingServer,
+    path: tuple[str, ...],
 ) -> Response[None]:
-    sharing = _recipient(request, deps)
+    sharing = _recipient(request, deps, server)
     if request.query_params.get("startingTimestamp"):
         raise BadRequestError("startingTimestamp is not supported: tables are read by version")
     version = sharing.latest_version(sharing.table(*path))
@@ -257,8 +261,9 @@ def table_version(
     schema: FromPath[str],
     table: FromPath[str],
     deps: Deps,
+    server: Server,
 ) -> Response[None]:
-    return _version_only(request, deps, (share, schema, table))
+    return _version_only(request, deps, server, (share, schema, table))
 
 
 @head(
@@ -273,8 +278,9 @@ def table_version_head(
     schema: FromPath[str],
     table: FromPath[str],
     deps: Deps,
+    server: Server,
 ) -> Response[None]:
-    return _version_only(request, deps, (share, schema, table))
+    return _version_only(request, deps, server, (share, schema, table))
 
 
 @get(
@@ -289,9 +295,10 @@ def table_metadata(
     schema: FromPath[str],
     table: FromPath[str],
     deps: Deps,
+    server: Server,
     version: Annotated[str | None, QueryParameter(required=False, max_length=20)] = None,
 ) -> Response[bytes]:
-    sharing = _recipient(request, deps)
+    sharing = _recipient(request, deps, server)
     found = sharing.table(share, schema, table)
     if request.query_params.get("timestamp"):
         raise BadRequestError("timestamp is not supported: tables are read by version")
@@ -314,9 +321,10 @@ def query_table(
     schema: FromPath[str],
     table: FromPath[str],
     deps: Deps,
+    server: Server,
     data: JSONBody[QueryBody | None] = None,
 ) -> Response[bytes]:
-    sharing = _recipient(request, deps)
+    sharing = _recipient(request, deps, server)
     found = sharing.table(share, schema, table)
     body = data or QueryBody()
     if body.timestamp is not None or body.starting_version is not None:
@@ -324,8 +332,7 @@ def query_table(
             "timestamp and startingVersion (change data feed) are not supported: query by version"
         )
     snapshot = sharing.snapshot(found, body.version)
-    signer = UrlSigner.derived(deps.components.keyring.keyed_digest)
-    file_link = link(sharing.deps, sharing.recipient, snapshot, signer)
+    file_link = link(sharing.deps, sharing.recipient, snapshot, server)
     as_of = body.version is not None
     lines = [
         actions.protocol_line(),
@@ -356,16 +363,21 @@ def _ndjson(lines: list[dict[str, Any]], version: int) -> Response[bytes]:
 
 
 async def _served(
-    request: Request[Any, Any, State], file_id: str, token: str, *, head_only: bool
+    request: Request[Any, Any, State],
+    file_id: str,
+    token: str,
+    parts: tuple[Collaborators, SharingServer],
+    *,
+    head_only: bool,
 ) -> ServedFile:
-    components: Components = request.app.state.components
+    shared, server = parts
     ctx = request_context(request)
     range_header = request.headers.get("range")
-    signer = UrlSigner.derived(components.keyring.keyed_digest)
+    signer = server.signer()
 
     def open_file() -> ServedFile:
-        with components.db.session() as session:
-            fetches = FileFetches(service_deps(components, session, ctx))
+        with shared.unit_of_work(ctx) as deps:
+            fetches = FileFetches(deps, server.files)
             return fetches.open(signer, file_id, token, range_header, head=head_only)
 
     return await to_thread.run_sync(open_file)
@@ -389,9 +401,13 @@ def _file_headers(served: ServedFile) -> tuple[int, dict[str, str]]:
     security=[],
 )
 async def fetch_file(
-    request: Request[Any, Any, State], file_id: FromPath[str], token: SignedToken
+    request: Request[Any, Any, State],
+    file_id: FromPath[str],
+    token: SignedToken,
+    shared: NamedDependency[Collaborators],
+    server: Server,
 ) -> Stream:
-    served = await _served(request, file_id, token, head_only=False)
+    served = await _served(request, file_id, token, (shared, server), head_only=False)
     status, headers = _file_headers(served)
     return Stream(
         _in_threads(served.chunks or iter(())),
@@ -408,9 +424,13 @@ async def fetch_file(
     responses=PROTOCOL_ERRORS,
 )
 async def fetch_file_head(
-    request: Request[Any, Any, State], file_id: FromPath[str], token: SignedToken
+    request: Request[Any, Any, State],
+    file_id: FromPath[str],
+    token: SignedToken,
+    shared: NamedDependency[Collaborators],
+    server: Server,
 ) -> Response[None]:
-    served = await _served(request, file_id, token, head_only=True)
+    served = await _served(request, file_id, token, (shared, server), head_only=True)
     status, headers = _file_headers(served)
     # An empty body: litestar cannot serialize None as Parquet, and our Content-Length stays.
     return Response(b"", status_code=status, headers=headers, media_type=PARQUET)  # type: ignore[arg-type]

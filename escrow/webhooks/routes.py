@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 from litestar import Router, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit
+from escrow.params import Cursor, Limit
 from escrow.schemas import PageOut
 from escrow.webhooks.schemas import (
     DeliveryDetailOut,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 ITEM = "/{webhook_id:str}"
 DELIVERY = ITEM + "/deliveries/{delivery_id:str}"
+Webhooks = NamedDependency[WebhookService]
 StatusFilter = Annotated[
     DeliveryStatus | None,
     QueryParameter(
@@ -43,31 +45,31 @@ def _out(service: WebhookService, endpoint: WebhookEndpoint, org: str) -> Webhoo
 
 
 @post("/", sync_to_thread=True, summary="Register an endpoint (its secret is shown once)")
-def create(org: FromPath[str], data: JSONBody[WebhookCreate], deps: Deps) -> WebhookCreatedOut:
-    created = WebhookService(deps).create(org, data.url, data.description, list(data.events))
+def create(
+    org: FromPath[str], data: JSONBody[WebhookCreate], webhooks: Webhooks
+) -> WebhookCreatedOut:
+    created = webhooks.create(org, data.url, data.description, list(data.events))
     return WebhookCreatedOut.created(created.endpoint, org, created.secret)
 
 
 @get("/", sync_to_thread=True, summary="List the organization's endpoints")
 def list_webhooks(
-    org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    org: FromPath[str], webhooks: Webhooks, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> PageOut[WebhookOut]:
-    service = WebhookService(deps)
-    page = service.list_in_org(org, cursor, limit)
-    previous = service.previous_secret_expiry(page.items)
+    page = webhooks.list_in_org(org, cursor, limit)
+    previous = webhooks.previous_secret_expiry(page.items)
     items = [WebhookOut.of(e, org, previous.get(e.id)) for e in page.items]
     return PageOut(items, page.next_cursor)
 
 
 @get(ITEM, sync_to_thread=True, summary="Read an endpoint (never its secret)")
-def read(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
-    service = WebhookService(deps)
-    return _out(service, service.get(org, webhook_id), org)
+def read(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> WebhookOut:
+    return _out(webhooks, webhooks.get(org, webhook_id), org)
 
 
 @patch(ITEM, sync_to_thread=True, summary="Change an endpoint's URL, events, description or state")
 def update(
-    org: FromPath[str], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate], deps: Deps
+    org: FromPath[str], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate], webhooks: Webhooks
 ) -> WebhookOut:
     changes = Changes(
         url=None if data.url is msgspec.UNSET else data.url,
@@ -75,8 +77,7 @@ def update(
         events=None if data.events is msgspec.UNSET else list(data.events),
         enabled=None if data.enabled is msgspec.UNSET else data.enabled,
     )
-    service = WebhookService(deps)
-    return _out(service, service.update(org, webhook_id, changes), org)
+    return _out(webhooks, webhooks.update(org, webhook_id, changes), org)
 
 
 @post(
@@ -85,14 +86,13 @@ def update(
     status_code=200,
     summary="Enable an endpoint again (disabled by an admin or by its failure budget)",
 )
-def enable(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
-    service = WebhookService(deps)
-    return _out(service, service.enable(org, webhook_id), org)
+def enable(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> WebhookOut:
+    return _out(webhooks, webhooks.enable(org, webhook_id), org)
 
 
 @delete(ITEM, sync_to_thread=True, summary="Delete an endpoint; queued deliveries are cancelled")
-def remove(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> None:
-    WebhookService(deps).delete(org, webhook_id)
+def remove(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> None:
+    webhooks.delete(org, webhook_id)
 
 
 @post(
@@ -104,40 +104,38 @@ def remove(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> None:
 def rotate_secret(
     org: FromPath[str],
     webhook_id: FromPath[str],
-    deps: Deps,
+    webhooks: Webhooks,
     data: JSONBody[SecretRotate | None] = None,
 ) -> SecretOut:
     grace = (data or SecretRotate()).grace_seconds
-    return SecretOut.of(webhook_id, WebhookService(deps).rotate_secret(org, webhook_id, grace))
+    return SecretOut.of(webhook_id, webhooks.rotate_secret(org, webhook_id, grace))
 
 
 @post(ITEM + "/ping", sync_to_thread=True, status_code=202, summary="Queue a ping event")
-def ping(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> DeliveryOut:
-    return DeliveryOut.of(WebhookService(deps).ping(org, webhook_id), [])
+def ping(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> DeliveryOut:
+    return DeliveryOut.of(webhooks.ping(org, webhook_id), [])
 
 
 @get(ITEM + "/deliveries", sync_to_thread=True, summary="Deliveries with their attempts")
 def list_deliveries(
     org: FromPath[str],
     webhook_id: FromPath[str],
-    deps: Deps,
+    webhooks: Webhooks,
     status: StatusFilter = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> PageOut[DeliveryOut]:
-    service = WebhookService(deps)
-    page = service.deliveries(org, webhook_id, status, cursor, limit)
-    attempts = service.attempts(page.items)
+    page = webhooks.deliveries(org, webhook_id, status, cursor, limit)
+    attempts = webhooks.attempts(page.items)
     return PageOut([DeliveryOut.of(d, attempts[d.id]) for d in page.items], page.next_cursor)
 
 
 @get(DELIVERY, sync_to_thread=True, summary="One delivery, its attempts and the body it sends")
 def read_delivery(
-    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
+    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], webhooks: Webhooks
 ) -> DeliveryDetailOut:
-    service = WebhookService(deps)
-    delivery = service.delivery(org, webhook_id, delivery_id)
-    return DeliveryDetailOut.detail(delivery, service.attempts([delivery])[delivery.id])
+    delivery = webhooks.delivery(org, webhook_id, delivery_id)
+    return DeliveryDetailOut.detail(delivery, webhooks.attempts([delivery])[delivery.id])
 
 
 @post(
@@ -147,9 +145,9 @@ def read_delivery(
     summary="Send the same event again as a new delivery",
 )
 def redeliver(
-    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
+    org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], webhooks: Webhooks
 ) -> DeliveryOut:
-    return DeliveryOut.of(WebhookService(deps).redeliver(org, webhook_id, delivery_id), [])
+    return DeliveryOut.of(webhooks.redeliver(org, webhook_id, delivery_id), [])
 
 
 webhooks_router = Router(

@@ -21,7 +21,7 @@ from escrow.config import WebhookSettings
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.service import OrgService
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from escrow.webhooks import secrets
 from escrow.webhooks.destinations import check_url
 from escrow.webhooks.events import EVENT_TYPES, PING
@@ -50,6 +50,11 @@ class Changes:
 
 
 class WebhookService(Service):
+    def __init__(self, deps: ServiceDeps, settings: WebhookSettings, keys: KeyManager) -> None:
+        super().__init__(deps)
+        self.settings = settings  # which URLs endpoints may have
+        self.keys = keys  # seals endpoints' signing secrets
+
     # ------------------------------------------------------------------ endpoints
 
     def create(self, slug: str, url: str, description: str, events: list[str]) -> Created:
@@ -80,7 +85,7 @@ class WebhookService(Service):
         )
         self.session.add(endpoint)
         self.session.flush()
-        issued = secrets.issue(self.session, self._keyring, self.deps.new_id, endpoint.id, now)
+        issued = secrets.issue(self.session, self.keys, self.deps.new_id, endpoint.id, now)
         self.commit_with_event(
             AuditRecord(
                 "webhook.create",
@@ -110,7 +115,7 @@ class WebhookService(Service):
         """Resolves the host with no transaction open: a slow DNS server must not hold a
         pooled connection idle in a transaction (callers have authorized already)."""
         self.session.commit()
-        return check_url(url, self._policy)
+        return check_url(url, self.settings)
 
     def get(self, slug: str, endpoint_id: str) -> WebhookEndpoint:
         return self._endpoint(self._org(slug, "read_webhooks"), endpoint_id)
@@ -208,9 +213,7 @@ class WebhookService(Service):
         org = self._org(slug, "manage_webhooks")
         endpoint = self._endpoint(org, endpoint_id)
         now = self.deps.clock.now()
-        issued = secrets.rotate(
-            self.session, self._keyring, self.deps.new_id, endpoint.id, now, grace
-        )
+        issued = secrets.rotate(self.session, self.keys, self.deps.new_id, endpoint.id, now, grace)
         endpoint.updated_at = now
         previous = issued.previous_expires_at
         self.commit_with_event(
@@ -324,16 +327,6 @@ class WebhookService(Service):
         return copy
 
     # ------------------------------------------------------------------ internals
-
-    @property
-    def _policy(self) -> WebhookSettings:
-        policy: WebhookSettings = self.deps.components.settings.webhooks
-        return policy
-
-    @property
-    def _keyring(self) -> KeyManager:
-        keyring: KeyManager = self.deps.components.keyring
-        return keyring
 
     def _org(self, slug: str, action: str) -> Organization:
         return OrgService(self.deps).authorized(slug, action)

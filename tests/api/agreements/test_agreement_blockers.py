@@ -67,7 +67,7 @@ def test_an_embargo_release_seen_by_the_sweep_is_dated_at_not_before(
     agreement = deal.propose(not_before=not_before.isoformat())
     deal.steward.post(f"/v1/agreements/{agreement['id']}/approvals", json={"decision": "approve"})
     deal.eco.advance(clock, hours=5)
-    assert sweep(components) == 1
+    assert sweep(components.db, components.lifecycle) == 1
     released = deal.partner.get(f"/v1/agreements/{agreement['id']}").json()
     assert datetime.fromisoformat(released["released_at"]) == not_before
     assert datetime.fromisoformat(released["release_receipt"]["time"]) == not_before
@@ -104,7 +104,7 @@ def test_an_objection_window_after_an_embargo_opens_at_not_before(
     agreement = deal.propose(not_before=not_before.isoformat(), objection_window_hours=1)
     deal.steward.post(f"/v1/agreements/{agreement['id']}/approvals", json={"decision": "approve"})
     deal.eco.advance(clock, hours=4)
-    assert sweep(components) == 1
+    assert sweep(components.db, components.lifecycle) == 1
     released = deal.partner.get(f"/v1/agreements/{agreement['id']}").json()
     assert datetime.fromisoformat(released["conditions_met_at"]) == not_before
     assert datetime.fromisoformat(released["released_at"]) == not_before + timedelta(hours=1)

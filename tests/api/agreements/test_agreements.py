@@ -163,7 +163,7 @@ def test_expiry_is_enforced_at_the_moment_of_access(
     assert resumed.status_code == 404
     ended = deal.steward.get(f"/v1/agreements/{agreement['id']}").json()
     assert ended["state"] == "expired" and ended["ended_at"] == agreement["expires_at"]
-    assert sweep(components) == 0  # nothing left for the scheduled sweep
+    assert sweep(components.db, components.lifecycle) == 0  # nothing left for the scheduled sweep
 
 
 def test_a_read_under_a_live_release_locks_no_agreement_while_a_pending_one_is_evaluated(
@@ -204,7 +204,7 @@ def test_lists_evaluate_nothing_and_an_expired_release_leaves_them_by_its_time(
             events_before:
         ]
         assert "agreement.expired" not in actions
-    assert sweep(components) == 1  # the sweeper records it
+    assert sweep(components.db, components.lifecycle) == 1  # the sweeper records it
     assert deal.partner.get("/v1/agreements").json()["items"][0]["state"] == "expired"
 
 
@@ -254,7 +254,7 @@ def test_release_takes_effect_when_the_window_ends(
     agreement = deal.propose(objection_window_hours=24)
     deal.steward.post(f"/v1/agreements/{agreement['id']}/approvals", json={"decision": "approve"})
     deal.eco.advance(clock, hours=30)
-    assert sweep(components) == 1
+    assert sweep(components.db, components.lifecycle) == 1
     released = deal.partner.get(f"/v1/agreements/{agreement['id']}").json()
     assert released["state"] == "released"
     met = datetime.fromisoformat(released["conditions_met_at"])

@@ -27,7 +27,7 @@ def _sign(components: Components, claims: dict[str, Any]) -> str:
         claims,
         components.keyring.token_signing_key.private_key,
         algorithm="EdDSA",
-        headers={"kid": components.tokens.kid},
+        headers={"kid": components.authentication.tokens.kid},
     )
 
 
@@ -102,7 +102,7 @@ def test_hs256_signed_with_the_public_key_is_rejected(
     public = components.keyring.token_signing_key.public_key.public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
-    header = {"alg": "HS256", "typ": "JWT", "kid": components.tokens.kid}
+    header = {"alg": "HS256", "typ": "JWT", "kid": components.authentication.tokens.kid}
     forged = _hand_made_hs256(header, _claims(components, member), public)
     assert _status(member, forged) == 401
 
@@ -121,7 +121,7 @@ def test_token_signed_by_another_key_is_rejected(member: Caller, components: Com
         _claims(components, member),
         Ed25519PrivateKey.generate(),
         algorithm="EdDSA",
-        headers={"kid": components.tokens.kid},
+        headers={"kid": components.authentication.tokens.kid},
     )
     assert _status(member, other) == 401
 

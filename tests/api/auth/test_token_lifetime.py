@@ -28,7 +28,7 @@ def _forged(components: Components, member: Caller, **override: Any) -> str:
         claims,
         components.keyring.token_signing_key.private_key,
         algorithm="EdDSA",
-        headers={"kid": components.tokens.kid},
+        headers={"kid": components.authentication.tokens.kid},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from sqlalchemy import select
 
@@ -12,7 +13,6 @@ from escrow.orgs.queries import as_resource
 from escrow.orgs.service import OrgService
 from escrow.partnerships.service import PartnershipService
 from escrow.partnerships.service import as_resource as partnership_resource
-from escrow.service import ServiceDeps
 from storage.models import Organization, Partnership
 from tests.fixtures.api import Ecosystem
 
@@ -24,7 +24,7 @@ def _everything(components: Components, actor: Actor, service_cls, limit: int = 
     ids: list[str] = []
     cursor = None
     with components.db.session() as session:
-        deps = ServiceDeps(session, RequestContext("test", actor), components)
+        deps = components.shared.bind(session, RequestContext("test", actor))
         while True:
             page = service_cls(deps).list_visible(cursor, limit)
             ids += [item.id for item in page.items]
@@ -78,10 +78,10 @@ def test_dataset_and_agreement_lists_equal_the_policy_on_a_random_corpus(
     from datetime import timedelta
 
     from escrow.agreements.lifecycle import agreement_resource
-    from escrow.agreements.service import AgreementService
     from escrow.agreements.terms import parties_of
     from escrow.datasets.queries import as_resource as dataset_resource
     from escrow.datasets.service import DatasetService
+    from escrow.wiring import agreement_service
     from storage.models import Agreement, Dataset
 
     rng = random.Random(7)
@@ -163,7 +163,7 @@ def test_dataset_and_agreement_lists_equal_the_policy_on_a_random_corpus(
     engine = components.policy
     for actor in actors:
         listed_datasets = _everything(components, actor, DatasetService)
-        listed_agreements = _everything(components, actor, AgreementService)
+        listed_agreements = _everything(components, actor, partial(agreement_service, components))
         with components.db.session() as session:
             now = components.clock.now()
             expected_datasets = sorted(

@@ -68,7 +68,7 @@ def test_jwks_carries_the_old_token_key_until_it_is_retired(
 
     staged = _keys(settings_env, "stage", "token").output.split()[3].rstrip(";")
     assert _kids(member) == [old, staged]  # published before it signs anything
-    assert components.tokens.kid == old
+    assert components.authentication.tokens.kid == old
     _keys(settings_env, "promote", "token", staged)
     assert _kids(member) == [staged, old]  # the signing key first, the old one kept
     member.refresh()
@@ -85,7 +85,7 @@ def test_jwks_carries_the_old_token_key_until_it_is_retired(
 def test_the_active_key_can_be_neither_retired_nor_replaced_by_an_unstaged_one(
     settings_env: dict[str, str], components: Components
 ) -> None:
-    active = components.tokens.kid
+    active = components.authentication.tokens.kid
     refused = CliRunner().invoke(
         cli, ["keys", "signing", "retire", "token", active], env=settings_env
     )

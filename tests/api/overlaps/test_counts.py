@@ -73,7 +73,7 @@ def test_shredding_removes_the_cells_and_what_was_derived(crms: Crms, components
     assert cells(crms.acme, "globex")  # computed and cached
     assert crms.globex_admin.delete(f"/v1/datasets/{crms.globex_dataset}").status_code == 200
     assert cells(crms.acme, "globex") == {}
-    cache = components.overlap_cache
+    cache = components.overlaps.cache
     assert not any(
         crms.globex_dataset in key for entries in cache._entries.values() for key in entries
     )

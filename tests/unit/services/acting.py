@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from escrow.components import Components, auth_service, service_deps
+from escrow.components import Components
 from escrow.context import Actor, RequestContext
 from escrow.service import ServiceDeps
 from storage.models import AuditEvent, AuditEventOrg, Organization, Principal
@@ -33,7 +33,7 @@ def acting_as(components: Components, principal_id: str, request_id: str) -> Ite
             org.status == "active",
             kind=principal.kind,
         )
-        yield service_deps(components, session, RequestContext(request_id, actor))
+        yield components.shared.bind(session, RequestContext(request_id, actor))
 
 
 def events_of(components: Components, request_id: str) -> list[tuple[str, str]]:
@@ -73,8 +73,8 @@ def entries_of(components: Components, request_id: str) -> list[dict[str, Any]]:
 
 def context_of(components: Components, caller: Caller) -> RequestContext:
     """The request context a route would get: the caller's token, authenticated now."""
-    with components.db.session() as session:
-        actor = auth_service(components, session, RequestContext("-")).authenticate(caller.token)
+    with components.authentication.unit_of_work(RequestContext("-")) as auth:
+        actor = auth.authenticate(caller.token)
     return RequestContext("service-test", actor)
 
 
@@ -82,8 +82,8 @@ def context_of(components: Components, caller: Caller) -> RequestContext:
 def authenticated_as(components: Components, caller: Caller) -> Iterator[ServiceDeps]:
     """One request's session and context, as the routes' ``Deps`` are built."""
     ctx = context_of(components, caller)
-    with components.db.session() as session:
-        yield service_deps(components, session, ctx)
+    with components.shared.unit_of_work(ctx) as deps:
+        yield deps
 
 
 def audit_events(components: Components, action: str) -> list[AuditEvent]:

@@ -27,7 +27,13 @@ def deposit(
     expected_sha256: str | None = None,
 ) -> Deposited:
     """What the deposit route does with a streamed body: begin, absorb each chunk, finish."""
-    depositor = Depositor(components, context_of(components, caller))
+    depositor = Depositor(
+        context_of(components, caller),
+        components.shared,
+        components.keyring,
+        components.blobs,
+        components.settings.max_deposit_bytes,
+    )
     request = DepositRequest(dataset_id, "text/csv", None, expected_sha256, None)
     started = depositor.begin(request)
     assert isinstance(started, Upload)

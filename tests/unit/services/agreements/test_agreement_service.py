@@ -16,6 +16,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError
+from escrow.service import ServiceDeps
 from storage.models import Agreement, AgreementDecision
 from tests.fixtures.api import Ecosystem
 from tests.fixtures.datasets import create_dataset
@@ -36,6 +37,9 @@ class Deal:
         self.outsider = eco.principal("initech", "admin").id
         self.dataset = create_dataset(eco.admin_of("acme"), name="forecast")["id"]
 
+    def agreements(self, deps: ServiceDeps) -> AgreementService:
+        return AgreementService(deps, self.components.lifecycle)
+
     def propose(self, request_id: str = "propose", **terms: Any) -> str:
         fields: dict[str, Any] = {
             "beneficiary": "globex",
@@ -51,11 +55,11 @@ class Deal:
             **terms,
         }
         with acting_as(self.components, self.steward, request_id) as deps:
-            return AgreementService(deps).create(self.dataset, Terms(**fields)).id
+            return self.agreements(deps).create(self.dataset, Terms(**fields)).id
 
     def decide(self, principal: str, agreement_id: str, decision: str = "approve") -> str:
         with acting_as(self.components, principal, f"{decision}-{principal}") as deps:
-            return AgreementService(deps).decide(agreement_id, decision, "checked").state
+            return self.agreements(deps).decide(agreement_id, decision, "checked").state
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ def test_a_release_asked_too_early_names_its_blockers_and_changes_nothing(deal: 
         acting_as(deal.components, deal.partner_admin, "early") as deps,
         pytest.raises(InvalidStateError) as refused,
     ):
-        AgreementService(deps).release(agreement_id)
+        deal.agreements(deps).release(agreement_id)
     assert refused.value.extra["blockers"] == ["approvals"]
     assert stored(deal, agreement_id).state == "pending"
     assert events_of(deal.components, "early") == []
@@ -107,13 +111,13 @@ def test_the_sweep_releases_when_the_embargo_ends_dated_at_its_end(
     not_before = clock.now() + timedelta(hours=1)
     agreement_id = deal.propose(not_before=not_before)
     assert deal.decide(deal.steward, agreement_id) == "pending"
-    assert sweep(deal.components) == 0
+    assert sweep(deal.components.db, deal.components.lifecycle) == 0
     clock.advance(hours=3)
-    assert sweep(deal.components) == 1
+    assert sweep(deal.components.db, deal.components.lifecycle) == 1
     released = stored(deal, agreement_id)
     assert (released.state, released.released_at) == ("released", not_before)
     assert events_of(deal.components, "agreement-sweep") == [("agreement.release", "success")]
-    assert sweep(deal.components) == 0
+    assert sweep(deal.components.db, deal.components.lifecycle) == 0
 
 
 def test_the_sweep_expires_a_release_at_its_expiry(deal: Deal, clock: FrozenClock) -> None:
@@ -121,7 +125,7 @@ def test_the_sweep_expires_a_release_at_its_expiry(deal: Deal, clock: FrozenCloc
     agreement_id = deal.propose(expires_at=expires_at)
     assert deal.decide(deal.steward, agreement_id) == "released"
     clock.advance(days=2)
-    assert sweep(deal.components) == 1
+    assert sweep(deal.components.db, deal.components.lifecycle) == 1
     expired = stored(deal, agreement_id)
     assert (expired.state, expired.ended_at, expired.end_reason) == (
         "expired",
@@ -140,13 +144,13 @@ def test_a_rejection_ends_the_agreement_and_a_revoke_ends_a_release(deal: Deal) 
     released = deal.propose("again")
     deal.decide(deal.steward, released)
     with acting_as(deal.components, deal.steward, "revoke") as deps:
-        assert AgreementService(deps).revoke(released, "ended early").state == "revoked"
+        assert deal.agreements(deps).revoke(released, "ended early").state == "revoked"
     assert events_of(deal.components, "revoke") == [("agreement.revoke", "success")]
     with (
         acting_as(deal.components, deal.partner_admin, "terminate") as deps,
         pytest.raises(InvalidStateError),
     ):
-        AgreementService(deps).terminate(released, "")
+        deal.agreements(deps).terminate(released, "")
 
 
 def test_the_owner_objects_within_the_window_and_the_release_never_comes(
@@ -160,9 +164,9 @@ def test_the_owner_objects_within_the_window_and_the_release_never_comes(
     ]
     clock.advance(hours=23)
     with acting_as(deal.components, deal.steward, "object") as deps:
-        assert AgreementService(deps).object(agreement_id, "wrong columns").state == "rejected"
+        assert deal.agreements(deps).object(agreement_id, "wrong columns").state == "rejected"
     clock.advance(hours=2)
-    assert sweep(deal.components) == 0
+    assert sweep(deal.components.db, deal.components.lifecycle) == 0
     assert stored(deal, agreement_id).end_reason == "objection"
     assert events_of(deal.components, "object") == [("agreement.object", "success")]
 

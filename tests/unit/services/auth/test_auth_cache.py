@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 
 from escrow.auth.cache import AuthCache
 from escrow.auth.service import remembered_owner
-from escrow.components import Components, auth_service
+from escrow.components import Components
 from escrow.context import Actor, RequestContext
 from escrow.errors import AuthenticationError
 from storage.db import Database
@@ -41,7 +41,8 @@ def mine(components: Components, ticks: Clock) -> Components:
     """The components with a cache of the test's own, on a clock of its own."""
     cache = AuthCache(monotonic=ticks)
     cache.forget_on_commit(components.db.sessionmaker)
-    return dataclasses.replace(components, auth_cache=cache)
+    authentication = dataclasses.replace(components.authentication, owners=cache)
+    return dataclasses.replace(components, authentication=authentication)
 
 
 @pytest.fixture
@@ -59,21 +60,21 @@ def epoch(db: Database) -> int:
 
 def poll(components: Components) -> None:
     with components.db.session() as session:
-        components.auth_cache.poll(session)
+        components.authentication.owners.poll(session)
 
 
 def authenticate(components: Components, token: str) -> Actor:
-    with components.db.session() as session:
-        return auth_service(components, session, RequestContext("r")).authenticate(token)
+    with components.authentication.unit_of_work(RequestContext("r")) as auth:
+        return auth.authenticate(token)
 
 
 def remembered(components: Components, caller: Caller) -> Actor | None:
     return remembered_owner(
         caller.token,
         None,
-        components.tokens,
-        components.auth_cache,
-        components.bearer_failures,
+        components.authentication.tokens,
+        components.authentication.owners,
+        components.authentication.failures,
         components.clock,
     )
 
@@ -200,14 +201,14 @@ def test_an_owner_read_under_an_older_epoch_is_not_remembered(
     eco.org("acme")
     caller = eco.principal("acme", "steward")
     poll(mine)
-    read_under = mine.auth_cache.stamp()
+    read_under = mine.authentication.owners.stamp()
     with elsewhere.session() as session:  # a change lands between the epoch and the owner
         session.execute(update(Principal).where(Principal.id == caller.id).values(roles=[]))
         session.commit()
     poll(mine)
     actor = authenticate(mine, caller.token)
-    mine.auth_cache.put("another", actor, read_under, None)
-    assert mine.auth_cache.get("another", mine.clock.now()) is None
+    mine.authentication.owners.put("another", actor, read_under, None)
+    assert mine.authentication.owners.get("another", mine.clock.now()) is None
     assert remembered(mine, caller) == actor  # read under the current epoch
     assert actor.roles == ()
 
@@ -218,9 +219,11 @@ def test_a_key_past_its_expiry_is_not_served_from_memory(eco: Ecosystem, mine: C
     poll(mine)
     actor = authenticate(mine, caller.token)
     now = mine.clock.now()
-    mine.auth_cache.put("t", actor, mine.auth_cache.stamp(), now + timedelta(seconds=5))
-    assert mine.auth_cache.get("t", now + timedelta(seconds=4)) == actor
-    assert mine.auth_cache.get("t", now + timedelta(seconds=5)) is None
+    mine.authentication.owners.put(
+        "t", actor, mine.authentication.owners.stamp(), now + timedelta(seconds=5)
+    )
+    assert mine.authentication.owners.get("t", now + timedelta(seconds=4)) == actor
+    assert mine.authentication.owners.get("t", now + timedelta(seconds=5)) is None
 
 
 def test_a_missing_epoch_row_turns_the_cache_off(eco: Ecosystem, mine: Components) -> None:
@@ -232,10 +235,10 @@ def test_a_missing_epoch_row_turns_the_cache_off(eco: Ecosystem, mine: Component
         session.execute(text("DELETE FROM auth_epoch"))
         session.commit()
     poll(mine)
-    assert mine.auth_cache.stamp() is None
+    assert mine.authentication.owners.stamp() is None
     assert remembered(mine, caller) is None
     authenticate(mine, caller.token)  # the database still answers
-    assert len(mine.auth_cache) == 0
+    assert len(mine.authentication.owners) == 0
 
 
 def test_an_owner_read_before_a_change_this_process_committed_is_not_remembered(
@@ -244,12 +247,12 @@ def test_an_owner_read_before_a_change_this_process_committed_is_not_remembered(
     eco.org("acme")
     caller = eco.principal("acme", "steward")
     poll(mine)
-    stamp = mine.auth_cache.stamp()  # a request takes its stamp, reads the owner...
+    stamp = mine.authentication.owners.stamp()  # a request takes its stamp, reads the owner...
     actor = authenticate(mine, caller.token)
     revoked = eco.admin_of("acme").delete(  # ...while this process commits a revocation
         f"/v1/orgs/acme/service-accounts/{caller.id}/keys/{caller.key_id}"
     )
     assert revoked.status_code == 204
     assert actor.token_id is not None
-    mine.auth_cache.put(actor.token_id, actor, stamp, None)  # the epoch is not read yet
+    mine.authentication.owners.put(actor.token_id, actor, stamp, None)  # the epoch is not read yet
     assert remembered(mine, caller) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escrow.components import Components, auth_service
+from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.errors import AuthenticationError
 from tests.fixtures.api import Ecosystem
@@ -15,7 +15,9 @@ def test_a_live_token_is_checked_in_one_query(eco: Ecosystem, components: Compon
     eco.org("acme")
     caller = eco.principal("acme", "steward")
     with components.db.session() as session, statements(components) as sent:
-        actor = auth_service(components, session, RequestContext("r")).authenticate(caller.token)
+        actor = components.authentication.service(session, RequestContext("r")).authenticate(
+            caller.token
+        )
     assert (actor.id, actor.org_slug, actor.roles) == (caller.id, "acme", ("steward",))
     assert len(sent) == 1, sent
 
@@ -38,7 +40,9 @@ def test_each_liveness_fact_still_refuses(eco: Ecosystem, components: Components
         "suspend the org": "suspended_org",
     }[how]
     with components.db.session() as session:
-        service = auth_service(components, session, RequestContext("r", client_ip="192.0.2.7"))
+        service = components.authentication.service(
+            session, RequestContext("r", client_ip="192.0.2.7")
+        )
         with pytest.raises(AuthenticationError) as refused:
             service.authenticate(caller.token)
     assert refused.value.extra["reason"] == reason

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from crypto import verify_document
 from escrow.components import Components
-from escrow.datasets.download import ContentReader
 from escrow.datasets.service import DatasetService
 from escrow.errors import (
     ForbiddenError,
@@ -28,7 +27,7 @@ MISSING = "00000000-0000-0000-0000-000000000000"
 
 def download(components: Components, caller: Caller, dataset_id: str, rng: str | None) -> bytes:
     with authenticated_as(components, caller) as deps:
-        content = ContentReader(components).open(DatasetService(deps), dataset_id, 1, rng)
+        content = components.contents.open(DatasetService(deps), dataset_id, 1, rng)
         return b"".join(content.chunks)
 
 
@@ -121,9 +120,9 @@ def test_only_an_admin_shreds_and_then_keys_blobs_and_downloads_are_gone(
     dataset_id = create(components, partners.steward)
     deposit(components, partners.steward, dataset_id, [CSV])
     with authenticated_as(components, partners.member) as deps, pytest.raises(ForbiddenError):
-        DatasetService(deps).shred(dataset_id, components.blobs)
+        DatasetService(deps).shred(dataset_id, components.blobs, components.db)
     with authenticated_as(components, partners.admin) as deps:
-        DatasetService(deps).shred(dataset_id, components.blobs)
+        DatasetService(deps).shred(dataset_id, components.blobs, components.db)
     with pytest.raises(GoneError):
         download(components, partners.steward, dataset_id, None)
     with components.db.session() as session:

@@ -11,10 +11,9 @@ from sqlalchemy import select
 
 from escrow.context import Actor, RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
-from escrow.overlaps.disclosures import DisclosureService
-from escrow.overlaps.reading import OverlapService
 from escrow.overlaps.service import UNSET, PopulationService
 from escrow.service import ServiceDeps
+from escrow.wiring import disclosure_service, overlap_service
 from storage.models import AuditEvent, Organization, Principal
 from tabular.normalize import normalize_value
 from tests.api.overlaps.conftest import Crms, crms
@@ -32,7 +31,7 @@ def deps_of(components, caller: Caller) -> Iterator[ServiceDeps]:
         actor = Actor(
             principal.id, org.id, org.slug, tuple(principal.roles), org.status == "active"
         )
-        yield ServiceDeps(session, RequestContext("test", actor), components)
+        yield components.shared.bind(session, RequestContext("test", actor))
 
 
 def _domains(rng: random.Random, pool: list[str], n: int) -> list[str]:
@@ -52,7 +51,7 @@ def test_counts_equal_the_reference_intersection_of_the_latest_versions(crms: Cr
         normalize_value(d, "domain") for d in theirs
     }
     with deps_of(components, crms.acme) as deps:
-        partner, cells = OverlapService(deps).counts("globex")
+        partner, cells = overlap_service(components, deps).counts("globex")
     counts = {(c.mine.population.name, c.theirs.population.name): c.count for c in cells}
     assert partner.slug == "globex"
     assert counts[("customers", "customers")] == len(expected - {None})
@@ -72,7 +71,7 @@ def test_reads_below_the_level_are_refused_and_unknown_populations_concealed(
     crms: Crms, components
 ):
     with deps_of(components, crms.acme) as deps:
-        service = OverlapService(deps)
+        service = overlap_service(components, deps)
         with pytest.raises(ForbiddenError):
             service.records("globex", crms.acme_customers, crms.globex_customers, None, 10)
         with pytest.raises(NotFoundError):
@@ -83,19 +82,19 @@ def test_reads_below_the_level_are_refused_and_unknown_populations_concealed(
 
 def test_shredding_drops_every_cached_result_of_the_dataset(crms: Crms, components):
     with deps_of(components, crms.acme) as deps:
-        OverlapService(deps).counts("globex")
-    cached = [k for entries in components.overlap_cache._entries.values() for k in entries]
+        overlap_service(components, deps).counts("globex")
+    cached = [k for entries in components.overlaps.cache._entries.values() for k in entries]
     assert any(crms.globex_dataset in key for key in cached)
     assert crms.globex_admin.delete(f"/v1/datasets/{crms.globex_dataset}").status_code == 200
-    cached = [k for entries in components.overlap_cache._entries.values() for k in entries]
+    cached = [k for entries in components.overlaps.cache._entries.values() for k in entries]
     assert not any(crms.globex_dataset in key for key in cached)
 
 
 def test_the_ledger_names_the_audit_events_it_sums(crms: Crms, components):
     with deps_of(components, crms.acme) as deps:
-        OverlapService(deps).counts("globex")
+        overlap_service(components, deps).counts("globex")
     with deps_of(components, crms.globex) as deps:
-        lines = DisclosureService(deps).ledger("acme", "month")
+        lines = disclosure_service(components, deps).ledger("acme", "month")
         actions = set(
             deps.session.scalars(
                 select(AuditEvent.action).where(AuditEvent.seq.in_(lines[0].events))

@@ -11,7 +11,7 @@ from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.policy.engine import PolicyBundle
-from escrow.policy.service import ExplainService, PolicyService
+from escrow.wiring import explain_service, policy_service
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners
 from tests.unit.services.acting import audit_events, authenticated_as, context_of
@@ -42,7 +42,7 @@ def bundle(
 
 def upload(components: Components, operator: Caller, files: dict[str, str]) -> str:
     with authenticated_as(components, operator) as deps:
-        return PolicyService(deps).upload(files, REPO.tests).id
+        return policy_service(components, deps).upload(files, REPO.tests).id
 
 
 def members_may_list_members(components: Components, member: Caller) -> bool:
@@ -58,7 +58,7 @@ def test_a_bundle_that_passes_every_case_is_stored_as_a_candidate(
 ) -> None:
     files, tests = bundle(MEMBERS_READ_MEMBERS)
     with authenticated_as(components, partners.operator) as deps:
-        row = PolicyService(deps).upload(files, tests)
+        row = policy_service(components, deps).upload(files, tests)
         assert (row.state, row.author_id) == ("candidate", partners.operator.id)
     assert components.policy.version == REPO.sha256  # stored, not served
     (uploaded,) = audit_events(components, "policy.upload")
@@ -74,13 +74,15 @@ def test_a_bundle_failing_the_repositorys_cases_is_refused_stored_nowhere_and_au
         authenticated_as(components, partners.operator) as deps,
         pytest.raises(ValidationError) as bad,
     ):
-        PolicyService(deps).upload(files, {})  # its own cases cannot replace the repository's
+        policy_service(components, deps).upload(
+            files, {}
+        )  # its own cases cannot replace the repository's
     failures = bad.value.extra["failures"]
     assert {f["suite"] for f in failures} == {"policies/tests/platform.yaml"}
     (failed,) = audit_events(components, "policy.upload")
     assert (failed.outcome, failed.reason) == ("failed", "tests_failed")
     with authenticated_as(components, partners.operator) as deps:
-        stored = PolicyService(deps).list_bundles(None, 50).items
+        stored = policy_service(components, deps).list_bundles(None, 50).items
     assert [row.sha256 for row in stored] == [REPO.sha256]
 
 
@@ -90,7 +92,7 @@ def test_activating_serves_the_bundle_at_once_and_retires_the_previous_one(
     assert not members_may_list_members(components, partners.member)
     candidate = upload(components, partners.operator, bundle(MEMBERS_READ_MEMBERS)[0])
     with authenticated_as(components, partners.operator) as deps:
-        service = PolicyService(deps)
+        service = policy_service(components, deps)
         seed = service.active()
         activated = service.activate(candidate)
         assert activated.state == "active" and service.get(seed.id).state == "retired"
@@ -106,7 +108,7 @@ def test_activating_serves_the_bundle_at_once_and_retires_the_previous_one(
 def test_only_operators_manage_policies(partners: Partners, components: Components) -> None:
     files, tests = bundle(MEMBERS_READ_MEMBERS)
     with authenticated_as(components, partners.admin) as deps, pytest.raises(ForbiddenError):
-        PolicyService(deps).upload(files, tests)
+        policy_service(components, deps).upload(files, tests)
     (denied,) = audit_events(components, "manage_policies")
     assert (denied.actor_id, denied.outcome) == (partners.admin.id, "denied")
     assert audit_events(components, "policy.upload") == []
@@ -117,7 +119,9 @@ def test_an_admin_learns_which_rule_would_grant_a_members_denied_shred(
 ) -> None:
     dataset_id = create(components, partners.steward)
     with authenticated_as(components, partners.admin) as deps:
-        why = ExplainService(deps).explain(partners.member.id, "shred", "dataset", dataset_id)
+        why = explain_service(components, deps).explain(
+            partners.member.id, "shred", "dataset", dataset_id
+        )
     assert not why.explanation.allowed and why.explanation.rule is None
     (grant,) = why.explanation.would_grant
     assert grant.rule.endswith('resource Dataset { "shred" if "admin" on "owner"; }')
@@ -132,5 +136,5 @@ def test_explaining_discloses_nothing_about_a_dataset_the_caller_cannot_see(
 ) -> None:
     dataset_id = create(components, partners.steward)
     with authenticated_as(components, partners.outsider) as deps, pytest.raises(NotFoundError):
-        ExplainService(deps).explain(None, "download", "dataset", dataset_id)
+        explain_service(components, deps).explain(None, "download", "dataset", dataset_id)
     assert audit_events(components, "authz.explain") == []

@@ -17,7 +17,7 @@ from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
 from escrow.webhooks import delivery
 from escrow.webhooks.events import DEPOSIT_RECEIVED
-from escrow.webhooks.service import WebhookService
+from escrow.wiring import webhook_service
 from storage.models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners
@@ -46,13 +46,13 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 def register(components: Components, admin: Caller, url: str, events: list[str]) -> str:
     with authenticated_as(components, admin) as deps:
-        created = WebhookService(deps).create("acme", url, "crm", events)
+        created = webhook_service(components, deps).create("acme", url, "crm", events)
         return created.endpoint.id
 
 
 def ping(components: Components, admin: Caller, endpoint_id: str) -> WebhookDelivery:
     with authenticated_as(components, admin) as deps:
-        return WebhookService(deps).ping("acme", endpoint_id)
+        return webhook_service(components, deps).ping("acme", endpoint_id)
 
 
 def test_the_secret_is_shown_once_and_neither_it_nor_the_url_enters_the_audit_log(
@@ -60,7 +60,7 @@ def test_the_secret_is_shown_once_and_neither_it_nor_the_url_enters_the_audit_lo
 ) -> None:
     url = receiver.url + "?token=hunter2"
     with authenticated_as(components, partners.admin) as deps:
-        created = WebhookService(deps).create("acme", url, "crm", [DEPOSIT_RECEIVED])
+        created = webhook_service(components, deps).create("acme", url, "crm", [DEPOSIT_RECEIVED])
     assert created.secret.secret.startswith("whsec_")
     with components.db.session() as session:
         (sealed,) = session.scalars(select(WebhookSecret))
@@ -84,7 +84,7 @@ def test_urls_that_reach_internal_networks_or_carry_credentials_are_refused(
         "https://user:pw@203.0.113.9/hooks",
     ):
         with authenticated_as(components, partners.admin) as deps, pytest.raises(ValidationError):
-            WebhookService(deps).create("acme", url, "", [DEPOSIT_RECEIVED])
+            webhook_service(components, deps).create("acme", url, "", [DEPOSIT_RECEIVED])
     with components.db.session() as session:
         assert list(session.scalars(select(WebhookEndpoint))) == []
     assert audit_events(components, "webhook.create") == []
@@ -95,9 +95,9 @@ def test_only_the_orgs_admins_manage_endpoints_and_outsiders_cannot_tell_it_has_
 ) -> None:
     endpoint_id = register(components, partners.admin, receiver.url, [DEPOSIT_RECEIVED])
     with authenticated_as(components, partners.member) as deps, pytest.raises(ForbiddenError):
-        WebhookService(deps).create("acme", receiver.url, "", [DEPOSIT_RECEIVED])
+        webhook_service(components, deps).create("acme", receiver.url, "", [DEPOSIT_RECEIVED])
     with authenticated_as(components, partners.outsider) as deps, pytest.raises(NotFoundError):
-        WebhookService(deps).get("acme", endpoint_id)
+        webhook_service(components, deps).get("acme", endpoint_id)
     denied = [e for e in audit_events(components, "manage_webhooks") if e.outcome == "denied"]
     assert [e.actor_id for e in denied] == [partners.member.id]
 
@@ -132,7 +132,9 @@ def test_a_ping_is_delivered_signed_to_the_receiver_and_the_attempt_audited(
     partners: Partners, components: Components, receiver: WebhookReceiver
 ) -> None:
     with authenticated_as(components, partners.admin) as deps:
-        created = WebhookService(deps).create("acme", receiver.url, "", [DEPOSIT_RECEIVED])
+        created = webhook_service(components, deps).create(
+            "acme", receiver.url, "", [DEPOSIT_RECEIVED]
+        )
     queued = ping(components, partners.admin, created.endpoint.id)
     assert delivery.deliver_due(components) == 1
     (received,) = receiver.received
@@ -140,7 +142,7 @@ def test_a_ping_is_delivered_signed_to_the_receiver_and_the_attempt_audited(
     assert verify_signature(received, created.secret.secret, now)
     assert received.event["type"] == "ping" and received.header("webhook-id") == queued.event_id
     with authenticated_as(components, partners.admin) as deps:
-        sent = WebhookService(deps).delivery("acme", created.endpoint.id, queued.id)
+        sent = webhook_service(components, deps).delivery("acme", created.endpoint.id, queued.id)
         assert (sent.status, sent.attempts) == ("delivered", 1)
     (delivered,) = audit_events(components, "webhook.deliver")
     assert (delivered.resource_id, delivered.outcome) == (queued.id, "success")
@@ -155,14 +157,14 @@ def test_dead_deliveries_spend_the_failure_budget_and_enabling_starts_it_over(
         ping(components, partners.admin, endpoint_id)
         assert delivery.deliver_due(components) == 1
     with authenticated_as(components, partners.admin) as deps:
-        disabled = WebhookService(deps).get("acme", endpoint_id)
+        disabled = webhook_service(components, deps).get("acme", endpoint_id)
         assert (disabled.status, disabled.disabled_reason) == ("disabled", "failure_budget")
     with pytest.raises(InvalidStateError):
         ping(components, partners.admin, endpoint_id)
     (spent,) = audit_events(components, "webhook.disable")
     assert (spent.resource_id, spent.reason) == (endpoint_id, "failure_budget")
     with authenticated_as(components, partners.admin) as deps:
-        enabled = WebhookService(deps).enable("acme", endpoint_id)
+        enabled = webhook_service(components, deps).enable("acme", endpoint_id)
         assert (enabled.status, enabled.consecutive_dead) == ("active", 0)
     (event,) = audit_events(components, "webhook.enable")
     assert '"disabled_reason":"failure_budget"' in event.entry

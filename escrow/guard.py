@@ -1,5 +1,9 @@
 """Authorization checks for services: ask the policy, audit denials, raise the right error.
 
+The policy engine (escrow.policy) makes the decisions this module enforces; it imports the
+``Decision`` defined here, never the reverse, so that every use case, the policy's own
+included, can be guarded without a cycle.
+
 A concealed denial (answered 404) must look the same whether its target exists or not, in
 the answer and in every audit event the caller's organization can read afterwards. So it is
 scoped to the caller's organization alone, names the target as the caller named it, and the
@@ -11,15 +15,29 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
-from escrow.context import RequestContext
+from escrow.context import Actor, RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
 from escrow.instruments import AUTHZ_DECISIONS
-from escrow.policy.engine import Decision, Policy
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    policy_version: str
+
+
+class Decider(Protocol):
+    """The policy as the guard asks it (escrow.policy's engine and store are deciders)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def decide(self, actor: Actor, action: str, resource: object) -> Decision: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +55,7 @@ class Target:
 
 
 class Guard:
-    def __init__(self, engine: Policy, audit: AuditLog) -> None:
+    def __init__(self, engine: Decider, audit: AuditLog) -> None:
         self.engine = engine
         self.audit = audit
 
