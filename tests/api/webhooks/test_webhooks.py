@@ -24,7 +24,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.config import load_settings
 from escrow.errors import ConfigError, ConflictError
-from escrow.keys.service import retire_kek, rotate_kek
+from escrow.keys.service import KekRotation
 from escrow.webhooks import delivery, signing
 from escrow.webhooks import secrets as webhook_secrets
 from escrow.webhooks.destinations import address_allowed
@@ -363,13 +363,14 @@ def test_secrets_are_sealed_at_rest_and_survive_kek_rotation(
         [row] = session.scalars(select(WebhookSecret)).all()
     assert webhook["secret"] not in row.ciphertext + row.wrapped_dek
     old_kek = row.kek_id
+    keks = KekRotation(components.db, components.keyring, components.audit)
     with pytest.raises(ConflictError, match="webhook secrets"):
-        retire_kek(components, old_kek)
-    rotation = rotate_kek(components)
+        keks.retire(old_kek)
+    rotation = keks.rotate()
     assert rotation.rewrapped == 1
     with components.db.session() as session:
         assert session.scalars(select(WebhookSecret.kek_id)).all() == [rotation.new_kek_id]
-    retire_kek(components, old_kek)
+    keks.retire(old_kek)
     _ping(parties.admin, "acme", webhook)
     delivery.deliver_due(components)
     [got] = receiver.received
