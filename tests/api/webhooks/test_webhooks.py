@@ -27,6 +27,7 @@ from escrow.errors import ConfigError, ConflictError
 from escrow.keys.service import KekRotation
 from escrow.webhooks import delivery, signing
 from escrow.webhooks import secrets as webhook_secrets
+from escrow.webhooks.attempt import Outcome, send, tls_context
 from escrow.webhooks.destinations import address_allowed
 from escrow.webhooks.events import EVENT_TYPES
 from escrow.webhooks.schemas import EventType
@@ -523,10 +524,10 @@ def test_claims_skip_locked_rows_and_a_lost_claim_is_retried_after_its_lease(
     retried = delivery.claim(components, 10)
     assert {c.delivery_id for c in retried} == {first["id"], second["id"]}
     stale = claimed[0]
-    outcome = delivery.send(components, delivery.tls_context(), stale)
+    outcome = send(components.keyring, clock, components.settings.webhooks, tls_context(), stale)
     assert delivery.record(components, stale, outcome) is None  # no longer that run's
     for current in retried:
-        delivery.record(components, current, delivery.Outcome(clock.now(), 1, 200))
+        delivery.record(components, current, Outcome(clock.now(), 1, 200))
     statuses = {d["id"]: d["status"] for d in _deliveries(parties.admin, "acme", webhook)}
     assert statuses == {first["id"]: "delivered", second["id"]: "delivered"}
 
