@@ -66,7 +66,7 @@ from escrow.sharing.files import prune_after
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
-from escrow.webhooks.delivery import webhook_schedule
+from escrow.webhooks.delivery import Deliveries
 from escrow.webhooks.events import is_source
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
@@ -239,6 +239,14 @@ full_buckets = every(
 )
 agreement_sweeps = every(
     "agreement-sweeps", lambda c: c.settings.agreement_sweep_interval, sweep_agreements
+)
+# Deliver every ESCROW_WEBHOOK_INTERVAL seconds (0: this process does not).
+webhook_schedule = every(
+    "webhook-deliveries",
+    lambda c: c.settings.webhooks.interval,
+    lambda c: Deliveries(
+        c.db, c.keyring, c.audit, c.clock, c.new_id, c.random, c.settings.webhooks
+    ).run(),
 )
 
 
