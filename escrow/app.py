@@ -72,7 +72,7 @@ from escrow.sharing.protocol import SharingServer
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
-from escrow.webhooks.delivery import webhook_schedule
+from escrow.webhooks.delivery import Deliveries
 from escrow.webhooks.events import is_source
 from escrow.webhooks.outbox import WebhookOutbox
 from escrow.webhooks.routes import webhooks_router
@@ -273,6 +273,14 @@ agreement_sweeps = every(
     "agreement-sweeps",
     lambda c: c.settings.agreement_sweep_interval,
     lambda c: sweep_agreements(c.db, c.lifecycle),
+)
+# Deliver every ESCROW_WEBHOOK_INTERVAL seconds (0: this process does not).
+webhook_schedule = every(
+    "webhook-deliveries",
+    lambda c: c.settings.webhooks.interval,
+    lambda c: Deliveries(
+        c.db, c.keyring, c.audit, c.clock, c.new_id, c.random, c.settings.webhooks
+    ).run(),
 )
 
 

@@ -13,6 +13,9 @@ from escrow.errors import EscrowError
 
 if TYPE_CHECKING:
     from crypto import SigningKeyKind
+    from escrow.components import Components
+    from escrow.keys.service import KekRotation
+    from escrow.keys.signing import SigningKeyRotation
 
 
 @click.group()
@@ -46,7 +49,7 @@ def list_keys(as_json: bool) -> None:
     from escrow.keys.service import kek_usage
 
     with server_components() as components:
-        usage = kek_usage(components)
+        usage = kek_usage(components.db)
         rows = [
             {"kek_id": k.kek_id, "state": str(k.state), "versions": usage.get(k.kek_id, 0)}
             for k in components.keyring.keks()
@@ -61,10 +64,8 @@ def list_keys(as_json: bool) -> None:
 @keys.command("stage")
 def stage() -> None:
     """Add a new KEK that unwraps but does not wrap yet; distribute it, then rotate --to it."""
-    from escrow.keys.service import stage_kek
-
     with server_components() as components:
-        kek_id = stage_kek(components)
+        kek_id = _kek_rotation(components).stage()
         token = components.settings.key_manager.pkcs11
     if token is None:
         click.echo(
@@ -82,11 +83,10 @@ def stage() -> None:
 def rotate(to: str | None) -> None:
     """Make a new (or the staged) KEK active and re-wrap every DEK under it (data untouched)."""
     from crypto import KeyringError
-    from escrow.keys.service import rotate_kek
 
     try:
         with server_components() as components:
-            rotation = rotate_kek(components, to)
+            rotation = _kek_rotation(components).rotate(to)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"active KEK {rotation.new_kek_id}; re-wrapped {rotation.rewrapped} data keys")
@@ -97,11 +97,10 @@ def rotate(to: str | None) -> None:
 def retire(kek_id: str) -> None:
     """Erase an old KEK once no DEK is wrapped under it."""
     from crypto import KeyringError
-    from escrow.keys.service import retire_kek
 
     try:
         with server_components() as components:
-            retire_kek(components, kek_id)
+            _kek_rotation(components).retire(kek_id)
     except (EscrowError, KeyringError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"retired {kek_id}")
@@ -160,10 +159,8 @@ def list_signing(kind: str | None, as_json: bool) -> None:
 @click.argument("kind", type=KIND)
 def stage_signing(kind: str) -> None:
     """Add a KIND key that is published but signs nothing yet; audited."""
-    from escrow.keys.signing import stage_signing_key
-
     with server_components() as components:
-        key_id = stage_signing_key(components, _kind(kind))
+        key_id = _signing_key_rotation(components).stage(_kind(kind))
     click.echo(
         f"staged {kind} key {key_id}; give every replica this keyring, then:"
         f" keys signing promote {kind} {key_id}"
@@ -176,11 +173,10 @@ def stage_signing(kind: str) -> None:
 def promote_signing(kind: str, key_id: str) -> None:
     """Make the staged KIND key KEY_ID sign; the old one stays published (verify-only)."""
     from crypto import KeyringError
-    from escrow.keys.signing import promote_signing_key
 
     try:
         with server_components() as components:
-            previous = promote_signing_key(components, _kind(kind), key_id)
+            previous = _signing_key_rotation(components).promote(_kind(kind), key_id)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -199,14 +195,25 @@ def retire_signing(kind: str, key_id: str) -> None:
     published with its validity, so what it signed still verifies.
     """
     from crypto import KeyringError
-    from escrow.keys.signing import retire_signing_key
 
     try:
         with server_components() as components:
-            retire_signing_key(components, _kind(kind), key_id)
+            _signing_key_rotation(components).retire(_kind(kind), key_id)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"retired {kind} key {key_id}")
+
+
+def _kek_rotation(components: Components) -> KekRotation:
+    from escrow.keys.service import KekRotation
+
+    return KekRotation(components.db, components.keyring, components.audit)
+
+
+def _signing_key_rotation(components: Components) -> SigningKeyRotation:
+    from escrow.keys.signing import SigningKeyRotation
+
+    return SigningKeyRotation(components.db, components.keyring, components.audit, components.clock)
 
 
 def _kind(kind: str) -> SigningKeyKind:

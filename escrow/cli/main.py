@@ -149,7 +149,7 @@ def bootstrap(as_json: bool) -> None:
     from escrow.orgs.bootstrap import bootstrap as run_bootstrap
 
     with server_components() as components:
-        result = run_bootstrap(components)
+        result = run_bootstrap(components.db, components.audit, components.clock, components.new_id)
     if as_json:
         click.echo(
             json.dumps({"org": result.org, "key_id": result.key_id, "secret": result.secret})

@@ -28,7 +28,9 @@ def gc(grace: int, dry_run: bool) -> None:
     from escrow.datasets.gc import collect_garbage
 
     with server_components() as components:
-        result = collect_garbage(components, timedelta(seconds=grace), dry_run)
+        result = collect_garbage(
+            components.db, components.blobs, components.clock, timedelta(seconds=grace), dry_run
+        )
     for key in result.orphans:
         click.echo(("would delete " if dry_run else "deleted ") + key)
     click.echo(f"{len(result.orphans)} orphan blobs; {result.temp_files_swept} stale temp files")

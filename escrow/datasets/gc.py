@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from escrow.components import Components
-from storage.blobs import LocalBlobStore
+from escrow.clock import Clock
+from storage.blobs import BlobStore, LocalBlobStore
+from storage.db import Database
 from storage.models import DatasetVersion
 
 PREFIX = "datasets/"
@@ -31,27 +32,29 @@ def _created_at(blob_key: str) -> datetime | None:
     return datetime.fromtimestamp((version_id.int >> 80) / 1000, tz=UTC)
 
 
-def collect_garbage(components: Components, grace: timedelta, dry_run: bool) -> Collection:
+def collect_garbage(
+    db: Database, blobs: BlobStore, clock: Clock, grace: timedelta, dry_run: bool
+) -> Collection:
     """Deletes blobs older than ``grace`` with no version row, or whose version is shredded.
 
     The grace period protects uploads still in flight, whose row is not committed yet.
     """
-    cutoff = components.clock.now() - grace
-    with components.db.session() as session:
+    cutoff = clock.now() - grace
+    with db.session() as session:
         live = set(
             session.scalars(
                 select(DatasetVersion.blob_key).where(DatasetVersion.wrapped_dek.is_not(None))
             )
         )
     orphans = []
-    for key in components.blobs.iter_keys(PREFIX):
+    for key in blobs.iter_keys(PREFIX):
         created = _created_at(key)
         if key not in live and (created is None or created < cutoff):
             orphans.append(key)
     if not dry_run:
         for key in orphans:
-            components.blobs.delete(key)
+            blobs.delete(key)
     swept = 0
-    if isinstance(components.blobs, LocalBlobStore) and not dry_run:
-        swept = components.blobs.sweep_stale_temp(grace.total_seconds())
+    if isinstance(blobs, LocalBlobStore) and not dry_run:
+        swept = blobs.sweep_stale_temp(grace.total_seconds())
     return Collection(orphans, 0 if dry_run else len(orphans), swept)

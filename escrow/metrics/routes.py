@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from escrow.components import Components
 from escrow.metrics.scrape import MEDIA_TYPE, Scrape
 from escrow.openapi import problem_spec
 from escrow.request_context import request_context
@@ -23,7 +22,7 @@ from escrow.request_context import request_context
     tags=["ops"],
 )
 def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
-    components: Components = request.app.state.components
+    components = request.app.state.components  # the app's collaborators (escrow.app)
     settings = components.settings
     scrape = Scrape(
         settings.metrics_token,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,29 +28,13 @@ class BootstrapResult:
     created_org: bool
 
 
-class BootstrapDeps(Protocol):
-    """What bootstrapping uses (``escrow.components.Components`` has it)."""
-
-    @property
-    def db(self) -> Database: ...
-
-    @property
-    def audit(self) -> AuditLog: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def new_id(self) -> IdFactory: ...
-
-
-def bootstrap(deps: BootstrapDeps) -> BootstrapResult:
+def bootstrap(db: Database, audit: AuditLog, clock: Clock, new_id: IdFactory) -> BootstrapResult:
     """Idempotent for the org and account; always issues (and audits) one new operator key."""
     ctx = RequestContext(request_id=f"bootstrap-{uuid.uuid4().hex[:12]}")
-    with deps.db.session() as session:
-        now = deps.clock.now()
-        org, created_org = _platform_org(session, deps.new_id, now)
-        operator = _operator_account(session, org, deps.new_id, now)
+    with db.session() as session:
+        now = clock.now()
+        org, created_org = _platform_org(session, new_id, now)
+        operator = _operator_account(session, org, new_id, now)
         secret = new_secret()
         key = ApiKey(
             id=new_key_id(),
@@ -61,7 +44,7 @@ def bootstrap(deps: BootstrapDeps) -> BootstrapResult:
         )
         session.add(key)
         session.flush()
-        deps.audit.append(
+        audit.append(
             session,
             ctx,
             AuditRecord(

@@ -13,7 +13,7 @@ A run has at most ``concurrency`` attempts in flight, and at most
 ``concurrency_per_endpoint`` to one endpoint (1 by default: one after another, oldest
 first); once an endpoint's receiver fails, the rest of its batch is given back untried, so
 a failing receiver gets about one request per run rather than a burst. An attempt ends
-after ``timeout_seconds`` in all (deadline.py), so one slow receiver costs a run at most
+after ``timeout_seconds`` in all (attempt.py), so one slow receiver costs a run at most
 one timeout per lane.
 
 Backoff: after failed attempt n the next is due ``min(cap, base * 2**(n-1))`` later by the
@@ -26,30 +26,27 @@ failure budget (failure_budget.py).
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import httpcore
 from sqlalchemy import select, update
 
-from crypto import CryptoError
-from escrow import __version__
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from crypto import KeyManager
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.config import WebhookSettings
 from escrow.context import RequestContext
+from escrow.ids import IdFactory
 from escrow.instruments import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS_DISABLED
-from escrow.schedule import every
-from escrow.webhooks import secrets, signing
-from escrow.webhooks.deadline import Deadline, DeadlineBackend, DeadlineExceededError
-from escrow.webhooks.destinations import RefusedDestinationError, resolve
+from escrow.webhooks import secrets
+from escrow.webhooks.attempt import Claimed, Outcome, send, tls_context
 from escrow.webhooks.expiring import emit_expiry_notices
 from escrow.webhooks.failure_budget import count_result
 from escrow.webhooks.retention import purge_finished
+from storage.db import Database
 from storage.models import (
     Organization,
     WebhookAttempt,
@@ -62,36 +59,6 @@ log = logging.getLogger("escrow.webhooks")
 
 BATCH = 20
 MAX_BATCHES = 10  # per run; what is left waits for the next run
-USER_AGENT = f"partner-escrow-webhooks/{__version__}"
-MAX_ERROR = 500
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A delivery this run is sending, with what sending it needs (no session attached)."""
-
-    delivery_id: str
-    claim_id: str
-    attempt: int
-    endpoint_id: str
-    url: str
-    event_id: str
-    event_type: str
-    body: bytes
-    sealed_secrets: tuple[WebhookSecret, ...]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    started_at: datetime
-    duration_ms: int
-    status_code: int | None = None
-    reason: str | None = None  # a short code for the audit log; None when delivered
-    error: str | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.reason is None
 
 
 def backoff(policy: WebhookSettings, attempt: int, draw: float) -> timedelta:
@@ -108,45 +75,175 @@ def lease(policy: WebhookSettings) -> timedelta:
     return timedelta(seconds=max(60, 3 * policy.timeout_seconds))
 
 
-def run(components: Components) -> int:
-    """The scheduled job: expiry notices, expired secrets, old finished deliveries, then
-    every due delivery."""
-    emit_expiry_notices(components)
-    with components.db.session() as session:
-        secrets.erase_expired(session, components.clock.now())
-        session.commit()
-    purge_finished(components)
-    return deliver_due(components)
+class Deliveries:
+    """The outbox's due deliveries: claimed, sent and recorded by the periodic job (``run``).
 
+    ``random`` draws uniformly from [0, 1) for the backoff's jitter."""
 
-def deliver_due(components: Components, *, max_batches: int = MAX_BATCHES) -> int:
-    """Attempts the due deliveries (up to ``max_batches`` batches); returns how many."""
-    policy = components.settings.webhooks
-    attempted = 0
-    claimed = claim(components, BATCH)
-    if not claimed:
-        return 0
-    tls = tls_context()
-    with ThreadPoolExecutor(policy.concurrency, thread_name_prefix="webhook") as pool:
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyManager,
+        audit: AuditLog,
+        clock: Clock,
+        new_id: IdFactory,
+        random: Callable[[], float],
+        policy: WebhookSettings,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._audit = audit
+        self._clock = clock
+        self._new_id = new_id
+        self._random = random
+        self._policy = policy
 
-        def send_in_turn(lane: Lane) -> int:
-            """Takes one endpoint's deliveries in turn, each recorded as soon as it is known.
-            Once its receiver fails, the rest are put back untried rather than piled on."""
-            sent = 0
-            while (item := lane.take()) is not None:
-                sent += 1
-                if record(components, item, send(components, tls, item)) in ("failed", "dead"):
-                    release(components, lane.stop())
-            return sent
+    def run(self) -> int:
+        """The scheduled job: expiry notices, expired secrets, old finished deliveries, then
+        every due delivery."""
+        emit_expiry_notices(self._db, self._audit, self._clock)
+        with self._db.session() as session:
+            secrets.erase_expired(session, self._clock.now())
+            session.commit()
+        purge_finished(self._db, self._audit, self._clock, self._policy)
+        return self.deliver_due()
 
-        for _ in range(max_batches):
-            lanes = [Lane(queue) for queue in _by_endpoint(claimed)]
-            workers = [lane for lane in lanes for _ in range(policy.concurrency_per_endpoint)]
-            attempted += sum(pool.map(send_in_turn, workers))
-            claimed = claim(components, BATCH)
-            if not claimed:
-                break
-    return attempted
+    def deliver_due(self, *, max_batches: int = MAX_BATCHES) -> int:
+        """Attempts the due deliveries (up to ``max_batches`` batches); returns how many."""
+        policy = self._policy
+        attempted = 0
+        claimed = self.claim(BATCH)
+        if not claimed:
+            return 0
+        tls = tls_context()
+        with ThreadPoolExecutor(policy.concurrency, thread_name_prefix="webhook") as pool:
+
+            def send_in_turn(lane: Lane) -> int:
+                """Takes one endpoint's deliveries in turn, each recorded as soon as it is
+                known. Once its receiver fails, the rest are put back untried rather than
+                piled on."""
+                sent = 0
+                while (item := lane.take()) is not None:
+                    sent += 1
+                    outcome = send(self._keyring, self._clock, policy, tls, item)
+                    if self.record(item, outcome) in ("failed", "dead"):
+                        self.release(lane.stop())
+                return sent
+
+            for _ in range(max_batches):
+                lanes = [Lane(queue) for queue in _by_endpoint(claimed)]
+                workers = [lane for lane in lanes for _ in range(policy.concurrency_per_endpoint)]
+                attempted += sum(pool.map(send_in_turn, workers))
+                claimed = self.claim(BATCH)
+                if not claimed:
+                    break
+        return attempted
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """Takes up to ``limit`` due deliveries of active endpoints for this run (committed)."""
+        now = self._clock.now()
+        claim_id = self._new_id()
+        with self._db.session() as session:
+            rows = session.execute(
+                select(WebhookDelivery, WebhookEndpoint.url)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .join(Organization, Organization.id == WebhookEndpoint.org_id)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    WebhookEndpoint.status == "active",
+                    Organization.status == "active",  # a suspended org's queue waits
+                )
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(limit)
+                .with_for_update(of=WebhookDelivery, skip_locked=True)
+            ).all()
+            if not rows:
+                return []
+            live: dict[str, list[WebhookSecret]] = {}
+            endpoint_ids = sorted({delivery.endpoint_id for delivery, _ in rows})
+            for secret in secrets.live_rows(session, endpoint_ids, now):
+                live.setdefault(secret.endpoint_id, []).append(secret)
+            claimed = []
+            for delivery, url in rows:
+                delivery.claim_id = claim_id
+                delivery.attempts += 1
+                delivery.last_attempt_at = delivery.updated_at = now
+                delivery.next_attempt_at = now + lease(self._policy)
+                claimed.append(
+                    Claimed(
+                        delivery.id,
+                        claim_id,
+                        delivery.attempts,
+                        delivery.endpoint_id,
+                        url,
+                        delivery.event_id,
+                        delivery.event_type,
+                        delivery.payload.encode("utf-8"),
+                        tuple(live.get(delivery.endpoint_id, ())),
+                    )
+                )
+            session.commit()
+        return claimed
+
+    def record(self, claimed: Claimed, outcome: Outcome) -> str | None:
+        """Stores the attempt and the delivery's next state with its audit event; returns the
+        result (delivered, failed, dead), or None when the row is no longer this run's."""
+        policy = self._policy
+        with self._db.session() as session:
+            # The endpoint's row first, as every writer of both takes them: its failure budget
+            # changes with the result.
+            session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
+            delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+            ours = delivery is not None and delivery.claim_id == claimed.claim_id
+            if delivery is None or not ours or delivery.status != "pending":
+                log.warning(
+                    "webhook delivery %s changed hands; result dropped", claimed.delivery_id
+                )
+                return None
+            now = self._clock.now()
+            if outcome.delivered:
+                result, delivery.status, delivery.delivered_at = "delivered", "delivered", now
+                delivery.next_attempt_at = None
+            elif delivery.attempts >= policy.max_attempts:
+                result, delivery.status, delivery.next_attempt_at = "dead", "dead", None
+            else:
+                result = "failed"
+                delivery.next_attempt_at = now + backoff(policy, delivery.attempts, self._random())
+            delivery.claim_id = None
+            delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+            delivery.updated_at = now
+            session.add(_attempt(self._new_id(), claimed, outcome, result))
+            event = _audit_record(delivery, claimed, outcome, result)
+            self._audit.append(session, _CONTEXT, event)
+            disabled = count_result(session, self._audit, policy, delivery.endpoint_id, result, now)
+            session.commit()
+        WEBHOOK_DELIVERIES.labels(result=result).inc()
+        if disabled:
+            WEBHOOK_ENDPOINTS_DISABLED.inc()
+        return result
+
+    def release(self, items: list[Claimed]) -> None:
+        """Gives deliveries back untried (no attempt counted), due after the first backoff."""
+        if not items:
+            return
+        now = self._clock.now()
+        with self._db.session() as session:
+            session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_([item.delivery_id for item in items]),
+                    WebhookDelivery.claim_id == items[0].claim_id,
+                    WebhookDelivery.status == "pending",
+                )
+                .values(
+                    claim_id=None,
+                    attempts=WebhookDelivery.attempts - 1,
+                    next_attempt_at=now + backoff(self._policy, 1, self._random()),
+                    updated_at=now,
+                )
+            )
+            session.commit()
 
 
 @dataclass
@@ -174,203 +271,9 @@ def _by_endpoint(claimed: list[Claimed]) -> list[list[Claimed]]:
     return list(queues.values())
 
 
-def claim(components: Components, limit: int) -> list[Claimed]:
-    """Takes up to ``limit`` due deliveries of active endpoints for this run (committed)."""
-    now = components.clock.now()
-    claim_id = components.new_id()
-    with components.db.session() as session:
-        rows = session.execute(
-            select(WebhookDelivery, WebhookEndpoint.url)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .join(Organization, Organization.id == WebhookEndpoint.org_id)
-            .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-                WebhookEndpoint.status == "active",
-                Organization.status == "active",  # a suspended org's queue waits
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-            .with_for_update(of=WebhookDelivery, skip_locked=True)
-        ).all()
-        if not rows:
-            return []
-        live: dict[str, list[WebhookSecret]] = {}
-        endpoint_ids = sorted({delivery.endpoint_id for delivery, _ in rows})
-        for secret in secrets.live_rows(session, endpoint_ids, now):
-            live.setdefault(secret.endpoint_id, []).append(secret)
-        claimed = []
-        for delivery, url in rows:
-            delivery.claim_id = claim_id
-            delivery.attempts += 1
-            delivery.last_attempt_at = delivery.updated_at = now
-            delivery.next_attempt_at = now + lease(components.settings.webhooks)
-            claimed.append(
-                Claimed(
-                    delivery.id,
-                    claim_id,
-                    delivery.attempts,
-                    delivery.endpoint_id,
-                    url,
-                    delivery.event_id,
-                    delivery.event_type,
-                    delivery.payload.encode("utf-8"),
-                    tuple(live.get(delivery.endpoint_id, ())),
-                )
-            )
-        session.commit()
-    return claimed
-
-
-def send(components: Components, tls: ssl.SSLContext, claimed: Claimed) -> Outcome:
-    """One signed POST to the address that passed the SSRF check; never raises.
-
-    One deadline, ``timeout_seconds`` from now, bounds the whole attempt: the name lookup,
-    connecting, TLS, sending and the receiver's status line and headers (deadline.py)."""
-    started = components.clock.now()
-    began = time.monotonic()  # latency only: scheduling uses the injected clock
-    deadline = Deadline(components.settings.webhooks.timeout_seconds)
-
-    def failed(reason: str, error: str, status: int | None = None) -> Outcome:
-        elapsed = int((time.monotonic() - began) * 1000)
-        return Outcome(started, elapsed, status, reason, error[:MAX_ERROR])
-
-    try:
-        keys = [secrets.reveal(components.keyring, row) for row in claimed.sealed_secrets]
-        signed = signing.signed_headers(
-            keys, claimed.event_id, int(started.timestamp()), claimed.body
-        )
-    except (CryptoError, ValueError) as exc:
-        log.error("webhook delivery %s: cannot sign: %s", claimed.delivery_id, exc)
-        return failed("no_signing_secret", "the endpoint's signing secret is unavailable")
-    try:
-        destination = deadline.call(lambda: resolve(claimed.url, components.settings.webhooks))
-    except RefusedDestinationError as exc:
-        return failed("refused_destination", str(exc))
-    except DeadlineExceededError:
-        return failed("timeout", "the name lookup did not finish within the timeout")
-    headers = _headers(claimed, destination.host_header, signed)
-    extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
-    try:
-        status = _post(deadline, tls, destination.url, headers, claimed.body, extensions)
-    except httpcore.TimeoutException:
-        return failed("timeout", "no answer within the timeout")
-    except httpcore.ConnectError as exc:
-        return failed("connect_error", f"could not connect: {exc}")
-    except _TRANSPORT_ERRORS as exc:
-        return failed("transport_error", f"{type(exc).__name__}: {exc}")
-    if 200 <= status < 300:
-        return Outcome(started, int((time.monotonic() - began) * 1000), status)
-    if 300 <= status < 400:
-        redirected = "the receiver redirected; redirects are not followed"
-        return failed(f"http_{status}", redirected, status)
-    return failed(f"http_{status}", f"the receiver answered {status}", status)
-
-
-def _headers(claimed: Claimed, host: str, signed: dict[str, str]) -> dict[str, str]:
-    """The request's headers: the Standard Webhooks signature and our event's ids."""
-    return {
-        "Host": host,
-        "Content-Type": "application/json",
-        "Content-Length": str(len(claimed.body)),
-        "User-Agent": USER_AGENT,
-        **signed,
-        signing.EVENT_ID_HEADER: claimed.event_id,
-        signing.EVENT_TYPE_HEADER: claimed.event_type,
-        signing.DELIVERY_ID_HEADER: claimed.delivery_id,
-        signing.ATTEMPT_HEADER: str(claimed.attempt),
-    }
-
-
-_TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol)
-
-
-def _post(
-    deadline: Deadline,
-    tls: ssl.SSLContext,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    extensions: dict[str, str],
-) -> int:
-    """The receiver's status; its body is never read. No redirects are followed, no proxies
-    from the environment are used, and the connection (opened to the checked address, never
-    reused for another host) is closed before this returns."""
-    with (
-        httpcore.ConnectionPool(
-            ssl_context=tls, max_keepalive_connections=0, network_backend=DeadlineBackend(deadline)
-        ) as pool,
-        pool.stream(
-            "POST", url, headers=list(headers.items()), content=body, extensions=extensions
-        ) as response,
-    ):
-        return response.status
-
-
-def record(components: Components, claimed: Claimed, outcome: Outcome) -> str | None:
-    """Stores the attempt and the delivery's next state with its audit event; returns the
-    result (delivered, failed, dead), or None when the row is no longer this run's."""
-    policy = components.settings.webhooks
-    with components.db.session() as session:
-        # The endpoint's row first, as every writer of both takes them: its failure budget
-        # changes with the result.
-        session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
-        delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
-        ours = delivery is not None and delivery.claim_id == claimed.claim_id
-        if delivery is None or not ours or delivery.status != "pending":
-            log.warning("webhook delivery %s changed hands; result dropped", claimed.delivery_id)
-            return None
-        now = components.clock.now()
-        if outcome.delivered:
-            result, delivery.status, delivery.delivered_at = "delivered", "delivered", now
-            delivery.next_attempt_at = None
-        elif delivery.attempts >= policy.max_attempts:
-            result, delivery.status, delivery.next_attempt_at = "dead", "dead", None
-        else:
-            result = "failed"
-            delivery.next_attempt_at = now + backoff(policy, delivery.attempts, components.random())
-        delivery.claim_id = None
-        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
-        delivery.updated_at = now
-        session.add(_attempt(components, claimed, outcome, result))
-        event = _audit_record(delivery, claimed, outcome, result)
-        components.audit.append(session, _CONTEXT, event)
-        disabled = count_result(components, session, delivery.endpoint_id, result, now)
-        session.commit()
-    WEBHOOK_DELIVERIES.labels(result=result).inc()
-    if disabled:
-        WEBHOOK_ENDPOINTS_DISABLED.inc()
-    return result
-
-
-def release(components: Components, items: list[Claimed]) -> None:
-    """Gives claimed deliveries back untried (no attempt counted), due after the first backoff."""
-    if not items:
-        return
-    now = components.clock.now()
-    with components.db.session() as session:
-        session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id.in_([item.delivery_id for item in items]),
-                WebhookDelivery.claim_id == items[0].claim_id,
-                WebhookDelivery.status == "pending",
-            )
-            .values(
-                claim_id=None,
-                attempts=WebhookDelivery.attempts - 1,
-                next_attempt_at=now + backoff(components.settings.webhooks, 1, components.random()),
-                updated_at=now,
-            )
-        )
-        session.commit()
-
-
-def _attempt(
-    components: Components, claimed: Claimed, outcome: Outcome, result: str
-) -> WebhookAttempt:
+def _attempt(attempt_id: str, claimed: Claimed, outcome: Outcome, result: str) -> WebhookAttempt:
     return WebhookAttempt(
-        id=components.new_id(),
+        id=attempt_id,
         delivery_id=claimed.delivery_id,
         number=claimed.attempt,
         started_at=outcome.started_at,
@@ -406,13 +309,4 @@ def _audit_record(
     )
 
 
-def tls_context() -> ssl.SSLContext:
-    """The system's trust store, hostname checking on (one per run: loading it is costly)."""
-    return ssl.create_default_context()
-
-
 _CONTEXT = RequestContext(request_id="webhook-delivery")
-
-
-# App lifespan: deliver every ESCROW_WEBHOOK_INTERVAL seconds (0: this process does not).
-webhook_schedule = every("webhook-deliveries", lambda c: c.settings.webhooks.interval, run)

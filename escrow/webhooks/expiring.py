@@ -14,22 +14,23 @@ from datetime import datetime
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.webhooks.events import EXPIRING_ACTION, EXPIRY_NOTICE
+from storage.db import Database
 from storage.models import Agreement, WebhookEndpoint, WebhookNotice
 
 BATCH = 100
 
 
-def emit_expiry_notices(components: Components) -> int:
+def emit_expiry_notices(db: Database, audit: AuditLog, clock: Clock) -> int:
     """Records the due ``agreement.expiring`` events; returns how many this call emitted."""
-    now = components.clock.now()
+    now = clock.now()
     ctx = RequestContext(request_id="webhook-expiry-notices")
-    with components.db.session() as session:
+    with db.session() as session:
         due = session.execute(_due(now)).all()
-    return sum(_emit(components, ctx, now, *agreement) for agreement in due)
+    return sum(_emit(db, audit, ctx, now, *agreement) for agreement in due)
 
 
 def _due(now: datetime) -> Select[tuple[str, str, str]]:
@@ -59,7 +60,8 @@ def _due(now: datetime) -> Select[tuple[str, str, str]]:
 
 
 def _emit(
-    components: Components,
+    db: Database,
+    audit: AuditLog,
     ctx: RequestContext,
     now: datetime,
     agreement_id: str,
@@ -67,7 +69,7 @@ def _emit(
     beneficiary_org_id: str,
 ) -> bool:
     """One notice and its event, in one transaction; False if another replica emitted it."""
-    with components.db.session() as session:
+    with db.session() as session:
         session.add(WebhookNotice(kind=EXPIRING_ACTION, subject_id=agreement_id, created_at=now))
         try:
             session.flush()
@@ -76,7 +78,7 @@ def _emit(
             return False
         agreement = session.get(Agreement, agreement_id)
         expires_at = agreement.expires_at if agreement is not None else None
-        components.audit.append(
+        audit.append(
             session,
             ctx,
             AuditRecord(

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.config import WebhookSettings
 from escrow.context import RequestContext
 from escrow.webhooks.events import DISABLE_ACTION
 from storage.models import WebhookEndpoint
@@ -25,7 +25,12 @@ _CONTEXT = RequestContext(request_id="webhook-failure-budget")
 
 
 def count_result(
-    components: Components, session: Session, endpoint_id: str, result: str, now: datetime
+    session: Session,
+    audit: AuditLog,
+    policy: WebhookSettings,
+    endpoint_id: str,
+    result: str,
+    now: datetime,
 ) -> bool:
     """Counts a delivery's final result against its endpoint, in the caller's transaction;
     True when this spent the budget and disabled the endpoint (the caller holds its lock)."""
@@ -42,12 +47,12 @@ def count_result(
     if endpoint is None:  # pragma: no cover - deliveries reference their endpoint
         return False
     endpoint.consecutive_dead += 1
-    budget = components.settings.webhooks.disable_after_dead
+    budget = policy.disable_after_dead
     if budget == 0 or endpoint.consecutive_dead < budget or endpoint.status != "active":
         return False
     endpoint.status, endpoint.disabled_reason = "disabled", FAILURE_BUDGET
     endpoint.disabled_at = endpoint.updated_at = now
-    components.audit.append(
+    audit.append(
         session,
         _CONTEXT,
         AuditRecord(

@@ -13,9 +13,11 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from escrow.audit.log import AuditRecord
-from escrow.components import Components
+from escrow.audit.log import AuditLog, AuditRecord
+from escrow.clock import Clock
+from escrow.config import WebhookSettings
 from escrow.context import RequestContext
+from storage.db import Database
 from storage.models import WebhookAttempt, WebhookDelivery
 
 FINISHED = ("delivered", "dead", "cancelled")
@@ -24,12 +26,12 @@ MAX_BATCHES = 20  # per run; what is left goes in the next run
 _CONTEXT = RequestContext(request_id="webhook-retention")
 
 
-def purge_finished(components: Components) -> int:
+def purge_finished(db: Database, audit: AuditLog, clock: Clock, policy: WebhookSettings) -> int:
     """Deletes finished deliveries past the retention period; returns how many."""
-    cutoff = components.clock.now() - timedelta(days=components.settings.webhooks.retention_days)
+    cutoff = clock.now() - timedelta(days=policy.retention_days)
     purged = 0
     for _ in range(MAX_BATCHES):
-        with components.db.session() as session:
+        with db.session() as session:
             ids = list(
                 session.scalars(
                     select(WebhookDelivery.id)
@@ -45,7 +47,7 @@ def purge_finished(components: Components) -> int:
                 break
             session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
             session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-            components.audit.append(
+            audit.append(
                 session,
                 _CONTEXT,
                 AuditRecord(

@@ -44,7 +44,7 @@ def sqlite(tmp_path: Path, keyring_path: Path, clock: FrozenClock) -> Iterator[C
 @pytest.fixture
 def eco(sqlite: Components) -> Iterator[Ecosystem]:
     with TestClient(app=create_app(sqlite), raise_server_exceptions=False) as client:
-        created = bootstrap(sqlite)
+        created = bootstrap(sqlite.db, sqlite.audit, sqlite.clock, sqlite.new_id)
         token = token_for(client, created.key_id, created.secret)
         yield Ecosystem(client, Caller(client, created.key_id, created.secret, token, "platform"))
 

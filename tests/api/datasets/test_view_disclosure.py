@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from escrow.components import Components
-from escrow.webhooks import delivery
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
+from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver
 
 SALES = b"region,amount,customer\r\nEU,10,alice\r\nUS,20,bob\r\nEU,30,carol\r\nAPAC,40,dave\r\n"
@@ -118,7 +118,7 @@ def test_everything_a_view_only_partner_reads_is_free_of_the_original(
     assert first.status_code == 200 and first.content == b"region,amount\r\nEU,10\r\nEU,30\r\n"
     assert deposit(deal.steward, deal.dataset, MORE_SALES).status_code == 201
     assert deal.content(deal.partner, 2).status_code == 200
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
 
     readable: list[tuple[str, Any]] = [
         ("dataset", deal.partner.get(f"/v1/datasets/{deal.dataset}").json()),

@@ -421,7 +421,9 @@ def sqlite_eco(tmp_path: Path, keyring_path: Path, clock: FrozenClock) -> Iterat
     )
     try:
         with TestClient(app=create_app(components), raise_server_exceptions=False) as client:
-            created = bootstrap(components)
+            created = bootstrap(
+                components.db, components.audit, components.clock, components.new_id
+            )
             operator = Caller(
                 client,
                 created.key_id,

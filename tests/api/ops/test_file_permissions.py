@@ -53,7 +53,9 @@ def test_the_embedded_deployment_keeps_its_files_owner_only(
         db.upgrade()
         components = build_components(settings, clock=clock, db=db)
         with TestClient(app=create_app(components), raise_server_exceptions=False) as client:
-            created = bootstrap(components)
+            created = bootstrap(
+                components.db, components.audit, components.clock, components.new_id
+            )
             token = token_for(client, created.key_id, created.secret)
             eco = Ecosystem(
                 client, Caller(client, created.key_id, created.secret, token, "platform")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from escrow.clock import FrozenClock
 from escrow.components import Components
-from escrow.keys.service import retire_kek, rotate_kek
+from escrow.keys.service import KekRotation
 from storage.models import AuditEvent, SharingFile
 from tests.api.sharing.conftest import Recipient, Sharing
 
@@ -189,9 +189,10 @@ def test_key_rotation_rewraps_sharing_files_and_they_still_serve(
     url = _file_path(_lines(recipient.post(TABLE + "/query", json={}))[2]["file"]["url"])
     before = client.get(url).content
     old_kek = components.keyring.active_kek_id
-    rotation = rotate_kek(components)
+    keks = KekRotation(components.db, components.keyring, components.audit)
+    rotation = keks.rotate()
     assert rotation.rewrapped >= 2  # the version and its sharing file
-    retire_kek(components, old_kek)
+    keks.retire(old_kek)
     with components.db.session() as session:
         assert set(session.scalars(select(SharingFile.kek_id))) == {rotation.new_kek_id}
     assert client.get(url).content == before

@@ -24,15 +24,17 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.config import load_settings
 from escrow.errors import ConfigError, ConflictError
-from escrow.keys.service import retire_kek, rotate_kek
+from escrow.keys.service import KekRotation
 from escrow.webhooks import delivery, signing
 from escrow.webhooks import secrets as webhook_secrets
+from escrow.webhooks.attempt import Outcome, send, tls_context
 from escrow.webhooks.destinations import address_allowed
 from escrow.webhooks.events import EVENT_TYPES
 from escrow.webhooks.schemas import EventType
 from storage.models import AuditEvent, AuditSecret, WebhookDelivery, WebhookSecret
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
+from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 
 CSV = b"region,amount\nEU,10\nUS,20\n"
@@ -229,7 +231,7 @@ def test_urls_are_checked_so_webhooks_cannot_reach_internal_networks(
     components.settings = dataclasses.replace(
         components.settings, webhooks=dataclasses.replace(relaxed, allow_private_networks=False)
     )
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert receiver.received == []
     [failed] = _deliveries(parties.admin, "acme", webhook)
     assert failed["status"] == "pending" and "127.0.0.1" in failed["last_error"]
@@ -277,7 +279,7 @@ def test_a_delivery_is_signed_so_the_receiver_can_verify_it(
     before = _counter("delivered")
     queued = _ping(parties.admin, "acme", webhook)
     assert queued["status"] == "pending" and queued["event_type"] == "ping"
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     [got] = receiver.received
     assert got.path == "/hooks" and got.header("content-type") == "application/json"
     assert verify_signature(got, webhook["secret"], _now(clock))
@@ -306,7 +308,7 @@ def test_a_delivery_is_signed_so_the_receiver_can_verify_it(
     assert _counter("delivered") == before + 1
     [audited] = [e for e in _events(components) if e.action == "webhook.deliver"]
     assert audited.outcome == "success" and audited.resource_id == queued["id"]
-    assert delivery.deliver_due(components) == 0  # delivered once, not again
+    assert webhook_deliveries(components).deliver_due() == 0  # delivered once, not again
 
 
 def test_rotation_signs_with_both_secrets_during_the_grace_period(
@@ -327,17 +329,17 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(
     assert grace_end == clock.now() + timedelta(hours=1)
     assert _at(parties.admin.get(url).json()["previous_secret_expires_at"]) == grace_end
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     signed = receiver.received[-1]
     header = signed.header("webhook-signature")
     assert len(header.split(" ")) == 2 and header.count("v1,") == 2
     for secret in (old, new):
         assert verify_signature(signed, secret, _now(clock))
     eco.advance(clock, seconds=3601)
-    delivery.run(components)  # erases the expired secret
+    webhook_deliveries(components).run()  # erases the expired secret
     assert parties.admin.get(url).json()["previous_secret_expires_at"] is None
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     after = receiver.received[-1]
     assert after.header("webhook-signature").count("v1,") == 1
     assert verify_signature(after, new, _now(clock))
@@ -363,15 +365,16 @@ def test_secrets_are_sealed_at_rest_and_survive_kek_rotation(
         [row] = session.scalars(select(WebhookSecret)).all()
     assert webhook["secret"] not in row.ciphertext + row.wrapped_dek
     old_kek = row.kek_id
+    keks = KekRotation(components.db, components.keyring, components.audit)
     with pytest.raises(ConflictError, match="webhook secrets"):
-        retire_kek(components, old_kek)
-    rotation = rotate_kek(components)
+        keks.retire(old_kek)
+    rotation = keks.rotate()
     assert rotation.rewrapped == 1
     with components.db.session() as session:
         assert session.scalars(select(WebhookSecret.kek_id)).all() == [rotation.new_kek_id]
-    retire_kek(components, old_kek)
+    keks.retire(old_kek)
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     [got] = receiver.received
     assert verify_signature(got, webhook["secret"], _now(clock))
 
@@ -386,14 +389,14 @@ def test_failures_back_off_exponentially_then_the_delivery_is_dead(
     start = clock.now()
     expected_waits = [BASE, 2 * BASE, CAP]  # 60, 120, then 240 capped at 200
     for wait in expected_waits:
-        assert delivery.deliver_due(components) == 1
+        assert webhook_deliveries(components).deliver_due() == 1
         [row] = _deliveries(parties.admin, "acme", webhook)
         assert row["status"] == "pending"
         assert _at(row["next_attempt_at"]) == clock.now() + timedelta(seconds=wait)
         clock.advance(seconds=wait - 1)
-        assert delivery.deliver_due(components) == 0  # not due a second early
+        assert webhook_deliveries(components).deliver_due() == 0  # not due a second early
         clock.advance(seconds=1)
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     [row] = _deliveries(parties.admin, "acme", webhook)
     assert row["status"] == "dead" and row["next_attempt_at"] is None
     assert row["attempt_count"] == MAX_ATTEMPTS and row["last_status_code"] == 502
@@ -403,7 +406,7 @@ def test_failures_back_off_exponentially_then_the_delivery_is_dead(
     assert [int((s - start).total_seconds()) for s in starts] == [0, 60, 180, 380]
     assert _counter("failed") == failed + 3 and _counter("dead") == dead + 1
     parties.eco.advance(clock, days=1)  # fresh tokens for the calls below
-    assert delivery.deliver_due(components) == 0
+    assert webhook_deliveries(components).deliver_due() == 0
     audited = [e for e in _events(components) if e.action == "webhook.deliver"]
     assert [(e.outcome, e.reason) for e in audited] == [
         ("failed", "http_500"),
@@ -417,7 +420,7 @@ def test_failures_back_off_exponentially_then_the_delivery_is_dead(
     assert again.status_code == 202, again.text
     copy = again.json()
     assert copy["redelivery_of"] == queued["id"] and copy["event_id"] == queued["event_id"]
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert len(receiver.received) == 5
     first, last = receiver.received[0], receiver.received[-1]
     assert last.body == first.body and last.header("escrow-delivery-id") == copy["id"]
@@ -434,7 +437,7 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_once(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     _ping(parties.admin, "acme", webhook)
     for wait in (BASE, 2 * BASE, 0):
-        delivery.deliver_due(components)
+        webhook_deliveries(components).deliver_due()
         clock.advance(seconds=wait)
     [row] = _deliveries(parties.admin, "acme", webhook)
     assert row["status"] == "delivered" and row["attempt_count"] == 3
@@ -443,7 +446,7 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_the_event_once(
     assert len({r.header("escrow-event-id") for r in receiver.received}) == 1
     assert [r.header("escrow-delivery-attempt") for r in receiver.received] == ["1", "2", "3"]
     clock.advance(days=1)
-    assert delivery.deliver_due(components) == 0
+    assert webhook_deliveries(components).deliver_due() == 0
 
 
 def test_a_failing_receiver_gets_one_request_per_run_not_a_burst(
@@ -452,7 +455,7 @@ def test_a_failing_receiver_gets_one_request_per_run_not_a_burst(
     receiver.script = [503]
     webhook = parties.register(parties.admin, "acme", receiver.url)
     first, *others = [_ping(parties.admin, "acme", webhook)["id"] for _ in range(3)]
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert len(receiver.received) == 1
     rows = {d["id"]: d for d in _deliveries(parties.admin, "acme", webhook)}
     assert rows[first]["attempt_count"] == 1 and rows[first]["attempts"][0]["status_code"] == 503
@@ -460,7 +463,7 @@ def test_a_failing_receiver_gets_one_request_per_run_not_a_burst(
         assert rows[put_back]["attempt_count"] == 0 and rows[put_back]["attempts"] == []
         assert _at(rows[put_back]["next_attempt_at"]) == clock.now() + timedelta(seconds=BASE)
     clock.advance(seconds=BASE)
-    assert delivery.deliver_due(components) == 3
+    assert webhook_deliveries(components).deliver_due() == 3
     delivered = _deliveries(parties.admin, "acme", webhook, status="delivered")
     assert {d["id"] for d in delivered} == {first, *others}
 
@@ -471,7 +474,7 @@ def test_redirects_are_not_followed(
     receiver.script = [302]
     webhook = parties.register(parties.admin, "acme", receiver.url)
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert [r.path for r in receiver.received] == ["/hooks"]
     [row] = _deliveries(parties.admin, "acme", webhook)
     assert row["status"] == "pending" and row["last_status_code"] == 302
@@ -497,7 +500,7 @@ def test_no_database_lock_is_held_while_the_receiver_answers(
     receiver.on_request = meanwhile
     webhook = parties.register(parties.admin, "acme", receiver.url)
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert seen == ["pending"]
     assert _deliveries(parties.admin, "acme", webhook)[0]["status"] == "delivered"
 
@@ -508,24 +511,25 @@ def test_claims_skip_locked_rows_and_a_lost_claim_is_retried_after_its_lease(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     first = _ping(parties.admin, "acme", webhook)
     second = _ping(parties.admin, "acme", webhook)
+    deliveries = webhook_deliveries(components)
     with components.db.session() as other:  # another replica holds the first row
         other.scalars(
             select(WebhookDelivery).where(WebhookDelivery.id == first["id"]).with_for_update()
         ).one()
-        claimed = delivery.claim(components, 10)
+        claimed = deliveries.claim(10)
         other.rollback()
     assert [c.delivery_id for c in claimed] == [second["id"]]
     # This run dies before sending: the row is retried once its lease is over.
-    assert delivery.claim(components, 10)[0].delivery_id == first["id"]
-    assert delivery.claim(components, 10) == []
+    assert deliveries.claim(10)[0].delivery_id == first["id"]
+    assert deliveries.claim(10) == []
     clock.advance(seconds=delivery.lease(components.settings.webhooks).total_seconds())
-    retried = delivery.claim(components, 10)
+    retried = deliveries.claim(10)
     assert {c.delivery_id for c in retried} == {first["id"], second["id"]}
     stale = claimed[0]
-    outcome = delivery.send(components, delivery.tls_context(), stale)
-    assert delivery.record(components, stale, outcome) is None  # no longer that run's
+    outcome = send(components.keyring, clock, components.settings.webhooks, tls_context(), stale)
+    assert deliveries.record(stale, outcome) is None  # no longer that run's
     for current in retried:
-        delivery.record(components, current, delivery.Outcome(clock.now(), 1, 200))
+        deliveries.record(current, Outcome(clock.now(), 1, 200))
     statuses = {d["id"]: d["status"] for d in _deliveries(parties.admin, "acme", webhook)}
     assert statuses == {first["id"]: "delivered", second["id"]: "delivered"}
 
@@ -537,17 +541,17 @@ def test_a_disabled_endpoint_holds_its_queue_and_deleting_cancels_it(
     item = _hook("acme", webhook)
     queued = _ping(parties.admin, "acme", webhook)
     parties.admin.patch(item, json={"enabled": False})
-    assert delivery.deliver_due(components) == 0
+    assert webhook_deliveries(components).deliver_due() == 0
     assert parties.admin.post(item + "/ping").status_code == 409
     parties.admin.patch(item, json={"enabled": True})
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert [r.header("escrow-delivery-id") for r in receiver.received] == [queued["id"]]
     waiting = _ping(parties.admin, "acme", webhook)
     assert parties.admin.delete(item).status_code == 204
     with components.db.session() as session:
         cancelled = session.get(WebhookDelivery, waiting["id"])
         assert cancelled is not None and cancelled.status == "cancelled"
-    assert delivery.deliver_due(components) == 0
+    assert webhook_deliveries(components).deliver_due() == 0
 
 
 def test_a_suspended_organization_receives_nothing_until_reactivated(
@@ -556,11 +560,11 @@ def test_a_suspended_organization_receives_nothing_until_reactivated(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     queued = _ping(parties.admin, "acme", webhook)
     assert parties.operator.post("/v1/orgs/acme/suspend").status_code == 200
-    assert delivery.deliver_due(components) == 0
+    assert webhook_deliveries(components).deliver_due() == 0
     assert parties.operator.post(_hook("acme", webhook) + "/ping").status_code == 409
     assert receiver.received == []
     assert parties.operator.post("/v1/orgs/acme/reactivate").status_code == 200
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert [r.header("escrow-delivery-id") for r in receiver.received] == [queued["id"]]
 
 
@@ -575,7 +579,7 @@ def test_deliveries_are_listed_newest_first_page_by_page(
     rest = parties.admin.get(url, params={"limit": 10, "cursor": page["next_cursor"]}).json()
     assert [d["id"] for d in rest["items"]] == ids[::-1][2:] and rest["next_cursor"] is None
     assert parties.operator.get(url).status_code == 200
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert len(_deliveries(parties.admin, "acme", webhook, status="delivered")) == 5
     assert _deliveries(parties.admin, "acme", webhook, status="pending") == []
 
@@ -636,7 +640,7 @@ def deal(parties: Parties) -> Iterator[Deal]:
 def test_deposits_reach_the_owner_and_organizations_the_data_is_released_to(
     deal: Deal, components: Components
 ) -> None:
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     [owner_event] = deal.events("acme")
     assert owner_event["type"] == "dataset.deposit_received" and owner_event["org"] == "acme"
     assert owner_event["data"]["dataset"]["id"] == deal.dataset["id"]
@@ -646,7 +650,7 @@ def test_deposits_reach_the_owner_and_organizations_the_data_is_released_to(
     assert deal.events("globex") == []  # nothing is released to Globex yet
     deal.approve(deal.propose(approvals={"required": 1, "from": ["owner:steward"]}))
     assert deposit(deal.parties.steward, deal.dataset["id"], CSV + b"FR,5\n").status_code == 201
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert deal.types("globex")[-1] == "dataset.deposit_received"
     beneficiary_event = deal.events("globex")[-1]
     assert beneficiary_event["org"] == "globex"
@@ -664,7 +668,7 @@ def test_agreement_events_reach_the_organizations_they_concern(
     agreement = deal.propose(
         approvals={"required": 2, "from": ["owner:steward", "beneficiary:admin"]}
     )
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     for org, spec in (("acme", "owner:steward"), ("globex", "beneficiary:admin")):
         event = deal.events(org)[-1]
         assert event["type"] == "agreement.awaiting_approval"
@@ -673,7 +677,7 @@ def test_agreement_events_reach_the_organizations_they_concern(
         assert event["data"]["approval"] == {"required": 2, "as": [spec]}
     deal.approve(agreement)
     deal.approve(agreement, deal.parties.partner_admin)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     for org, relation in (("acme", "owner"), ("globex", "beneficiary")):
         event = deal.events(org)[-1]
         assert event["type"] == "agreement.released" and event["data"]["relation"] == relation
@@ -684,7 +688,7 @@ def test_agreement_events_reach_the_organizations_they_concern(
         f"/v1/agreements/{agreement['id']}/revoke", json={"reason": "contract ended"}
     )
     assert revoked.status_code == 200, revoked.text
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     for org in ("acme", "globex"):
         event = deal.events(org)[-1]
         assert event["type"] == "agreement.revoked"
@@ -696,7 +700,7 @@ def test_agreement_events_reach_the_organizations_they_concern(
         f"/v1/agreements/{terminated_deal['id']}/terminate", json={"reason": "no longer needed"}
     )
     assert ended.status_code == 200, ended.text
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert deal.types("acme")[-2:] == ["agreement.released", "agreement.revoked"]  # in order
     assert deal.events("acme")[-1]["data"]["agreement"]["ended_by"] == "beneficiary"
     assert deal.events("initech") == []
@@ -713,7 +717,7 @@ def test_endpoints_receive_only_the_events_they_subscribe_to(
     assert patched.status_code == 200
     agreement = deal.propose(approvals={"required": 1, "from": ["beneficiary:admin"]})
     deal.approve(agreement, deal.parties.partner_admin)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert deal.types("globex") == ["agreement.released"]
 
 
@@ -723,16 +727,16 @@ def test_expiry_is_announced_once_seven_days_ahead(
     expires = clock.now() + timedelta(days=10)
     agreement = deal.propose(expires_at=expires.isoformat())
     deal.approve(agreement)
-    delivery.run(components)
+    webhook_deliveries(components).run()
     assert "agreement.expiring" not in deal.types("acme")
     eco.advance(clock, days=3, seconds=-1)
-    delivery.run(components)
+    webhook_deliveries(components).run()
     assert "agreement.expiring" not in deal.types("acme")
     eco.advance(clock, seconds=1)
-    delivery.run(components)
-    delivery.run(components)
+    webhook_deliveries(components).run()
+    webhook_deliveries(components).run()
     eco.advance(clock, days=1)
-    delivery.run(components)
+    webhook_deliveries(components).run()
     for org in ("acme", "globex"):
         expiring = [e for e in deal.events(org) if e["type"] == "agreement.expiring"]
         assert len(expiring) == 1
@@ -758,7 +762,7 @@ def test_nothing_is_queued_when_no_endpoint_listens(
     read = parties.steward.get(f"/v1/agreements/{created.json()['id']}")
     assert read.json()["state"] == "released"
     eco.advance(clock, hours=1)
-    delivery.run(components)
+    webhook_deliveries(components).run()
     with components.db.session() as session:
         assert session.scalars(select(WebhookDelivery)).all() == []
     assert not [e for e in _events(components) if e.action == "agreement.expiring"]
@@ -837,13 +841,13 @@ def test_a_secret_issued_before_standard_webhooks_keeps_its_key_until_rotated(
         )
         session.commit()
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     assert verify_signature(receiver.received[-1], legacy.encode(), _now(clock))
     url = _hook("acme", webhook) + "/rotate-secret"
     rotated = parties.admin.post(url, json={"grace_seconds": 3600}).json()["secret"]
     assert len(base64.b64decode(rotated.removeprefix("whsec_"), validate=True)) == 32
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     during_grace = receiver.received[-1]
     assert verify_signature(during_grace, rotated, _now(clock))
     assert verify_signature(during_grace, legacy.encode(), _now(clock))

@@ -28,6 +28,7 @@ from escrow.webhooks import delivery, retention
 from storage.models import WebhookAttempt, WebhookDelivery
 from tests.api.webhooks.test_webhooks import Parties, _at, _deliveries, _events, _hook, _ping
 from tests.fixtures.api import Ecosystem
+from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import Received, WebhookReceiver, running_receiver
 
 BASE, CAP = 60, 200
@@ -88,7 +89,7 @@ def test_a_trickling_receiver_cannot_hold_an_attempt_past_its_deadline(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     _ping(parties.admin, "acme", webhook)
     began = time.monotonic()
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     elapsed = time.monotonic() - began
     [row] = _deliveries(parties.admin, "acme", webhook)
     [attempt] = row["attempts"]
@@ -126,7 +127,7 @@ def test_one_endpoint_gets_at_most_its_share_of_attempts_at_once(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     for _ in range(5):
         _ping(parties.admin, "acme", webhook)
-    assert delivery.deliver_due(components) == 5
+    assert webhook_deliveries(components).deliver_due() == 5
     assert receiver.most_in_flight == 2
     assert len(_deliveries(parties.admin, "acme", webhook, status="delivered")) == 5
 
@@ -140,7 +141,7 @@ def test_a_run_has_at_most_its_concurrency_in_flight_across_endpoints(
     second = parties.register(parties.admin, "acme", receiver.url + "/b")
     for webhook in (first, second, first, second, first, second):
         _ping(parties.admin, "acme", webhook)
-    assert delivery.deliver_due(components) == 6
+    assert webhook_deliveries(components).deliver_due() == 6
     assert receiver.most_in_flight == 3
     assert sorted(r.path for r in receiver.received) == ["/hooks/a"] * 3 + ["/hooks/b"] * 3
 
@@ -181,7 +182,7 @@ def test_a_failed_attempt_is_retried_after_a_jittered_wait(
     receiver.script = [503]
     webhook = parties.register(parties.admin, "acme", receiver.url)
     _ping(parties.admin, "acme", webhook)
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     [row] = _deliveries(parties.admin, "acme", webhook)
     assert _at(row["next_attempt_at"]) == clock.now() + timedelta(seconds=BASE * 0.75)
 
@@ -198,10 +199,10 @@ def test_an_endpoint_whose_deliveries_keep_dying_is_disabled_and_the_admins_are_
         failing = parties.register(parties.admin, "acme", receiver.url)
         parties.register(parties.admin, "acme", watcher.url, events=["webhook.disabled"])
         queued = [_ping(parties.admin, "acme", failing)["id"] for _ in range(3)]
-        assert delivery.deliver_due(components) == 1  # dies; the others are put back
+        assert webhook_deliveries(components).deliver_due() == 1  # dies; the others are put back
         clock.advance(seconds=BASE)
         # The second dies, which spends the budget of 2; the watcher's event goes out too.
-        assert delivery.deliver_due(components) == 2
+        assert webhook_deliveries(components).deliver_due() == 2
         now = clock.now()
         read = parties.admin.get(_hook("acme", failing)).json()
         assert read["enabled"] is False and read["disabled_reason"] == "failure_budget"
@@ -225,7 +226,7 @@ def test_an_endpoint_whose_deliveries_keep_dying_is_disabled_and_the_admins_are_
     )
     # Its last delivery waits, unattempted, however long.
     parties.eco.advance(clock, days=1)
-    assert delivery.deliver_due(components) == 0 and len(receiver.received) == 2
+    assert webhook_deliveries(components).deliver_due() == 0 and len(receiver.received) == 2
     waiting = _deliveries(parties.admin, "acme", failing, status="pending")
     assert [d["id"] for d in waiting] == [queued[2]] and waiting[0]["attempt_count"] == 0
     # An admin enables it again: audited, the count starts over, the queue moves.
@@ -239,7 +240,7 @@ def test_an_endpoint_whose_deliveries_keep_dying_is_disabled_and_the_admins_are_
         "was": "disabled",
         "disabled_reason": "failure_budget",
     }
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert receiver.received[-1].header("escrow-delivery-id") == queued[2]
     assert _deliveries(parties.admin, "acme", failing, status="pending") == []
 
@@ -251,7 +252,7 @@ def test_a_delivered_event_starts_the_failure_count_over(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     for _ in range(3):
         _ping(parties.admin, "acme", webhook)
-        delivery.deliver_due(components)
+        webhook_deliveries(components).deliver_due()
     statuses = [d["status"] for d in _deliveries(parties.admin, "acme", webhook)]
     assert statuses == ["dead", "delivered", "dead"]
     assert parties.admin.get(_hook("acme", webhook)).json()["enabled"] is True
@@ -293,7 +294,7 @@ def test_a_budget_of_zero_never_disables(
     webhook = parties.register(parties.admin, "acme", receiver.url)
     for _ in range(3):
         _ping(parties.admin, "acme", webhook)
-        delivery.deliver_due(components)
+        webhook_deliveries(components).deliver_due()
     assert parties.admin.get(_hook("acme", webhook)).json()["enabled"] is True
 
 
@@ -307,26 +308,32 @@ def _stored(components: Components) -> tuple[dict[str, str], int]:
         return dict(rows.all()), attempts
 
 
+def _purge_finished(components: Components) -> int:
+    return retention.purge_finished(
+        components.db, components.audit, components.clock, components.settings.webhooks
+    )
+
+
 def test_finished_deliveries_are_deleted_after_the_retention_period(
     parties: Parties, receiver: WebhookReceiver, components: Components, clock: FrozenClock
 ) -> None:
     receiver.script = [200, 500]
     webhook = parties.register(parties.admin, "acme", receiver.url)
     delivered = _ping(parties.admin, "acme", webhook)["id"]
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     dead = _ping(parties.admin, "acme", webhook)["id"]
-    delivery.deliver_due(components)
+    webhook_deliveries(components).deliver_due()
     pending = _ping(parties.admin, "acme", webhook)["id"]
     parties.admin.patch(_hook("acme", webhook), json={"enabled": False})  # so it stays pending
     assert _stored(components) == ({delivered: "delivered", dead: "dead", pending: "pending"}, 2)
     clock.advance(days=30)
-    assert retention.purge_finished(components) == 0  # exactly 30 days old: kept
+    assert _purge_finished(components) == 0  # exactly 30 days old: kept
     clock.advance(seconds=1)
-    assert delivery.run(components) == 0  # the periodic job purges
+    assert webhook_deliveries(components).run() == 0  # the periodic job purges
     assert _stored(components) == ({pending: "pending"}, 0)
     [purge] = [e for e in _events(components) if e.action == "webhook.purge"]
     details = json.loads(purge.entry)["details"]
     assert details["deleted"] == 2
     assert details["older_than"] == (clock.now() - timedelta(days=30)).isoformat()
     clock.advance(days=365)
-    assert retention.purge_finished(components) == 0  # a pending delivery is never purged
+    assert _purge_finished(components) == 0  # a pending delivery is never purged

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from escrow.audit.log import AuditRecord
 from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
-from escrow.webhooks import delivery
 from escrow.webhooks.events import DEPOSIT_RECEIVED
 from escrow.wiring import webhook_service
 from storage.models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners
+from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 from tests.unit.services.acting import audit_events, authenticated_as, context_of
 from tests.unit.services.deposits import CSV, create, deposit
@@ -136,7 +136,7 @@ def test_a_ping_is_delivered_signed_to_the_receiver_and_the_attempt_audited(
             "acme", receiver.url, "", [DEPOSIT_RECEIVED]
         )
     queued = ping(components, partners.admin, created.endpoint.id)
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     (received,) = receiver.received
     now = int(components.clock.now().timestamp())
     assert verify_signature(received, created.secret.secret, now)
@@ -155,7 +155,7 @@ def test_dead_deliveries_spend_the_failure_budget_and_enabling_starts_it_over(
     receiver.script = [500, 503]
     for _ in range(2):  # each dies at its one attempt
         ping(components, partners.admin, endpoint_id)
-        assert delivery.deliver_due(components) == 1
+        assert webhook_deliveries(components).deliver_due() == 1
     with authenticated_as(components, partners.admin) as deps:
         disabled = webhook_service(components, deps).get("acme", endpoint_id)
         assert (disabled.status, disabled.disabled_reason) == ("disabled", "failure_budget")
@@ -169,5 +169,5 @@ def test_dead_deliveries_spend_the_failure_budget_and_enabling_starts_it_over(
     (event,) = audit_events(components, "webhook.enable")
     assert '"disabled_reason":"failure_budget"' in event.entry
     ping(components, partners.admin, endpoint_id)
-    assert delivery.deliver_due(components) == 1
+    assert webhook_deliveries(components).deliver_due() == 1
     assert [r.answered for r in receiver.received] == [500, 503, 200]
