@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components as OpenAPIComponents
 from litestar.openapi.spec import SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
+from crypto import KeyManager
 from escrow import __version__
 from escrow.agreements.lifecycle import Lifecycle, agreement_resource
 from escrow.agreements.lifecycle import sweep as sweep_agreements
@@ -132,7 +133,6 @@ def build_components(
     count_audit_appends(audit)
     overlaps = OverlapComputer(keyring, blobs, OverlapCache())
     audit.add_listener(forget_shredded(overlaps.cache))  # shredding destroys what was derived
-    buckets = bucket_store(db)
     return_freed_memory()
     policy = PolicyStore(
         db, audit, clock, new_id, settings.policies_dir, settings.policy_reload_seconds
@@ -143,15 +143,6 @@ def build_components(
     files = FileStore(audit, clock, new_id, keyring, blobs, contents, settings.data_dir / "tmp")
     # Materialized sharing files die in the transaction that ends the last view needing them.
     audit.add_listener(prune_after(files))
-    owners = AuthCache()
-    owners.forget_on_commit(db.sessionmaker)  # this process's own changes
-    tokens = TokenAuthority(
-        keyring,
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        ttl_seconds=settings.token_ttl,
-        clock=clock,
-    )
     return Components(
         settings=settings,
         db=db,
@@ -170,17 +161,7 @@ def build_components(
             settings.audit_index_wait_seconds,
         ),
         shared=Collaborators(db, guard, audit, clock, new_id, lifecycle),
-        authentication=Authentication(
-            db,
-            tokens,
-            audit,
-            clock,
-            TokenRateLimits(settings.token_rate, clock, buckets),
-            BearerFailures(settings.bearer_failures, clock, buckets),
-            org_resource,
-            owners,
-            guard,
-        ),
+        authentication=_authentication(settings, db, keyring, audit, clock, guard),
         lifecycle=lifecycle,
         contents=contents,
         policy_facts=policy_facts(lifecycle),
@@ -192,6 +173,37 @@ def build_components(
             settings.sharing.url_ttl,
             settings.sharing.profile_max_ttl,
         ),
+    )
+
+
+def _authentication(
+    settings: Settings,
+    db: Database,
+    keyring: KeyManager,
+    audit: AuditLog,
+    clock: Clock,
+    guard: Guard,
+) -> Authentication:
+    owners = AuthCache()
+    owners.forget_on_commit(db.sessionmaker)  # this process's own changes
+    tokens = TokenAuthority(
+        keyring,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl_seconds=settings.token_ttl,
+        clock=clock,
+    )
+    buckets = bucket_store(db)
+    return Authentication(
+        db,
+        tokens,
+        audit,
+        clock,
+        TokenRateLimits(settings.token_rate, clock, buckets),
+        BearerFailures(settings.bearer_failures, clock, buckets),
+        org_resource,
+        owners,
+        guard,
     )
 
 

@@ -8,6 +8,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from escrow.agreements.preview import preview
 from escrow.agreements.schemas import (
     AgreementCreate,
     AgreementOut,
@@ -16,7 +17,8 @@ from escrow.agreements.schemas import (
     PreviewOut,
     ReasonIn,
 )
-from escrow.agreements.service import AgreementService, Terms
+from escrow.agreements.service import AgreementService
+from escrow.agreements.terms import Terms
 from escrow.datasets.download import ContentReader
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Limit
@@ -95,7 +97,7 @@ class AgreementController(Controller):
         rows: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> PreviewOut:
-        result = agreements.preview(agreement_id, rows, version, contents)
+        result = preview(agreements, contents, agreement_id, rows, version)
         return PreviewOut(result.version, result.view_sha256, result.rows)
 
     @post(ITEM + "/approvals", sync_to_thread=True, summary="Approve or reject (named approvers)")

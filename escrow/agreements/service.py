@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -11,21 +11,21 @@ from sqlalchemy.exc import IntegrityError
 
 from escrow.agreements.lifecycle import Lifecycle, agreement_resource
 from escrow.agreements.terms import (
+    Terms,
     check_named_orgs,
+    check_times,
+    no_partnership,
     parties_of,
     party_roles,
     validate_approvers,
     validate_view,
 )
 from escrow.audit.log import AuditRecord
-from escrow.datasets.disclosure import preview_rows, require_viewable, view_hash, viewed
-from escrow.datasets.download import ContentReader
-from escrow.datasets.queries import find_dataset
 from escrow.datasets.service import DatasetService
-from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
-from escrow.paging import MAX_INTEGER, Page, decode_cursor, paginate
+from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.engine import ReleaseDecision
 from escrow.policy.facts import AgreementStatus, Waiting
 from escrow.policy.resources import AgreementResource
@@ -36,30 +36,8 @@ from storage.models import (
     AgreementDecision,
     AgreementParty,
     Dataset,
-    DatasetVersion,
     Organization,
 )
-
-
-@dataclass(frozen=True)
-class Preview:
-    version: int
-    view_sha256: str | None
-    rows: list[Any]
-
-
-@dataclass(frozen=True)
-class Terms:
-    beneficiary: str
-    purpose: str
-    required_approvals: int
-    approvers: list[str]
-    not_before: datetime | None
-    expires_at: datetime | None
-    objection_hours: int | None
-    attestation_event: str | None
-    attestation_by: str | None
-    view: dict[str, Any] | None
 
 
 class AgreementService(Service):
@@ -77,7 +55,7 @@ class AgreementService(Service):
         self.session.flush()
         blockers = self.lifecycle_preview(agreement).blockers
         if "no_active_partnership" in blockers:
-            raise _no_partnership(self.ctx.principal.org_slug, beneficiary.slug)
+            raise no_partnership(self.ctx.principal.org_slug, beneficiary.slug)
         check_named_orgs(self.session, agreement.approvers)
         self.session.add_all(parties_of(self.session, agreement))
         self.commit_with_event(
@@ -100,7 +78,7 @@ class AgreementService(Service):
     def _beneficiary(self, dataset: Dataset, terms: Terms) -> Organization:
         beneficiary = find_org_or_none(self.session, terms.beneficiary)
         if beneficiary is None:  # answered as for an organization that is not a partner
-            raise _no_partnership(self.ctx.principal.org_slug, terms.beneficiary)
+            raise no_partnership(self.ctx.principal.org_slug, terms.beneficiary)
         if beneficiary.id == dataset.owner_org_id:
             raise ValidationError(
                 "the beneficiary must be another organization", field="beneficiary"
@@ -110,7 +88,7 @@ class AgreementService(Service):
     def _pending(self, dataset: Dataset, beneficiary: Organization, terms: Terms) -> Agreement:
         """A new agreement on the terms, checked (times, approvers, attester, view)."""
         now = self.deps.clock.now()
-        _check_times(terms, now)
+        check_times(terms, now)
         attester = find_org(self.session, terms.attestation_by) if terms.attestation_by else None
         return Agreement(
             id=self.deps.new_id(),
@@ -306,43 +284,11 @@ class AgreementService(Service):
             agreement, target, "terminated_by_beneficiary", "agreement.terminate", reason
         )
 
-    def preview(
-        self, agreement_id: str, rows: int, number: int | None, contents: ContentReader
-    ) -> Preview:
-        """The first rows the beneficiary would receive, for the owner to check before approving."""
-        agreement = self._load(agreement_id, "preview")
-        self._authorize(agreement, "preview")
-        dataset = find_dataset(self.session, agreement.dataset_id)
-        versions = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-        if number is not None and not 1 <= number <= MAX_INTEGER:
-            raise NotFoundError(f"no version {number} to preview")
-        if number is not None:
-            versions = versions.where(DatasetVersion.number == number)
-        version = self.session.scalar(versions.order_by(DatasetVersion.number.desc()).limit(1))
-        if version is None or version.wrapped_dek is None:
-            raise NotFoundError("no readable version to preview")
-        require_viewable(version.media_type)
-        plaintext = contents.plaintext(version, version.wrapped_dek, None)
-        output = (
-            plaintext
-            if agreement.view is None
-            else viewed(
-                version.media_type,
-                agreement.view,
-                dataset.schema,
-                plaintext,
-                lambda start, end: b"",
-                version.size,
-                lambda *_: None,
-            )
-        )
-        try:
-            sample = preview_rows(version.media_type, output, rows)
-        finally:
-            close = getattr(output, "close", None)
-            if close is not None:
-                close()
-        return Preview(version.number, view_hash(agreement.view), sample)
+    def authorized(self, agreement_id: str, action: str) -> Agreement:
+        """The agreement if the caller may do ``action`` on it (concealed denials: 404)."""
+        agreement = self._load(agreement_id, action)
+        self._authorize(agreement, action)
+        return agreement
 
     def org_slugs(self, agreements: list[Agreement]) -> dict[str, str]:
         ids = {a.owner_org_id for a in agreements} | {a.beneficiary_org_id for a in agreements}
@@ -420,25 +366,6 @@ class AgreementService(Service):
         if agreement.attestation_org_id:
             ids.append(agreement.attestation_org_id)
         return tuple(ids)
-
-
-def _check_times(terms: Terms, now: datetime) -> None:
-    if terms.expires_at is not None and terms.expires_at <= now:
-        raise ValidationError("expires_at must be in the future", field="expires_at")
-    if terms.not_before and terms.expires_at and terms.not_before >= terms.expires_at:
-        raise ValidationError("not_before must come before expires_at", field="not_before")
-    if (terms.attestation_event is None) != (terms.attestation_by is None):
-        raise ValidationError(
-            "an attestation names both its event and the attesting org", field="attestation"
-        )
-
-
-def _no_partnership(owner: str, beneficiary: str) -> ConflictError:
-    """The same refusal whether or not ``beneficiary`` names an organization: no oracle."""
-    return ConflictError(
-        f"{owner} and {beneficiary} have no active partnership, which the policy requires"
-        " for release"
-    )
 
 
 def agreement_statuses(

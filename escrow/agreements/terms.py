@@ -1,16 +1,17 @@
-"""Validating escrow terms: approver specs and disclosure views."""
+"""Escrow terms and their validation: dates, approver specs and disclosure views."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.context import PLATFORM_SLUG
-from escrow.errors import NotFoundError, ValidationError
+from escrow.errors import ConflictError, NotFoundError, ValidationError
 from escrow.policy.resources import ApproverGrant
 from storage.models import Agreement, AgreementParty, Organization
 from tabular.validation import InvalidViewError
@@ -21,6 +22,20 @@ APPROVER_PATTERN = re.compile(
     r"^(owner|beneficiary):(admin|steward|member)$|^operator$|"
     r"^org:([a-z][a-z0-9-]{1,61}[a-z0-9]):(admin|steward|member)$"
 )
+
+
+@dataclass(frozen=True)
+class Terms:
+    beneficiary: str
+    purpose: str
+    required_approvals: int
+    approvers: list[str]
+    not_before: datetime | None
+    expires_at: datetime | None
+    objection_hours: int | None
+    attestation_event: str | None
+    attestation_by: str | None
+    view: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -114,3 +129,22 @@ def validate_view(
     except InvalidViewError as invalid:
         raise ValidationError(str(invalid), field=invalid.field, **invalid.extra) from None
     return checked
+
+
+def check_times(terms: Terms, now: datetime) -> None:
+    if terms.expires_at is not None and terms.expires_at <= now:
+        raise ValidationError("expires_at must be in the future", field="expires_at")
+    if terms.not_before and terms.expires_at and terms.not_before >= terms.expires_at:
+        raise ValidationError("not_before must come before expires_at", field="not_before")
+    if (terms.attestation_event is None) != (terms.attestation_by is None):
+        raise ValidationError(
+            "an attestation names both its event and the attesting org", field="attestation"
+        )
+
+
+def no_partnership(owner: str, beneficiary: str) -> ConflictError:
+    """The same refusal whether or not ``beneficiary`` names an organization: no oracle."""
+    return ConflictError(
+        f"{owner} and {beneficiary} have no active partnership, which the policy requires"
+        " for release"
+    )

@@ -13,11 +13,8 @@ commits is deleted here or reclaimed by `escrow storage gc`.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +22,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto import KeyManager, StreamEncryptor, WrappedDataKey, sign_document
+from crypto import KeyManager, sign_document
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
-from escrow.datasets.service import DatasetService, validate_schema
+from escrow.datasets.service import DatasetService
+from escrow.datasets.upload import GENERIC_MEDIA_TYPE, DepositRequest, Upload, blob_key_for
 from escrow.errors import (
     InvalidStateError,
     MalformedTableError,
@@ -38,7 +36,7 @@ from escrow.errors import (
 )
 from escrow.instruments import DEPOSIT_BYTES
 from escrow.service import Collaborators
-from storage.blobs import BlobStore, BlobStoreError, BlobWriter
+from storage.blobs import BlobStore, BlobStoreError
 from storage.models import Dataset, DatasetVersion
 from tabular import BadTableError, table_format
 from tabular import SchemaMismatchError as TableSchemaMismatch
@@ -47,103 +45,6 @@ from tabular.scan import ScanResult, TableScan
 log = logging.getLogger("escrow.datasets")
 
 RECEIPT_TYPE = "partner-escrow/deposit-receipt/v1"
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-MAX_MEDIA_TYPE_LENGTH = 255  # the column's width; checked before the body is read
-GENERIC_MEDIA_TYPE = "application/octet-stream"
-
-
-def blob_key_for(dataset_id: str, version_id: str) -> str:
-    return f"datasets/{dataset_id}/{version_id}.bin"
-
-
-@dataclass(frozen=True)
-class DepositRequest:
-    dataset_id: str
-    media_type: str | None
-    idempotency_key: str | None
-    expected_sha256: str | None
-    declared_length: int | None
-    declared_schema: str | None = None  # X-Dataset-Schema: the version's new schema, JSON
-
-    def schema(self) -> dict[str, Any] | None:
-        """The declared schema, validated (None: none declared)."""
-        if self.declared_schema is None:
-            return None
-        try:
-            declared = json.loads(self.declared_schema)
-        except ValueError:
-            declared = None
-        if not isinstance(declared, dict):
-            raise ValidationError(
-                'X-Dataset-Schema must be a JSON schema {"fields": [...]}',
-                field="x-dataset-schema",
-            )
-        return validate_schema(declared)
-
-    def validated(self) -> DepositRequest:
-        media_type = (self.media_type or "").split(";", 1)[0].strip().lower() or None
-        if media_type is not None and len(media_type) > MAX_MEDIA_TYPE_LENGTH:
-            raise ValidationError(
-                f"Content-Type's media type must be at most {MAX_MEDIA_TYPE_LENGTH} characters",
-                field="content-type",
-            )
-        if media_type is not None and not _MEDIA_TYPE.match(media_type):
-            raise ValidationError("Content-Type is not a media type", field="content-type")
-        if self.idempotency_key is not None and not _IDEMPOTENCY_KEY.match(self.idempotency_key):
-            raise ValidationError("Idempotency-Key must be 1-255 visible ASCII characters")
-        expected = self.expected_sha256.lower() if self.expected_sha256 else None
-        if expected is not None and not _SHA256_HEX.match(expected):
-            raise ValidationError(
-                "X-Content-SHA256 must be 64 hex digits", field="x-content-sha256"
-            )
-        self.schema()  # refused before any byte is read
-        return DepositRequest(
-            self.dataset_id,
-            media_type,
-            self.idempotency_key,
-            expected,
-            self.declared_length,
-            self.declared_schema,
-        )
-
-
-@dataclass
-class Upload:
-    """One deposit in flight: fed in order from one task at a time, never in parallel."""
-
-    request: DepositRequest
-    dataset_id: str
-    owner_org_id: str
-    version_id: str
-    media_type: str
-    blob_key: str
-    max_bytes: int
-    wrapped: WrappedDataKey
-    encryptor: StreamEncryptor
-    writer: BlobWriter
-    segment_size: int
-    scan: TableScan | None
-    size: int = 0
-    ciphertext_size: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)
-
-    def absorb(self, data: bytes | bytearray) -> None:
-        """Hash, scan, encrypt and write one chunk (runs off the event loop)."""
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            raise PayloadTooLargeError(f"deposits are limited to {self.max_bytes} bytes")
-        self.digest.update(data)
-        if self.scan is not None:
-            self.scan.update(bytes(data))
-        sealed = self.encryptor.update(data)
-        if sealed:
-            self.writer.write(sealed)
-
-    def seal(self) -> None:
-        self.writer.write(self.encryptor.finalize())
-        self.ciphertext_size = self.writer.commit()
 
 
 @dataclass(frozen=True)

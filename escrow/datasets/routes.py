@@ -15,10 +15,11 @@ from litestar.exceptions import InternalServerException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
+from escrow.datasets.deposit import Deposited, Depositor
 from escrow.datasets.download import Content, ContentReader
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 from escrow.datasets.service import DatasetService
+from escrow.datasets.upload import DepositRequest, Upload
 from escrow.errors import BadRequestError, PayloadTooLargeError
 from escrow.instruments import DOWNLOAD_BYTES
 from escrow.openapi import BINARY, binary_responses, documented_body

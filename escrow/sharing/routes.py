@@ -7,27 +7,22 @@ escrow/problems.py); its endpoints authenticate recipient profiles only, not ``/
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC
 from typing import Annotated, Any
 
-import anyio
-from anyio import to_thread
 from litestar import Request, Response, Router, delete, get, head, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import Stream
 
 from escrow.errors import BadRequestError
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.request_context import request_context
 from escrow.schemas import PageOut
-from escrow.service import Collaborators, ServiceDeps
+from escrow.service import ServiceDeps
 from escrow.sharing import actions, pages
-from escrow.sharing.fetches import FileFetches, ServedFile
+from escrow.sharing.file_routes import Server, fetch_file, fetch_file_head
+from escrow.sharing.openapi import NDJSON, NDJSON_SPEC, PROTOCOL_ERRORS
 from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, SharingServer, link
 from escrow.sharing.schemas import (
     GetShareOut,
@@ -37,7 +32,6 @@ from escrow.sharing.schemas import (
     ProfileCreate,
     ProfileFile,
     ProfileOut,
-    ProtocolError,
     QueryBody,
     SchemaOut,
     ShareOut,
@@ -47,10 +41,7 @@ from escrow.sharing.service import ProfileService, RecipientAuthenticator
 
 PREFIX = "/delta-sharing"
 TABLE = "/shares/{share:str}/schemas/{schema:str}/tables/{table:str}"
-NDJSON = "application/x-ndjson; charset=utf-8"
-PARQUET = "application/vnd.apache.parquet"
 VERSION_HEADER = "delta-table-version"
-Server = NamedDependency[SharingServer]
 CAPABILITIES = {"delta-sharing-capabilities": "responseformat=parquet"}
 MaxResults = Annotated[
     str | None,
@@ -60,37 +51,6 @@ PageToken = Annotated[
     str | None,
     QueryParameter(name="pageToken", required=False, max_length=1024, description="Next page"),
 ]
-SignedToken = Annotated[
-    str, QueryParameter(name="token", max_length=1024, description="The URL's signed claims")
-]
-_ERROR_TEXT = {
-    400: "INVALID_PARAMETER_VALUE or MALFORMED_REQUEST",
-    401: "UNAUTHENTICATED: no live recipient profile token",
-    403: "PERMISSION_DENIED: an expired, tampered or dead file URL",
-    404: "RESOURCE_DOES_NOT_EXIST: no such share, schema, table (or not shared with you)",
-    "default": "Any other error, in the protocol's error body",
-}
-# The protocol's error body replaces problem details on every /delta-sharing/ operation.
-PROTOCOL_ERRORS: dict[Any, ResponseSpec] = {
-    status: ResponseSpec(
-        ProtocolError, media_type="application/json", description=text, generate_examples=False
-    )
-    for status, text in _ERROR_TEXT.items()
-}
-for _status in (405, 413, 416, 429, 431, 503):
-    PROTOCOL_ERRORS[_status] = PROTOCOL_ERRORS["default"]
-NDJSON_SPEC = {
-    **PROTOCOL_ERRORS,
-    200: ResponseSpec(str, media_type=NDJSON, description="NDJSON actions"),
-}
-FILE_SPEC = {
-    **PROTOCOL_ERRORS,
-    **{
-        status: ResponseSpec(bytes, media_type=PARQUET, description=text, generate_examples=False)
-        for status, text in [(200, "The file"), (206, "The requested range")]
-    },
-}
-
 # ---------------------------------------------------------------------- recipient profiles
 
 
@@ -357,95 +317,6 @@ def _ndjson(lines: list[dict[str, Any]], version: int) -> Response[bytes]:
         media_type=NDJSON,
         headers={VERSION_HEADER: str(version), **CAPABILITIES},
     )
-
-
-# ---------------------------------------------------------------------- signed file URLs
-
-
-async def _served(
-    request: Request[Any, Any, State],
-    file_id: str,
-    token: str,
-    parts: tuple[Collaborators, SharingServer],
-    *,
-    head_only: bool,
-) -> ServedFile:
-    shared, server = parts
-    ctx = request_context(request)
-    range_header = request.headers.get("range")
-    signer = server.signer()
-
-    def open_file() -> ServedFile:
-        with shared.unit_of_work(ctx) as deps:
-            fetches = FileFetches(deps, server.files)
-            return fetches.open(signer, file_id, token, range_header, head=head_only)
-
-    return await to_thread.run_sync(open_file)
-
-
-def _file_headers(served: ServedFile) -> tuple[int, dict[str, str]]:
-    headers = {"ETag": served.etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
-    if served.byte_range is None:
-        headers["Content-Length"] = str(served.size)
-        return 200, headers
-    last = served.byte_range.end - 1
-    headers["Content-Length"] = str(served.byte_range.length)
-    headers["Content-Range"] = f"bytes {served.byte_range.start}-{last}/{served.size}"
-    return 206, headers
-
-
-@get(
-    "/files/{file_id:str}",
-    summary="A signed file URL: the view as Parquet (Range supported)",
-    responses=FILE_SPEC,
-    security=[],
-)
-async def fetch_file(
-    request: Request[Any, Any, State],
-    file_id: FromPath[str],
-    token: SignedToken,
-    shared: NamedDependency[Collaborators],
-    server: Server,
-) -> Stream:
-    served = await _served(request, file_id, token, (shared, server), head_only=False)
-    status, headers = _file_headers(served)
-    return Stream(
-        _in_threads(served.chunks or iter(())),
-        status_code=status,
-        headers=headers,
-        media_type=PARQUET,
-    )
-
-
-@head(
-    "/files/{file_id:str}",
-    summary="A signed file URL's size",
-    security=[],
-    responses=PROTOCOL_ERRORS,
-)
-async def fetch_file_head(
-    request: Request[Any, Any, State],
-    file_id: FromPath[str],
-    token: SignedToken,
-    shared: NamedDependency[Collaborators],
-    server: Server,
-) -> Response[None]:
-    served = await _served(request, file_id, token, (shared, server), head_only=True)
-    status, headers = _file_headers(served)
-    # An empty body: litestar cannot serialize None as Parquet, and our Content-Length stays.
-    return Response(b"", status_code=status, headers=headers, media_type=PARQUET)  # type: ignore[arg-type]
-
-
-async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Pull a blocking iterator from worker threads, one chunk per hop."""
-    try:
-        while (chunk := await to_thread.run_sync(next, chunks, None)) is not None:
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await to_thread.run_sync(close)
 
 
 protocol_router = Router(

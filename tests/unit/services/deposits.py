@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from escrow.components import Components
-from escrow.datasets.deposit import Deposited, Depositor, DepositRequest, Upload
+from escrow.datasets.deposit import Deposited, Depositor
 from escrow.datasets.service import DatasetService
+from escrow.datasets.upload import DepositRequest, Upload
 from tests.fixtures.api import Caller
 from tests.unit.services.acting import authenticated_as, context_of
 

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.agreements.lifecycle import sweep
-from escrow.agreements.service import AgreementService, Terms
+from escrow.agreements.service import AgreementService
+from escrow.agreements.terms import Terms
 from escrow.audit.log import AuditRecord
 from escrow.clock import FrozenClock
 from escrow.components import Components
