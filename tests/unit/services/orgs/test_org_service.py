@@ -14,6 +14,7 @@ from escrow.errors import (
     ValidationError,
 )
 from escrow.members.service import MemberService
+from escrow.orgs.results import Org
 from escrow.orgs.service import OrgService
 from tests.fixtures.api import Ecosystem
 from tests.unit.services.acting import acting_as, denials_of, events_of
@@ -44,6 +45,7 @@ def world(eco: Ecosystem, components: Components) -> World:
 def test_an_operator_creates_an_org_once_under_a_valid_slug(world: World) -> None:
     with acting_as(world.components, world.operator, "create") as deps:
         org = OrgService(deps).create("initech", "Initech", "core")
+    assert isinstance(org, Org)  # a result, not a row of the closed session
     assert (org.slug, org.status, org.tier) == ("initech", "active", "core")
     assert events_of(world.components, "create") == [("org.create", "success")]
     refusals = [("initech", "core", ConflictError), ("platform", "core", ValidationError)]
