@@ -97,7 +97,7 @@ def test_a_suspended_orgs_admin_can_do_nothing_until_reinstated(world: World) ->
     def add_member(request_id: str) -> str:
         with acting_as(world.components, world.acme_admin, request_id) as deps:
             created = MemberService(deps).create("acme", "user", request_id, ["member"])
-            return created.principal.status
+            return created.member.status
 
     world.set_status("acme", "suspended", "suspend")
     with (
