@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import msgspec
 from litestar import Router, delete, get, patch, post
@@ -24,9 +24,6 @@ from escrow.webhooks.schemas import (
 )
 from escrow.webhooks.service import Changes, WebhookService
 
-if TYPE_CHECKING:
-    from storage.models import WebhookEndpoint
-
 ITEM = "/{webhook_id:str}"
 DELIVERY = ITEM + "/deliveries/{delivery_id:str}"
 StatusFilter = Annotated[
@@ -37,32 +34,23 @@ StatusFilter = Annotated[
 ]
 
 
-def _out(service: WebhookService, endpoint: WebhookEndpoint, org: str) -> WebhookOut:
-    previous = service.previous_secret_expiry([endpoint])
-    return WebhookOut.of(endpoint, org, previous.get(endpoint.id))
-
-
 @post("/", sync_to_thread=True, summary="Register an endpoint (its secret is shown once)")
 def create(org: FromPath[str], data: JSONBody[WebhookCreate], deps: Deps) -> WebhookCreatedOut:
     created = WebhookService(deps).create(org, data.url, data.description, list(data.events))
-    return WebhookCreatedOut.created(created.endpoint, org, created.secret)
+    return WebhookCreatedOut.created(created)
 
 
 @get("/", sync_to_thread=True, summary="List the organization's endpoints")
 def list_webhooks(
     org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> PageOut[WebhookOut]:
-    service = WebhookService(deps)
-    page = service.list_in_org(org, cursor, limit)
-    previous = service.previous_secret_expiry(page.items)
-    items = [WebhookOut.of(e, org, previous.get(e.id)) for e in page.items]
-    return PageOut(items, page.next_cursor)
+    page = WebhookService(deps).list_in_org(org, cursor, limit)
+    return PageOut([WebhookOut.of(e) for e in page.items], page.next_cursor)
 
 
 @get(ITEM, sync_to_thread=True, summary="Read an endpoint (never its secret)")
 def read(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
-    service = WebhookService(deps)
-    return _out(service, service.get(org, webhook_id), org)
+    return WebhookOut.of(WebhookService(deps).get(org, webhook_id))
 
 
 @patch(ITEM, sync_to_thread=True, summary="Change an endpoint's URL, events, description or state")
@@ -75,8 +63,7 @@ def update(
         events=None if data.events is msgspec.UNSET else list(data.events),
         enabled=None if data.enabled is msgspec.UNSET else data.enabled,
     )
-    service = WebhookService(deps)
-    return _out(service, service.update(org, webhook_id, changes), org)
+    return WebhookOut.of(WebhookService(deps).update(org, webhook_id, changes))
 
 
 @post(
@@ -86,8 +73,7 @@ def update(
     summary="Enable an endpoint again (disabled by an admin or by its failure budget)",
 )
 def enable(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> WebhookOut:
-    service = WebhookService(deps)
-    return _out(service, service.enable(org, webhook_id), org)
+    return WebhookOut.of(WebhookService(deps).enable(org, webhook_id))
 
 
 @delete(ITEM, sync_to_thread=True, summary="Delete an endpoint; queued deliveries are cancelled")
@@ -113,7 +99,7 @@ def rotate_secret(
 
 @post(ITEM + "/ping", sync_to_thread=True, status_code=202, summary="Queue a ping event")
 def ping(org: FromPath[str], webhook_id: FromPath[str], deps: Deps) -> DeliveryOut:
-    return DeliveryOut.of(WebhookService(deps).ping(org, webhook_id), [])
+    return DeliveryOut.of(WebhookService(deps).ping(org, webhook_id))
 
 
 @get(ITEM + "/deliveries", sync_to_thread=True, summary="Deliveries with their attempts")
@@ -125,19 +111,15 @@ def list_deliveries(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> PageOut[DeliveryOut]:
-    service = WebhookService(deps)
-    page = service.deliveries(org, webhook_id, status, cursor, limit)
-    attempts = service.attempts(page.items)
-    return PageOut([DeliveryOut.of(d, attempts[d.id]) for d in page.items], page.next_cursor)
+    page = WebhookService(deps).deliveries(org, webhook_id, status, cursor, limit)
+    return PageOut([DeliveryOut.of(d) for d in page.items], page.next_cursor)
 
 
 @get(DELIVERY, sync_to_thread=True, summary="One delivery, its attempts and the body it sends")
 def read_delivery(
     org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
 ) -> DeliveryDetailOut:
-    service = WebhookService(deps)
-    delivery = service.delivery(org, webhook_id, delivery_id)
-    return DeliveryDetailOut.detail(delivery, service.attempts([delivery])[delivery.id])
+    return DeliveryDetailOut.detail(WebhookService(deps).delivery(org, webhook_id, delivery_id))
 
 
 @post(
@@ -149,7 +131,7 @@ def read_delivery(
 def redeliver(
     org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], deps: Deps
 ) -> DeliveryOut:
-    return DeliveryOut.of(WebhookService(deps).redeliver(org, webhook_id, delivery_id), [])
+    return DeliveryOut.of(WebhookService(deps).redeliver(org, webhook_id, delivery_id))
 
 
 webhooks_router = Router(
