@@ -31,27 +31,26 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
 
     @post("/", sync_to_thread=True, summary=f"Add a {tag} (org admins)")
     def create(org: FromPath[str], data: JSONBody[PrincipalCreate], deps: Deps) -> PrincipalOut:
-        service = MemberService(deps)
-        created = service.create(org, kind, data.name, list(data.roles), data.email)
-        return PrincipalOut.created(created, org)
+        created = MemberService(deps).create(org, kind, data.name, list(data.roles), data.email)
+        return PrincipalOut.created(created)
 
     @get("/", sync_to_thread=True, summary=f"List {tag}s")
     def list_principals(
         org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[PrincipalOut]:
         page = MemberService(deps).list_in_org(org, kind, cursor, limit)
-        return PageOut([PrincipalOut.of(p, org) for p in page.items], page.next_cursor)
+        return PageOut([PrincipalOut.of(m) for m in page.items], page.next_cursor)
 
     @get(item, sync_to_thread=True, summary=f"Read a {tag}")
     def read(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
-        return PrincipalOut.of(MemberService(deps).get(org, kind, principal_id), org)
+        return PrincipalOut.of(MemberService(deps).get(org, kind, principal_id))
 
     @patch(item, sync_to_thread=True, summary=f"Change a {tag}'s roles")
     def set_roles(
         org: FromPath[str], principal_id: FromPath[str], data: JSONBody[RolesUpdate], deps: Deps
     ) -> PrincipalOut:
-        principal = MemberService(deps).set_roles(org, kind, principal_id, list(data.roles))
-        return PrincipalOut.of(principal, org)
+        member = MemberService(deps).set_roles(org, kind, principal_id, list(data.roles))
+        return PrincipalOut.of(member)
 
     @post(
         item + "/suspend",
@@ -60,13 +59,13 @@ def principal_router(kind: str, segment: str, tag: str) -> Router:
         summary=f"Suspend a {tag} (admins, operators)",
     )
     def suspend(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
-        principal = MemberService(deps).set_status(org, kind, principal_id, "suspended")
-        return PrincipalOut.of(principal, org)
+        member = MemberService(deps).set_status(org, kind, principal_id, "suspended")
+        return PrincipalOut.of(member)
 
     @post(item + "/reactivate", sync_to_thread=True, status_code=200, summary="Reactivate")
     def reactivate(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> PrincipalOut:
-        principal = MemberService(deps).set_status(org, kind, principal_id, "active")
-        return PrincipalOut.of(principal, org)
+        member = MemberService(deps).set_status(org, kind, principal_id, "active")
+        return PrincipalOut.of(member)
 
     @delete(item, sync_to_thread=True, summary=f"Remove a {tag} and revoke its keys")
     def remove(org: FromPath[str], principal_id: FromPath[str], deps: Deps) -> None:

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from escrow.members.service import CreatedPrincipal, IssuedKey
+from escrow.members.results import CreatedMember, IssuedKey, KeySummary, Member
 from escrow.schemas import Input, Name
-from storage.models import ApiKey, Principal
 
 Role = Literal["admin", "steward", "member", "auditor", "operator"]
 Roles = Annotated[list[Role], msgspec.Meta(min_length=1, max_length=5)]
@@ -47,23 +46,23 @@ class PrincipalOut(msgspec.Struct):
     api_key: IssuedKeyOut | None = None
 
     @classmethod
-    def created(cls, created: CreatedPrincipal, org_slug: str) -> PrincipalOut:
-        out = cls.of(created.principal, org_slug)
+    def created(cls, created: CreatedMember) -> PrincipalOut:
+        out = cls.of(created.member)
         if created.key is not None:
             out.api_key = IssuedKeyOut.of(created.key)
         return out
 
     @classmethod
-    def of(cls, principal: Principal, org_slug: str) -> PrincipalOut:
+    def of(cls, member: Member) -> PrincipalOut:
         return cls(
-            id=principal.id,
-            org=org_slug,
-            kind=principal.kind,
-            name=principal.name,
-            roles=list(principal.roles),
-            status=principal.status,
-            created_at=principal.created_at,
-            email=principal.email,
+            id=member.id,
+            org=member.org,
+            kind=member.kind,
+            name=member.name,
+            roles=list(member.roles),
+            status=member.status,
+            created_at=member.created_at,
+            email=member.email,
         )
 
 
@@ -75,8 +74,8 @@ class KeyOut(msgspec.Struct):
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, key: ApiKey) -> KeyOut:
-        return cls(key.id, key.created_at, key.expires_at, key.revoked_at, key.last_used_at)
+    def of(cls, key: KeySummary) -> KeyOut:
+        return cls(key.key_id, key.created_at, key.expires_at, key.revoked_at, key.last_used_at)
 
 
 class IssuedKeyOut(msgspec.Struct):
@@ -88,4 +87,4 @@ class IssuedKeyOut(msgspec.Struct):
 
     @classmethod
     def of(cls, issued: IssuedKey) -> IssuedKeyOut:
-        return cls(issued.key.id, issued.secret, issued.key.created_at)
+        return cls(issued.key_id, issued.secret, issued.created_at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -14,6 +13,7 @@ from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.guard import Target
 from escrow.members.duties import operator_details, with_admin_fact
+from escrow.members.results import CreatedMember, IssuedKey, Member, key_summary_of, member_of
 from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.orgs.service import OrgService
 from escrow.paging import Page, decode_cursor, paginate
@@ -26,29 +26,12 @@ MAX_KEYS_PER_PRINCIPAL = 10
 MAX_GRACE = timedelta(days=30)
 
 
-@dataclass(frozen=True)
-class IssuedKey:
-    """A freshly issued API key: the only moment its secret exists outside its holder."""
-
-    key: ApiKey
-    secret: str
-
-
-@dataclass(frozen=True)
-class CreatedPrincipal:
-    """A new principal; ``key`` is set when an operator seeded an organization's first admin
-    (it cannot mint one afterwards, and the admin rotates it on receipt)."""
-
-    principal: Principal
-    key: IssuedKey | None = None
-
-
 class MemberService(Service):
     """Users (kind "user") and service accounts (kind "service") share one model and rules."""
 
     def create(
         self, slug: str, kind: str, name: str, roles: list[str], email: str | None = None
-    ) -> CreatedPrincipal:
+    ) -> CreatedMember:
         org, seeding = self._org_for_create(slug, roles)
         if kind == "service" and email is not None:
             raise ValidationError("service accounts have no email", field="email")
@@ -77,7 +60,7 @@ class MemberService(Service):
         issued = None
         if seeding:
             issued = self._new_key(principal)
-            details |= {**self._flag(org, "create_first_admin"), "key_id": issued.key.id}
+            details |= {**self._flag(org, "create_first_admin"), "key_id": issued.key_id}
         self.commit_with_event(
             AuditRecord(
                 f"{kind}.create",
@@ -88,9 +71,10 @@ class MemberService(Service):
                 details=details,
             )
         )
-        return CreatedPrincipal(principal, issued)
+        return CreatedMember(member_of(principal, org.slug), issued)
 
     def list_in_org(self, slug: str, kind: str, cursor: str | None, limit: int) -> Page:
+        """A page of ``Member``s of one kind."""
         org = self._org_for(slug, "read_members")
         query = (
             select(Principal)
@@ -100,13 +84,14 @@ class MemberService(Service):
         )
         if after := decode_cursor(cursor):
             query = query.where(Principal.id > after)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page([member_of(row, org.slug) for row in page.items], page.next_cursor)
 
-    def get(self, slug: str, kind: str, principal_id: str) -> Principal:
+    def get(self, slug: str, kind: str, principal_id: str) -> Member:
         org = self._org_for(slug, "read_members")
-        return self._principal(org, kind, principal_id)
+        return member_of(self._principal(org, kind, principal_id), org.slug)
 
-    def set_roles(self, slug: str, kind: str, principal_id: str, roles: list[str]) -> Principal:
+    def set_roles(self, slug: str, kind: str, principal_id: str, roles: list[str]) -> Member:
         org = self._org_for(slug, "manage_members")
         principal = self._principal(org, kind, principal_id, active=True)
         self.guard.require(
@@ -132,7 +117,7 @@ class MemberService(Service):
                 details={"before": before, "after": principal.roles},
             )
         )
-        return principal
+        return member_of(principal, org.slug)
 
     def remove(self, slug: str, kind: str, principal_id: str) -> None:
         """Removal is immediate: every key is revoked and tokens stop verifying."""
@@ -150,7 +135,7 @@ class MemberService(Service):
             AuditRecord(f"{kind}.remove", "success", "principal", principal.id, org_ids=(org.id,))
         )
 
-    def set_status(self, slug: str, kind: str, principal_id: str, status: str) -> Principal:
+    def set_status(self, slug: str, kind: str, principal_id: str, status: str) -> Member:
         """Suspend (its keys and tokens stop working, nothing is revoked) or reactivate."""
         org = self._org_for(slug, "suspend_members")
         principal = self._principal(org, kind, principal_id)
@@ -170,20 +155,21 @@ class MemberService(Service):
                 details=self._flag(org, action),
             )
         )
-        return principal
+        return member_of(principal, org.slug)
 
     def issue_key(self, slug: str, kind: str, principal_id: str) -> IssuedKey:
         org = self._org_for(slug, "manage_keys")
         principal = self._principal(org, kind, principal_id, active=True)
         issued = self._new_key(principal)
         self.commit_with_event(
-            AuditRecord("key.issue", "success", "api_key", issued.key.id, org_ids=(org.id,))
+            AuditRecord("key.issue", "success", "api_key", issued.key_id, org_ids=(org.id,))
         )
         return issued
 
     def list_keys(
         self, slug: str, kind: str, principal_id: str, cursor: str | None, limit: int
     ) -> Page:
+        """A page of ``KeySummary``s."""
         org = self._org_for(slug, "read_keys")
         principal = self._principal(org, kind, principal_id)
         query = (
@@ -194,7 +180,8 @@ class MemberService(Service):
         )
         if after := decode_cursor(cursor):
             query = query.where(ApiKey.id > after)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page([key_summary_of(row) for row in page.items], page.next_cursor)
 
     def rotate_key(
         self, slug: str, kind: str, principal_id: str, key_id: str, grace_seconds: int
@@ -214,7 +201,7 @@ class MemberService(Service):
                 "key.rotate",
                 "success",
                 "api_key",
-                issued.key.id,
+                issued.key_id,
                 org_ids=(org.id,),
                 details={"replaces": old.id, "old_expires_at": old.expires_at.isoformat()},
             )
@@ -308,7 +295,7 @@ class MemberService(Service):
         )
         self.session.add(key)
         self.session.flush()
-        return IssuedKey(key, secret)
+        return IssuedKey(key.id, secret, key.created_at)
 
     @staticmethod
     def _valid_roles(org: Organization, roles: list[str]) -> list[str]:

@@ -7,8 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from escrow.orgs.results import Org
 from escrow.schemas import Input, Name, Slug
-from storage.models import Organization
 
 Tier = Literal["strategic", "core", "complementary", "ancillary"]
 
@@ -34,7 +34,7 @@ class OrgOut(msgspec.Struct):
     updated_at: datetime
 
     @classmethod
-    def of(cls, org: Organization) -> OrgOut:
+    def of(cls, org: Org) -> OrgOut:
         return cls(
             id=org.id,
             slug=org.slug,

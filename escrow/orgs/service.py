@@ -10,6 +10,7 @@ from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import as_resource, find_org_or_none, partner_org_ids
+from escrow.orgs.results import Org, org_of
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.resources import PLATFORM
 from escrow.schemas import SLUG_PATTERN
@@ -26,7 +27,7 @@ def validate_tier(tier: str) -> str:
 
 
 class OrgService(Service):
-    def create(self, slug: str, name: str, tier: str) -> Organization:
+    def create(self, slug: str, name: str, tier: str) -> Org:
         self.guard.require(
             self.session, self.ctx, "create_org", PLATFORM, Target("organization", slug)
         )
@@ -55,10 +56,11 @@ class OrgService(Service):
         self.commit_with_event(
             AuditRecord("org.create", "success", "organization", org.id, org_ids=(org.id,))
         )
-        return org
+        return org_of(org)
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """Filters in SQL what the policy's "read" rule allows (proven equal by a test)."""
+        """A page of ``Org``s; filters in SQL what the policy's "read" rule allows (proven
+        equal by a test)."""
         query = select(Organization).order_by(Organization.id).limit(limit + 1)
         if after := decode_cursor(cursor):
             query = query.where(Organization.id > after)
@@ -71,9 +73,10 @@ class OrgService(Service):
                     (Organization.id.in_(visible)) & (Organization.status == "active"),
                 )
             )
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page([org_of(row) for row in page.items], page.next_cursor)
 
-    def get(self, slug: str) -> Organization:
+    def get(self, slug: str) -> Org:
         org = self._find(slug, "read")
         self.guard.require(
             self.session,
@@ -83,9 +86,9 @@ class OrgService(Service):
             Target("organization", org.id, (org.id,), named=slug),
             conceal=True,
         )
-        return org
+        return org_of(org)
 
-    def update(self, slug: str, name: str | None, tier: str | None) -> Organization:
+    def update(self, slug: str, name: str | None, tier: str | None) -> Org:
         org = self.authorized(slug, "update")
         if name is not None:
             org.name = name
@@ -102,9 +105,9 @@ class OrgService(Service):
                 details={"fields": sorted(k for k, v in {"name": name, "tier": tier}.items() if v)},
             )
         )
-        return org
+        return org_of(org)
 
-    def set_status(self, slug: str, status: str) -> Organization:
+    def set_status(self, slug: str, status: str) -> Org:
         org = self.authorized(slug, "change_status")
         if org.slug == PLATFORM_SLUG:
             raise InvalidStateError("the platform organization cannot be suspended")
@@ -116,10 +119,13 @@ class OrgService(Service):
         self.commit_with_event(
             AuditRecord(action, "success", "organization", org.id, org_ids=(org.id,))
         )
-        return org
+        return org_of(org)
 
     def authorized(self, slug: str, action: str) -> Organization:
-        """Load an organization for ``action``; outsiders who cannot even read it get 404."""
+        """Load an organization for ``action``; outsiders who cannot even read it get 404.
+
+        Returns the row, not an ``Org``: the member, webhook and sharing use cases authorize
+        through it and go on working with the row."""
         org = self._find(slug, action)
         resource = as_resource(self.session, org)
         self.guard.require(

@@ -18,27 +18,19 @@ class PartnershipController(Controller):
 
     @post("/", sync_to_thread=True, summary="Create a partnership between two orgs (operators)")
     def create(self, data: JSONBody[PartnershipCreate], deps: Deps) -> PartnershipOut:
-        service = PartnershipService(deps)
-        partnership = service.create(data.orgs, data.kind)
-        return PartnershipOut.of(partnership, service.org_slugs([partnership]))
+        return PartnershipOut.of(PartnershipService(deps).create(data.orgs, data.kind))
 
     @get("/", sync_to_thread=True, summary="List partnerships you may see")
     def list_partnerships(
         self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[PartnershipOut]:
-        service = PartnershipService(deps)
-        page = service.list_visible(cursor, limit)
-        slugs = service.org_slugs(page.items)
-        return PageOut([PartnershipOut.of(p, slugs) for p in page.items], page.next_cursor)
+        page = PartnershipService(deps).list_visible(cursor, limit)
+        return PageOut([PartnershipOut.of(p) for p in page.items], page.next_cursor)
 
     @get("/{partnership_id:str}", sync_to_thread=True, summary="Read a partnership")
     def read(self, partnership_id: FromPath[str], deps: Deps) -> PartnershipOut:
-        service = PartnershipService(deps)
-        partnership = service.get(partnership_id)
-        return PartnershipOut.of(partnership, service.org_slugs([partnership]))
+        return PartnershipOut.of(PartnershipService(deps).get(partnership_id))
 
     @post("/{partnership_id:str}/end", sync_to_thread=True, status_code=200, summary="End")
     def end(self, partnership_id: FromPath[str], deps: Deps) -> PartnershipOut:
-        service = PartnershipService(deps)
-        partnership = service.end(partnership_id)
-        return PartnershipOut.of(partnership, service.org_slugs([partnership]))
+        return PartnershipOut.of(PartnershipService(deps).end(partnership_id))

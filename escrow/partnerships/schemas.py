@@ -7,9 +7,9 @@ from typing import Annotated
 
 import msgspec
 
+from escrow.partnerships.results import PartnershipRecord
 from escrow.partnerships.service import KIND_PATTERN
 from escrow.schemas import Input, Slug
-from storage.models import Partnership
 
 
 class PartnershipCreate(Input):
@@ -31,10 +31,10 @@ class PartnershipOut(msgspec.Struct):
     ended_at: datetime | None
 
     @classmethod
-    def of(cls, partnership: Partnership, slugs: dict[str, str]) -> PartnershipOut:
+    def of(cls, partnership: PartnershipRecord) -> PartnershipOut:
         return cls(
             id=partnership.id,
-            orgs=sorted([slugs[partnership.org_a_id], slugs[partnership.org_b_id]]),
+            orgs=list(partnership.orgs),
             kind=partnership.kind,
             status=partnership.status,
             created_at=partnership.created_at,

@@ -13,6 +13,7 @@ from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import find_org, slugs_of
 from escrow.paging import Page, decode_cursor, paginate
+from escrow.partnerships.results import PartnershipRecord, partnership_of
 from escrow.policy.resources import PLATFORM, PartnershipResource
 from escrow.service import Service
 from storage.models import Organization, Partnership
@@ -35,7 +36,7 @@ def as_resource(partnership: Partnership, session: Session | None = None) -> Par
 
 
 class PartnershipService(Service):
-    def create(self, slugs: list[str], kind: str) -> Partnership:
+    def create(self, slugs: list[str], kind: str) -> PartnershipRecord:
         self.guard.require(
             self.session, self.ctx, "manage_partnerships", PLATFORM, Target("partnership", None)
         )
@@ -82,19 +83,21 @@ class PartnershipService(Service):
                 details={"kind": kind},
             )
         )
-        return partnership
+        return self._record(partnership)
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """Operators see every partnership, others those of their organization (in SQL)."""
+        """A page of ``PartnershipRecord``s: operators see every partnership, others those of
+        their organization (in SQL)."""
         query = select(Partnership).order_by(Partnership.id).limit(limit + 1)
         if after := decode_cursor(cursor):
             query = query.where(Partnership.id > after)
         if not self.guard.allows(self.ctx, "manage_partnerships", PLATFORM):
             org_id = self.ctx.principal.org_id
             query = query.where(or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id))
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page(self._records(page.items), page.next_cursor)
 
-    def get(self, partnership_id: str) -> Partnership:
+    def get(self, partnership_id: str) -> PartnershipRecord:
         partnership = self._load(partnership_id, "read")
         self.guard.require(
             self.session,
@@ -104,9 +107,9 @@ class PartnershipService(Service):
             self._target(partnership),
             conceal=True,
         )
-        return partnership
+        return self._record(partnership)
 
-    def end(self, partnership_id: str) -> Partnership:
+    def end(self, partnership_id: str) -> PartnershipRecord:
         partnership = self._load(partnership_id, "end")
         resource = as_resource(partnership)
         self.guard.require(
@@ -130,11 +133,17 @@ class PartnershipService(Service):
                 org_ids=resource.org_ids,
             )
         )
-        return partnership
+        return self._record(partnership)
 
-    def org_slugs(self, partnerships: list[Partnership]) -> dict[str, str]:
+    def _records(self, partnerships: list[Partnership]) -> list[PartnershipRecord]:
+        """Their results, organizations named by slug (read together, in one query at most)."""
         ids = {org_id for p in partnerships for org_id in (p.org_a_id, p.org_b_id)}
-        return slugs_of(self.session, ids)
+        slugs = slugs_of(self.session, ids)
+        return [partnership_of(p, slugs) for p in partnerships]
+
+    def _record(self, partnership: Partnership) -> PartnershipRecord:
+        (record,) = self._records([partnership])
+        return record
 
     def _load(self, partnership_id: str, action: str) -> Partnership:
         """The partnership, or the same concealed denial as for one the caller may not see."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import msgspec
 from litestar import Router, delete, get, patch, post
@@ -25,9 +25,6 @@ from escrow.webhooks.schemas import (
 )
 from escrow.webhooks.service import Changes, WebhookService
 
-if TYPE_CHECKING:
-    from storage.models import WebhookEndpoint
-
 ITEM = "/{webhook_id:str}"
 DELIVERY = ITEM + "/deliveries/{delivery_id:str}"
 Webhooks = NamedDependency[WebhookService]
@@ -39,17 +36,12 @@ StatusFilter = Annotated[
 ]
 
 
-def _out(service: WebhookService, endpoint: WebhookEndpoint, org: str) -> WebhookOut:
-    previous = service.previous_secret_expiry([endpoint])
-    return WebhookOut.of(endpoint, org, previous.get(endpoint.id))
-
-
 @post("/", sync_to_thread=True, summary="Register an endpoint (its secret is shown once)")
 def create(
     org: FromPath[str], data: JSONBody[WebhookCreate], webhooks: Webhooks
 ) -> WebhookCreatedOut:
     created = webhooks.create(org, data.url, data.description, list(data.events))
-    return WebhookCreatedOut.created(created.endpoint, org, created.secret)
+    return WebhookCreatedOut.created(created)
 
 
 @get("/", sync_to_thread=True, summary="List the organization's endpoints")
@@ -57,14 +49,12 @@ def list_webhooks(
     org: FromPath[str], webhooks: Webhooks, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> PageOut[WebhookOut]:
     page = webhooks.list_in_org(org, cursor, limit)
-    previous = webhooks.previous_secret_expiry(page.items)
-    items = [WebhookOut.of(e, org, previous.get(e.id)) for e in page.items]
-    return PageOut(items, page.next_cursor)
+    return PageOut([WebhookOut.of(e) for e in page.items], page.next_cursor)
 
 
 @get(ITEM, sync_to_thread=True, summary="Read an endpoint (never its secret)")
 def read(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> WebhookOut:
-    return _out(webhooks, webhooks.get(org, webhook_id), org)
+    return WebhookOut.of(webhooks.get(org, webhook_id))
 
 
 @patch(ITEM, sync_to_thread=True, summary="Change an endpoint's URL, events, description or state")
@@ -77,7 +67,7 @@ def update(
         events=None if data.events is msgspec.UNSET else list(data.events),
         enabled=None if data.enabled is msgspec.UNSET else data.enabled,
     )
-    return _out(webhooks, webhooks.update(org, webhook_id, changes), org)
+    return WebhookOut.of(webhooks.update(org, webhook_id, changes))
 
 
 @post(
@@ -87,7 +77,7 @@ def update(
     summary="Enable an endpoint again (disabled by an admin or by its failure budget)",
 )
 def enable(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> WebhookOut:
-    return _out(webhooks, webhooks.enable(org, webhook_id), org)
+    return WebhookOut.of(webhooks.enable(org, webhook_id))
 
 
 @delete(ITEM, sync_to_thread=True, summary="Delete an endpoint; queued deliveries are cancelled")
@@ -113,7 +103,7 @@ def rotate_secret(
 
 @post(ITEM + "/ping", sync_to_thread=True, status_code=202, summary="Queue a ping event")
 def ping(org: FromPath[str], webhook_id: FromPath[str], webhooks: Webhooks) -> DeliveryOut:
-    return DeliveryOut.of(webhooks.ping(org, webhook_id), [])
+    return DeliveryOut.of(webhooks.ping(org, webhook_id))
 
 
 @get(ITEM + "/deliveries", sync_to_thread=True, summary="Deliveries with their attempts")
@@ -126,16 +116,14 @@ def list_deliveries(
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> PageOut[DeliveryOut]:
     page = webhooks.deliveries(org, webhook_id, status, cursor, limit)
-    attempts = webhooks.attempts(page.items)
-    return PageOut([DeliveryOut.of(d, attempts[d.id]) for d in page.items], page.next_cursor)
+    return PageOut([DeliveryOut.of(d) for d in page.items], page.next_cursor)
 
 
 @get(DELIVERY, sync_to_thread=True, summary="One delivery, its attempts and the body it sends")
 def read_delivery(
     org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], webhooks: Webhooks
 ) -> DeliveryDetailOut:
-    delivery = webhooks.delivery(org, webhook_id, delivery_id)
-    return DeliveryDetailOut.detail(delivery, webhooks.attempts([delivery])[delivery.id])
+    return DeliveryDetailOut.detail(webhooks.delivery(org, webhook_id, delivery_id))
 
 
 @post(
@@ -147,7 +135,7 @@ def read_delivery(
 def redeliver(
     org: FromPath[str], webhook_id: FromPath[str], delivery_id: FromPath[str], webhooks: Webhooks
 ) -> DeliveryOut:
-    return DeliveryOut.of(webhooks.redeliver(org, webhook_id, delivery_id), [])
+    return DeliveryOut.of(webhooks.redeliver(org, webhook_id, delivery_id))
 
 
 webhooks_router = Router(

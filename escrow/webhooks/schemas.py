@@ -10,8 +10,8 @@ import msgspec
 
 from escrow.schemas import Input
 from escrow.webhooks.destinations import MAX_URL_LENGTH
+from escrow.webhooks.results import Attempt, CreatedEndpoint, Delivery, DeliveryDetail, Endpoint
 from escrow.webhooks.secrets import IssuedSecret
-from storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EventType = Literal[
     "agreement.awaiting_approval",
@@ -74,8 +74,8 @@ class WebhookOut(msgspec.Struct, kw_only=True):
     previous_secret_expires_at: datetime | None  # during a rotation's grace period
 
     @classmethod
-    def of(cls, endpoint: WebhookEndpoint, org_slug: str, previous: datetime | None) -> WebhookOut:
-        return cls(**_endpoint_fields(endpoint, org_slug, previous))
+    def of(cls, endpoint: Endpoint) -> WebhookOut:
+        return cls(**_endpoint_fields(endpoint))
 
 
 class WebhookCreatedOut(WebhookOut, kw_only=True):
@@ -84,10 +84,8 @@ class WebhookCreatedOut(WebhookOut, kw_only=True):
     secret: str
 
     @classmethod
-    def created(
-        cls, endpoint: WebhookEndpoint, org_slug: str, issued: IssuedSecret
-    ) -> WebhookCreatedOut:
-        return cls(**_endpoint_fields(endpoint, org_slug, None), secret=issued.secret)
+    def created(cls, created: CreatedEndpoint) -> WebhookCreatedOut:
+        return cls(**_endpoint_fields(created.endpoint), secret=created.secret.secret)
 
 
 class SecretOut(msgspec.Struct):
@@ -112,7 +110,7 @@ class AttemptOut(msgspec.Struct):
     error: str | None
 
     @classmethod
-    def of(cls, attempt: WebhookAttempt) -> AttemptOut:
+    def of(cls, attempt: Attempt) -> AttemptOut:
         return cls(
             attempt.number,
             attempt.started_at,
@@ -140,8 +138,8 @@ class DeliveryOut(msgspec.Struct, kw_only=True):
     attempts: list[AttemptOut]
 
     @classmethod
-    def of(cls, delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryOut:
-        return cls(**_delivery_fields(delivery, attempts))
+    def of(cls, delivery: Delivery) -> DeliveryOut:
+        return cls(**_delivery_fields(delivery))
 
 
 class DeliveryDetailOut(DeliveryOut, kw_only=True):
@@ -150,43 +148,40 @@ class DeliveryDetailOut(DeliveryOut, kw_only=True):
     payload: dict[str, Any]
 
     @classmethod
-    def detail(cls, delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryDetailOut:
-        return cls(**_delivery_fields(delivery, attempts), payload=json.loads(delivery.payload))
+    def detail(cls, detail: DeliveryDetail) -> DeliveryDetailOut:
+        return cls(**_delivery_fields(detail.delivery), payload=json.loads(detail.payload))
 
 
-def _endpoint_fields(
-    endpoint: WebhookEndpoint, org_slug: str, previous: datetime | None
-) -> dict[str, Any]:
+def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
     return {
         "id": endpoint.id,
-        "org": org_slug,
+        "org": endpoint.org,
         "url": endpoint.url,
         "description": endpoint.description,
         "events": list(endpoint.events),
-        "enabled": endpoint.status == "active",
+        "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
         "disabled_at": endpoint.disabled_at,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
-        "previous_secret_expires_at": previous,
+        "previous_secret_expires_at": endpoint.previous_secret_expires_at,
     }
 
 
-def _delivery_fields(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> dict[str, Any]:
-    pending = delivery.status == "pending"
+def _delivery_fields(delivery: Delivery) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "webhook_id": delivery.endpoint_id,
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
         "status": delivery.status,
-        "attempt_count": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at if pending else None,
+        "attempt_count": delivery.attempt_count,
+        "next_attempt_at": delivery.next_attempt_at,
         "last_attempt_at": delivery.last_attempt_at,
         "delivered_at": delivery.delivered_at,
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
         "created_at": delivery.created_at,
         "redelivery_of": delivery.redelivery_of,
-        "attempts": [AttemptOut.of(a) for a in attempts],
+        "attempts": [AttemptOut.of(a) for a in delivery.attempts],
     }

@@ -9,7 +9,7 @@ Plaintext exists only while a delivery is signed and in the one response that ha
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, delete, func, or_, select
@@ -27,7 +27,7 @@ MAX_GRACE = timedelta(days=7)
 class IssuedSecret:
     """A new secret: the only moment its plaintext leaves the service."""
 
-    secret: str
+    secret: str = field(repr=False)  # kept out of logs and tracebacks
     created_at: datetime
     previous_expires_at: datetime | None
 

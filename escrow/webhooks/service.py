@@ -9,7 +9,7 @@ as keyed digests (they may hold tokens) and secrets never do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,17 +26,19 @@ from escrow.webhooks import secrets
 from escrow.webhooks.destinations import check_url
 from escrow.webhooks.events import EVENT_TYPES, PING
 from escrow.webhooks.outbox import WebhookOutbox
+from escrow.webhooks.results import (
+    CreatedEndpoint,
+    Delivery,
+    DeliveryDetail,
+    Endpoint,
+    delivery_of,
+    endpoint_of,
+)
 from storage.models import Organization, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 MAX_ENDPOINTS_PER_ORG = 10
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
 MANUAL = "manual"  # disabled_reason when an admin disabled the endpoint
-
-
-@dataclass(frozen=True)
-class Created:
-    endpoint: WebhookEndpoint
-    secret: secrets.IssuedSecret
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class WebhookService(Service):
 
     # ------------------------------------------------------------------ endpoints
 
-    def create(self, slug: str, url: str, description: str, events: list[str]) -> Created:
+    def create(self, slug: str, url: str, description: str, events: list[str]) -> CreatedEndpoint:
         org = self._org(slug, "manage_webhooks")
         url = self._checked_url(url)
         # The org row serializes creations, so concurrent ones cannot pass the cap together.
@@ -97,9 +99,11 @@ class WebhookService(Service):
                 sensitive={"url": url},
             )
         )
-        return Created(endpoint, issued)
+        # A new endpoint has no previous secret.
+        return CreatedEndpoint(endpoint_of(endpoint, org.slug, None), issued)
 
     def list_in_org(self, slug: str, cursor: str | None, limit: int) -> Page:
+        """A page of ``Endpoint``s."""
         org = self._org(slug, "read_webhooks")
         query = (
             select(WebhookEndpoint)
@@ -109,7 +113,8 @@ class WebhookService(Service):
         )
         if after := decode_cursor(cursor):
             query = query.where(WebhookEndpoint.id > after)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page(self._endpoint_results(org, page.items), page.next_cursor)
 
     def _checked_url(self, url: str) -> str:
         """Resolves the host with no transaction open: a slow DNS server must not hold a
@@ -117,10 +122,11 @@ class WebhookService(Service):
         self.session.commit()
         return check_url(url, self.settings)
 
-    def get(self, slug: str, endpoint_id: str) -> WebhookEndpoint:
-        return self._endpoint(self._org(slug, "read_webhooks"), endpoint_id)
+    def get(self, slug: str, endpoint_id: str) -> Endpoint:
+        org = self._org(slug, "read_webhooks")
+        return self._endpoint_result(org, self._endpoint(org, endpoint_id))
 
-    def update(self, slug: str, endpoint_id: str, changes: Changes) -> WebhookEndpoint:
+    def update(self, slug: str, endpoint_id: str, changes: Changes) -> Endpoint:
         org = self._org(slug, "manage_webhooks")
         endpoint = self._endpoint(org, endpoint_id)
         changed: dict[str, Any] = {}
@@ -155,9 +161,9 @@ class WebhookService(Service):
                 sensitive=sensitive,
             )
         )
-        return endpoint
+        return self._endpoint_result(org, endpoint)
 
-    def enable(self, slug: str, endpoint_id: str) -> WebhookEndpoint:
+    def enable(self, slug: str, endpoint_id: str) -> Endpoint:
         """Active again, whether an admin or the failure budget disabled it: its count starts
         over and its queued deliveries are due at once."""
         org = self._org(slug, "manage_webhooks")
@@ -175,7 +181,7 @@ class WebhookService(Service):
                 details=details,
             )
         )
-        return endpoint
+        return self._endpoint_result(org, endpoint)
 
     def delete(self, slug: str, endpoint_id: str) -> None:
         """Gone at once: its secrets are erased and its queued deliveries cancelled."""
@@ -228,13 +234,9 @@ class WebhookService(Service):
         )
         return issued
 
-    def previous_secret_expiry(self, endpoints: list[WebhookEndpoint]) -> dict[str, datetime]:
-        ids = [e.id for e in endpoints]
-        return secrets.previous_expiry(self.session, ids, self.deps.clock.now())
-
     # ------------------------------------------------------------------ deliveries
 
-    def ping(self, slug: str, endpoint_id: str) -> WebhookDelivery:
+    def ping(self, slug: str, endpoint_id: str) -> Delivery:
         """Queues a ``ping`` event for this endpoint (through the outbox like any event)."""
         org = self._org(slug, "manage_webhooks")
         endpoint = self._endpoint(org, endpoint_id)
@@ -259,12 +261,12 @@ class WebhookService(Service):
         )
         if delivery is None:  # pragma: no cover - the outbox listener writes it with the event
             raise RuntimeError("the ping was not queued")
-        return delivery
+        return delivery_of(delivery, [])  # queued just now: not attempted yet
 
     def deliveries(
         self, slug: str, endpoint_id: str, status: str | None, cursor: str | None, limit: int
     ) -> Page:
-        """Newest first."""
+        """A page of ``Delivery``s with their attempts, newest first."""
         endpoint = self._endpoint(self._org(slug, "read_webhooks"), endpoint_id)
         query = (
             select(WebhookDelivery)
@@ -276,25 +278,17 @@ class WebhookService(Service):
             query = query.where(WebhookDelivery.status == status)
         if before := decode_cursor(cursor):
             query = query.where(WebhookDelivery.id < before)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        attempts = self._attempts(page.items)
+        return Page([delivery_of(d, attempts[d.id]) for d in page.items], page.next_cursor)
 
-    def delivery(self, slug: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+    def delivery(self, slug: str, endpoint_id: str, delivery_id: str) -> DeliveryDetail:
         endpoint = self._endpoint(self._org(slug, "read_webhooks"), endpoint_id)
-        return self._delivery(endpoint, delivery_id)
+        found = self._delivery(endpoint, delivery_id)
+        attempts = self._attempts([found])[found.id]
+        return DeliveryDetail(delivery_of(found, attempts), found.payload)
 
-    def attempts(self, deliveries: list[WebhookDelivery]) -> dict[str, list[WebhookAttempt]]:
-        found: dict[str, list[WebhookAttempt]] = {d.id: [] for d in deliveries}
-        if not found:
-            return found
-        for attempt in self.session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id.in_(found))
-            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.number)
-        ):
-            found[attempt.delivery_id].append(attempt)
-        return found
-
-    def redeliver(self, slug: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+    def redeliver(self, slug: str, endpoint_id: str, delivery_id: str) -> Delivery:
         """A new delivery of the same event (same body and event id), due now."""
         org = self._org(slug, "manage_webhooks")
         endpoint = self._endpoint(org, endpoint_id)
@@ -324,9 +318,32 @@ class WebhookService(Service):
                 details={"endpoint_id": endpoint.id, "redelivery_of": original.id},
             )
         )
-        return copy
+        return delivery_of(copy, [])  # queued just now: not attempted yet
 
     # ------------------------------------------------------------------ internals
+
+    def _endpoint_results(self, org: Organization, rows: list[WebhookEndpoint]) -> list[Endpoint]:
+        """Their results, with when each one's previous secret stops signing (one query)."""
+        now = self.deps.clock.now()
+        previous = secrets.previous_expiry(self.session, [e.id for e in rows], now)
+        return [endpoint_of(e, org.slug, previous.get(e.id)) for e in rows]
+
+    def _endpoint_result(self, org: Organization, row: WebhookEndpoint) -> Endpoint:
+        (endpoint,) = self._endpoint_results(org, [row])
+        return endpoint
+
+    def _attempts(self, deliveries: list[WebhookDelivery]) -> dict[str, list[WebhookAttempt]]:
+        """Delivery id -> its attempts in order, for all of ``deliveries`` in one query."""
+        found: dict[str, list[WebhookAttempt]] = {d.id: [] for d in deliveries}
+        if not found:
+            return found
+        for attempt in self.session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_(found))
+            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.number)
+        ):
+            found[attempt.delivery_id].append(attempt)
+        return found
 
     def _org(self, slug: str, action: str) -> Organization:
         return OrgService(self.deps).authorized(slug, action)

@@ -21,7 +21,8 @@ def seed(components: Components, operator: str, name: str, request_id: str) -> s
     with acting_as(components, operator, request_id) as deps:
         created = MemberService(deps).create("acme", "service", name, ["admin"])
     assert created.key is not None and created.key.secret  # its only key, shown once
-    return created.principal.id
+    assert created.key.secret not in repr(created)  # nor logged with the result
+    return created.member.id
 
 
 def test_an_operator_seeds_the_first_admin_with_its_key_flagged(
@@ -116,4 +117,4 @@ def test_only_an_operator_grants_the_operator_role(eco: Ecosystem, components: C
     assert denials_of(components, "grant") == [(platform_admin, "manage_operators", "policy")]
     with acting_as(components, eco.operator.id, "grant-by-operator") as deps:
         granted = MemberService(deps).set_roles("platform", "service", helper, ["operator"])
-    assert granted.roles == ["operator"]
+    assert granted.roles == ("operator",)

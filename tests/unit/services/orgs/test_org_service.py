@@ -14,6 +14,7 @@ from escrow.errors import (
     ValidationError,
 )
 from escrow.members.service import MemberService
+from escrow.orgs.results import Org
 from escrow.orgs.service import OrgService
 from tests.fixtures.api import Ecosystem
 from tests.unit.services.acting import acting_as, denials_of, events_of
@@ -44,6 +45,7 @@ def world(eco: Ecosystem, components: Components) -> World:
 def test_an_operator_creates_an_org_once_under_a_valid_slug(world: World) -> None:
     with acting_as(world.components, world.operator, "create") as deps:
         org = OrgService(deps).create("initech", "Initech", "core")
+    assert isinstance(org, Org)  # a result, not a row of the closed session
     assert (org.slug, org.status, org.tier) == ("initech", "active", "core")
     assert events_of(world.components, "create") == [("org.create", "success")]
     refusals = [("initech", "core", ConflictError), ("platform", "core", ValidationError)]
@@ -95,7 +97,7 @@ def test_a_suspended_orgs_admin_can_do_nothing_until_reinstated(world: World) ->
     def add_member(request_id: str) -> str:
         with acting_as(world.components, world.acme_admin, request_id) as deps:
             created = MemberService(deps).create("acme", "user", request_id, ["member"])
-            return created.principal.status
+            return created.member.status
 
     world.set_status("acme", "suspended", "suspend")
     with (

@@ -15,6 +15,7 @@ from escrow.errors import (
     ValidationError,
 )
 from escrow.orgs.queries import active_partnership_exists, find_org
+from escrow.partnerships.results import PartnershipRecord
 from escrow.partnerships.service import PartnershipService
 from storage.models import Partnership
 from tests.fixtures.api import Ecosystem
@@ -33,7 +34,7 @@ class Orgs:
         self.globex_member = eco.principal("globex", "member").id
         self.outsider = eco.admin_of("initech").id
 
-    def link(self, request_id: str = "link", *slugs: str) -> Partnership:
+    def link(self, request_id: str = "link", *slugs: str) -> PartnershipRecord:
         with acting_as(self.components, self.operator, request_id) as deps:
             return PartnershipService(deps).create(list(slugs or ("acme", "globex")), "supplier")
 
@@ -51,6 +52,7 @@ def orgs(eco: Ecosystem, components: Components) -> Orgs:
 def test_an_operator_links_two_orgs_and_the_link_is_audited_for_both(orgs: Orgs) -> None:
     partnership = orgs.link()
     assert partnership.status == "active" and orgs.active("acme", "globex")
+    assert partnership.orgs == ("acme", "globex")
     assert not orgs.active("acme", "initech")
     assert events_of(orgs.components, "link") == [("partnership.create", "success")]
     with acting_as(orgs.components, orgs.globex_member, "read") as deps:

@@ -16,6 +16,7 @@ from escrow.audit.log import AuditRecord
 from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
 from escrow.webhooks.events import DEPOSIT_RECEIVED
+from escrow.webhooks.results import Delivery
 from escrow.wiring import webhook_service
 from storage.models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from tests.fixtures.api import Caller
@@ -50,7 +51,7 @@ def register(components: Components, admin: Caller, url: str, events: list[str])
         return created.endpoint.id
 
 
-def ping(components: Components, admin: Caller, endpoint_id: str) -> WebhookDelivery:
+def ping(components: Components, admin: Caller, endpoint_id: str) -> Delivery:
     with authenticated_as(components, admin) as deps:
         return webhook_service(components, deps).ping("acme", endpoint_id)
 
@@ -62,6 +63,7 @@ def test_the_secret_is_shown_once_and_neither_it_nor_the_url_enters_the_audit_lo
     with authenticated_as(components, partners.admin) as deps:
         created = webhook_service(components, deps).create("acme", url, "crm", [DEPOSIT_RECEIVED])
     assert created.secret.secret.startswith("whsec_")
+    assert created.secret.secret not in repr(created)  # nor logged with the result
     with components.db.session() as session:
         (sealed,) = session.scalars(select(WebhookSecret))
         assert created.secret.secret not in sealed.ciphertext
@@ -142,8 +144,12 @@ def test_a_ping_is_delivered_signed_to_the_receiver_and_the_attempt_audited(
     assert verify_signature(received, created.secret.secret, now)
     assert received.event["type"] == "ping" and received.header("webhook-id") == queued.event_id
     with authenticated_as(components, partners.admin) as deps:
-        sent = webhook_service(components, deps).delivery("acme", created.endpoint.id, queued.id)
-        assert (sent.status, sent.attempts) == ("delivered", 1)
+        sent = (
+            webhook_service(components, deps)
+            .delivery("acme", created.endpoint.id, queued.id)
+            .delivery
+        )
+        assert (sent.status, sent.attempt_count, len(sent.attempts)) == ("delivered", 1, 1)
     (delivered,) = audit_events(components, "webhook.deliver")
     assert (delivered.resource_id, delivered.outcome) == (queued.id, "success")
 
@@ -158,14 +164,15 @@ def test_dead_deliveries_spend_the_failure_budget_and_enabling_starts_it_over(
         assert webhook_deliveries(components).deliver_due() == 1
     with authenticated_as(components, partners.admin) as deps:
         disabled = webhook_service(components, deps).get("acme", endpoint_id)
-        assert (disabled.status, disabled.disabled_reason) == ("disabled", "failure_budget")
+        assert (disabled.enabled, disabled.disabled_reason) == (False, "failure_budget")
     with pytest.raises(InvalidStateError):
         ping(components, partners.admin, endpoint_id)
     (spent,) = audit_events(components, "webhook.disable")
     assert (spent.resource_id, spent.reason) == (endpoint_id, "failure_budget")
     with authenticated_as(components, partners.admin) as deps:
-        enabled = webhook_service(components, deps).enable("acme", endpoint_id)
-        assert (enabled.status, enabled.consecutive_dead) == ("active", 0)
+        assert webhook_service(components, deps).enable("acme", endpoint_id).enabled
+    with components.db.session() as session:
+        assert session.get_one(WebhookEndpoint, endpoint_id).consecutive_dead == 0
     (event,) = audit_events(components, "webhook.enable")
     assert '"disabled_reason":"failure_budget"' in event.entry
     ping(components, partners.admin, endpoint_id)
