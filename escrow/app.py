@@ -286,13 +286,18 @@ agreement_sweeps = every(
     lambda c: c.settings.agreement_sweep_interval,
     lambda c: sweep_agreements(c.db, c.lifecycle),
 )
+
+
 # Deliver every ESCROW_WEBHOOK_INTERVAL seconds (0: this process does not).
+def webhook_deliveries(c: Components) -> Deliveries:
+    """Made afresh for each run, so that a jitter source swapped in by a test is used."""
+    return Deliveries(c.db, c.keyring, c.audit, c.clock, c.new_id, c.random, c.settings.webhooks)
+
+
 webhook_schedule = every(
     "webhook-deliveries",
     lambda c: c.settings.webhooks.interval,
-    lambda c: Deliveries(
-        c.db, c.keyring, c.audit, c.clock, c.new_id, c.random, c.settings.webhooks
-    ).run(),
+    lambda c: webhook_deliveries(c).run(),
 )
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from escrow.app import webhook_deliveries
 from escrow.components import Components
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
-from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver
 
 SALES = b"region,amount,customer\r\nEU,10,alice\r\nUS,20,bob\r\nEU,30,carol\r\nAPAC,40,dave\r\n"

@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from escrow.app import webhook_deliveries
 from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.config import load_settings
@@ -34,7 +35,6 @@ from escrow.webhooks.schemas import EventType
 from storage.models import AuditEvent, AuditSecret, WebhookDelivery, WebhookSecret
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.datasets import create_dataset, deposit
-from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 
 CSV = b"region,amount\nEU,10\nUS,20\n"

@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
+from escrow.app import webhook_deliveries
 from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.config import load_settings
@@ -28,7 +29,6 @@ from escrow.webhooks import delivery, retention
 from storage.models import WebhookAttempt, WebhookDelivery
 from tests.api.webhooks.test_webhooks import Parties, _at, _deliveries, _events, _hook, _ping
 from tests.fixtures.api import Ecosystem
-from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import Received, WebhookReceiver, running_receiver
 
 BASE, CAP = 60, 200

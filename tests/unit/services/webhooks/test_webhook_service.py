@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from escrow.app import webhook_deliveries
 from escrow.audit.log import AuditRecord
 from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
@@ -21,7 +22,6 @@ from escrow.wiring import webhook_service
 from storage.models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners
-from tests.fixtures.jobs import webhook_deliveries
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 from tests.unit.services.acting import audit_events, authenticated_as, context_of
 from tests.unit.services.deposits import CSV, create, deposit
