@@ -27,8 +27,8 @@ from crypto.errors import (
     SignatureError,
     UnknownKeyError,
 )
-from crypto.key_manager import KeyManager
-from crypto.keyring import KekInfo, KekState, Keyring
+from crypto.key_manager import KekInfo, KekState, KeyManager
+from crypto.keyring import Keyring
 from crypto.merkle import (
     EMPTY_ROOT,
     CompactRange,

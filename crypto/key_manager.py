@@ -14,16 +14,26 @@ destroyed, and data keys still wrapped under them are unrecoverable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from crypto.envelope import WrappedDataKey
-from crypto.keyring import KekInfo
 from crypto.signing import ServiceSigner, TokenSigningKey
 from crypto.signing_keys import SigningKeyInfo, SigningKeyKind
 from crypto.stream import DEFAULT_SEGMENT_SIZE, StreamingAead
 
-__all__ = ["KeyManager"]
+__all__ = ["KekInfo", "KekState", "KeyManager"]
+
+KekState = Literal["staged", "active", "decrypt-only", "retired"]
+
+
+@dataclass(frozen=True, slots=True)
+class KekInfo:
+    """A key encryption key's id and lifecycle state (never its material)."""
+
+    kek_id: str
+    state: KekState
 
 
 class KeyManager(Protocol):

@@ -1,18 +1,6 @@
 """The keyring: key encryption keys (KEKs) and the service's signing and MAC keys.
 
-One JSON file, mode 0600, replaced atomically on every change::
-
-    {"format": "partner-escrow-keyring/v2",
-     "keks": [{"id": "kek-1a2b3c4d", "state": "active", "key": "<base64, 32 bytes>"},
-              {"id": "kek-5e6f7a8b", "state": "decrypt-only", "key": "..."},
-              {"id": "kek-9c0d1e2f", "state": "retired"}],
-     "receipt_signing_keys": [<signing key>, ...],
-     "token_signing_keys": [<signing key>, ...],
-     "audit_hmac_key": "<base64, 32 bytes>"}
-
-with signing keys as ``crypto.signing_keys`` describes them (stage, promote, retire, like
-KEKs). A v1 file (one ``receipt_signing_key`` and one ``token_signing_key`` seed) loads as one
-active key of each kind, and is written as v2 on its next change.
+They are kept in one 0600 file, whose format ``crypto.keyring_file`` reads and writes.
 
 KEK lifecycle: ``staged`` (after ``stage``: unwraps but never wraps, so every replica can
 hold it before any DEK uses it) -> ``active`` (wraps and unwraps; exactly one; ``promote``
@@ -28,164 +16,36 @@ re-reads the file first so that changes made by another process are kept.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crypto import signing_keys
-from crypto.envelope import KEK_ID_PATTERN, WrappedDataKey, unwrap_data_key, wrap_data_key
+from crypto.envelope import WrappedDataKey, unwrap_data_key, wrap_data_key
 from crypto.errors import KeyringError, RetiredKeyError, UnknownKeyError
-from crypto.private_file import read_private_file, write_private_file
-from crypto.signing import ServiceSigner, TokenSigningKey
-from crypto.signing_keys import (
-    KINDS,
-    SigningKey,
-    SigningKeyInfo,
-    SigningKeyKind,
-    decode_key,
-    encode_key,
+from crypto.key_manager import KekInfo
+from crypto.keyring_file import (
+    KEY_SIZE,
+    KekEntry,
+    KeyringContents,
+    Stamp,
+    new_kek_id,
+    read_contents,
+    stamp_of,
 )
+from crypto.private_file import write_private_file
+from crypto.signing import ServiceSigner, TokenSigningKey
+from crypto.signing_keys import KINDS, SigningKeyInfo, SigningKeyKind
 from crypto.stream import DEFAULT_SEGMENT_SIZE, DataKey, StreamingAead
 
-__all__ = ["KekInfo", "KekState", "Keyring"]
+__all__ = ["Keyring"]
 
-KekState = Literal["staged", "active", "decrypt-only", "retired"]
-_STATES: Final[frozenset[str]] = frozenset({"staged", "active", "decrypt-only", "retired"})
-_FORMAT: Final = "partner-escrow-keyring/v2"
-_FORMAT_V1: Final = "partner-escrow-keyring/v1"  # one seed per signing key; still loads
-_KEY_SIZE: Final = 32
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class KekInfo:
-    """A key encryption key's id and lifecycle state (never its material)."""
-
-    kek_id: str
-    state: KekState
-
-
-@dataclass(slots=True)
-class _Kek:
-    kek_id: str
-    state: KekState
-    material: bytes | None
-
-
-@dataclass(slots=True)
-class _State:
-    keks: list[_Kek]
-    signing: dict[SigningKeyKind, list[SigningKey]]
-    audit_hmac_key: bytes
-
-    @classmethod
-    def generate(cls) -> _State:
-        return cls(
-            keks=[_Kek(_new_kek_id(set()), "active", os.urandom(_KEY_SIZE))],
-            signing={kind: [SigningKey.generate("active", None)] for kind in KINDS},
-            audit_hmac_key=os.urandom(_KEY_SIZE),
-        )
-
-    def signer_key(self, kind: SigningKeyKind) -> Ed25519PrivateKey:
-        return signing_keys.active(self.signing[kind]).private_key()
-
-    def find(self, kek_id: str) -> _Kek | None:
-        return next((kek for kek in self.keks if kek.kek_id == kek_id), None)
-
-    def active(self) -> _Kek:
-        return next(kek for kek in self.keks if kek.state == "active")
-
-    def active_key(self) -> tuple[str, bytes]:
-        active = self.active()
-        if active.material is None:  # from_json and retire() never let this happen
-            raise KeyringError(f"active KEK {active.kek_id} has no key material")
-        return active.kek_id, active.material
-
-    def to_json(self) -> bytes:
-        document = {
-            "format": _FORMAT,
-            "keks": [_kek_to_json(kek) for kek in self.keks],
-            **{
-                f"{kind}_signing_keys": [key.to_json() for key in self.signing[kind]]
-                for kind in KINDS
-            },
-            "audit_hmac_key": encode_key(self.audit_hmac_key),
-        }
-        return json.dumps(document, indent=2).encode("utf-8") + b"\n"
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> _State:
-        """Raises ValueError naming the first structural problem; reads v1 and v2 files."""
-        document = json.loads(raw)
-        version = document.get("format") if isinstance(document, dict) else None
-        if version not in (_FORMAT, _FORMAT_V1):
-            raise ValueError(f"format must be {_FORMAT!r} (or {_FORMAT_V1!r})")
-        per_kind = "_signing_keys" if version == _FORMAT else "_signing_key"
-        fields = {"format", "keks", "audit_hmac_key", *(kind + per_kind for kind in KINDS)}
-        if set(document) != fields:
-            raise ValueError(f"top level must be an object with exactly {sorted(fields)}")
-        if not isinstance(document["keks"], list):
-            raise ValueError("keks must be a list")
-        state = cls(
-            keks=[_kek_from_json(entry) for entry in document["keks"]],
-            signing={kind: _signing_from_json(document, kind, per_kind) for kind in KINDS},
-            audit_hmac_key=decode_key(document["audit_hmac_key"], "audit_hmac_key"),
-        )
-        if len({kek.kek_id for kek in state.keks}) != len(state.keks):
-            raise ValueError("KEK ids must be unique")
-        if sum(kek.state == "active" for kek in state.keks) != 1:
-            raise ValueError("exactly one KEK must be active")
-        return state
-
-
-def _signing_from_json(
-    document: dict[str, Any], kind: SigningKeyKind, suffix: str
-) -> list[SigningKey]:
-    field = kind + suffix
-    if suffix == "_signing_key":  # v1: one seed, which has signed since the start
-        return [SigningKey.from_seed(decode_key(document[field], field), "active")]
-    entries = document[field]
-    if not isinstance(entries, list):
-        raise ValueError(f"{field} must be a list")
-    keys = [SigningKey.from_json(entry, field) for entry in entries]
-    signing_keys.check_keys(keys, field)
-    return keys
-
-
-def _kek_to_json(kek: _Kek) -> dict[str, str]:
-    entry = {"id": kek.kek_id, "state": kek.state}
-    if kek.material is not None:
-        entry["key"] = encode_key(kek.material)
-    return entry
-
-
-def _kek_from_json(entry: Any) -> _Kek:
-    if not isinstance(entry, dict) or not {"id", "state"} <= set(entry) <= {"id", "state", "key"}:
-        raise ValueError("each KEK must be an object with id, state and (unless retired) key")
-    kek_id, state = entry["id"], entry["state"]
-    if not isinstance(kek_id, str) or not KEK_ID_PATTERN.fullmatch(kek_id):
-        raise ValueError(f"malformed KEK id {kek_id!r}")
-    if state not in _STATES:
-        raise ValueError(f"{kek_id}: state must be one of {sorted(_STATES)}")
-    if (state == "retired") == ("key" in entry):
-        raise ValueError(f"{kek_id}: a retired KEK has no key and every other KEK has one")
-    material = decode_key(entry["key"], f"{kek_id} key") if "key" in entry else None
-    return _Kek(kek_id, state, material)
-
-
-def _new_kek_id(taken: set[str]) -> str:
-    while True:
-        kek_id = f"kek-{os.urandom(4).hex()}"
-        if kek_id not in taken:
-            return kek_id
 
 
 class Keyring:
@@ -204,7 +64,7 @@ class Keyring:
         "_token_key",
     )
 
-    def __init__(self, path: Path, state: _State, stamp: _Stamp | None = None) -> None:
+    def __init__(self, path: Path, state: KeyringContents, stamp: Stamp | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
         self._install(state, stamp)
@@ -212,19 +72,19 @@ class Keyring:
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> Keyring:
         """Generates every key afresh into a new 0600 file; KeyringError if the file exists."""
-        target, state = Path(path), _State.generate()
+        target, state = Path(path), KeyringContents.generate()
         try:
             write_private_file(target, state.to_json(), replace=False)
         except FileExistsError:
             raise KeyringError(f"{target} already exists; refusing to overwrite keys") from None
-        return cls(target, state, _stamp_of(target))
+        return cls(target, state, stamp_of(target))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Keyring:
         """Fails closed: refuses a file others may access, or one that is not a valid keyring."""
         target = Path(path)
-        stamp = _stamp_of(target)
-        return cls(target, _read_state(target), stamp)
+        stamp = stamp_of(target)
+        return cls(target, read_contents(target), stamp)
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str]) -> Keyring:
@@ -248,8 +108,8 @@ class Keyring:
     def reload(self) -> None:
         """Re-reads the file, picking up rotations made by other processes."""
         with self._lock:
-            stamp = _stamp_of(self._path)
-            self._install(_read_state(self._path), stamp)
+            stamp = stamp_of(self._path)
+            self._install(read_contents(self._path), stamp)
 
     def keks(self) -> list[KekInfo]:
         return [KekInfo(kek.kek_id, kek.state) for kek in self._state.keks]
@@ -289,10 +149,10 @@ class Keyring:
     def rotate(self) -> str:
         """Makes a new active KEK (the old one becomes decrypt-only), persisted; returns its id."""
 
-        def change(state: _State) -> str:
+        def change(state: KeyringContents) -> str:
             state.active().state = "decrypt-only"
-            kek_id = _new_kek_id({kek.kek_id for kek in state.keks})
-            state.keks.append(_Kek(kek_id, "active", os.urandom(_KEY_SIZE)))
+            kek_id = new_kek_id({kek.kek_id for kek in state.keks})
+            state.keks.append(KekEntry(kek_id, "active", os.urandom(KEY_SIZE)))
             return kek_id
 
         return self._mutate(change)
@@ -300,9 +160,9 @@ class Keyring:
     def stage(self) -> str:
         """Adds a new KEK that unwraps but does not wrap yet, persisted; returns its id."""
 
-        def change(state: _State) -> str:
-            kek_id = _new_kek_id({kek.kek_id for kek in state.keks})
-            state.keks.append(_Kek(kek_id, "staged", os.urandom(_KEY_SIZE)))
+        def change(state: KeyringContents) -> str:
+            kek_id = new_kek_id({kek.kek_id for kek in state.keks})
+            state.keks.append(KekEntry(kek_id, "staged", os.urandom(KEY_SIZE)))
             return kek_id
 
         return self._mutate(change)
@@ -310,7 +170,7 @@ class Keyring:
     def promote(self, kek_id: str) -> None:
         """Makes a staged (or decrypt-only) KEK the active one; the old one becomes decrypt-only."""
 
-        def change(state: _State) -> None:
+        def change(state: KeyringContents) -> None:
             kek = state.find(kek_id)
             if kek is None:
                 raise UnknownKeyError(f"no KEK {kek_id!r} in {self._path}")
@@ -326,7 +186,7 @@ class Keyring:
     def retire(self, kek_id: str) -> None:
         """Erases a non-active KEK's material for good; DEKs still under it become unrecoverable."""
 
-        def change(state: _State) -> None:
+        def change(state: KeyringContents) -> None:
             kek = state.find(kek_id)
             if kek is None:
                 raise UnknownKeyError(f"no KEK {kek_id!r} in {self._path}")
@@ -391,15 +251,15 @@ class Keyring:
             raise RetiredKeyError(f"KEK {kek_id} is retired; data keys under it are gone")
         return kek.material
 
-    def _mutate(self, change: Callable[[_State], _T]) -> _T:
+    def _mutate(self, change: Callable[[KeyringContents], _T]) -> _T:
         with self._lock:
-            state = _read_state(self._path)
+            state = read_contents(self._path)
             result = change(state)
             write_private_file(self._path, state.to_json(), replace=True)
-            self._install(state, _stamp_of(self._path))
+            self._install(state, stamp_of(self._path))
             return result
 
-    def _install(self, state: _State, stamp: _Stamp | None) -> None:
+    def _install(self, state: KeyringContents, stamp: Stamp | None) -> None:
         self._state = state
         self._service_signer = ServiceSigner(state.signer_key("receipt"))
         self._token_key = TokenSigningKey(state.signer_key("token"))
@@ -411,29 +271,9 @@ class Keyring:
 
     def _refresh(self) -> None:
         """Re-reads the file if it was replaced (a change by another process): one stat."""
-        stamp = _stamp_of(self._path)
+        stamp = stamp_of(self._path)
         if stamp is None or stamp == self._stamp:
             return  # unchanged, or gone from disk: a removed file changes no key
         with self._lock:
-            if _stamp_of(self._path) != self._stamp:
-                self._install(_read_state(self._path), stamp)
-
-
-_Stamp = tuple[int, int, int, int]
-
-
-def _stamp_of(path: Path) -> _Stamp | None:
-    """What changes whenever the file is replaced (an atomic write is a new inode)."""
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def _read_state(path: Path) -> _State:
-    raw = read_private_file(path)
-    try:
-        return _State.from_json(raw)
-    except ValueError as error:  # json.JSONDecodeError is a ValueError too
-        raise KeyringError(f"{path} is not a valid keyring: {error}") from None
+            if stamp_of(self._path) != self._stamp:
+                self._install(read_contents(self._path), stamp)

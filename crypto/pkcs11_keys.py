@@ -35,7 +35,8 @@ from typing import Final, TypeVar
 
 from crypto.envelope import KEK_ID_PATTERN, WrappedDataKey
 from crypto.errors import IntegrityError, KeyringError, RetiredKeyError, UnknownKeyError
-from crypto.keyring import KekInfo, KekState, Keyring
+from crypto.key_manager import KekInfo, KekState
+from crypto.keyring import Keyring
 from crypto.pkcs11_token import StaleKeyError, TokenKey, TokenSession
 from crypto.private_file import read_private_file
 from crypto.signing import ServiceSigner, TokenSigningKey

@@ -35,7 +35,8 @@ from tabular.errors import BadTableError, SchemaMismatchError, TabularError, Vie
 from tabular.formats import MEDIA_TYPE_OF, TableFormat, table_format
 from tabular.parquet import RangeReader, bare_schema, write_parquet
 from tabular.predicates import RowFilter, compile_filter, parse_view, where_fields
-from tabular.reading import BLOCK_BYTES, parquet_batches, read_batches
+from tabular.reading import parquet_batches, read_batches
+from tabular.reading_rules import BLOCK_BYTES
 from tabular.schema import (
     FIELD_TYPES,
     SchemaInference,

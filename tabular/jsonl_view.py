@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from tabular.formats import TableFormat
 from tabular.parquet import write_parquet
 from tabular.predicates import RowFilter
-from tabular.reading import TARGET_BYTES, line_blocks, strip_bom
+from tabular.reading import line_blocks, strip_bom
+from tabular.reading_rules import TARGET_BYTES
 from tabular.schema import arrow_type_for
 from tabular.typed import typed_values
 

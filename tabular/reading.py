@@ -11,38 +11,39 @@ raises ``BadTableError`` (its ``reason`` is stable), never a partial table.
 
 CSV is RFC 4180 ("excel" dialect): comma, double quotes, CRLF or LF, quoted fields may hold
 line breaks; one leading UTF-8 BOM is skipped; blank lines are no rows.
+
+Where a CSV body's records end is ``tabular.csv_records``'s to find; the limits and the
+reasons a table is refused are ``tabular.reading_rules``'s.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Final, TypeVar
+from typing import IO, Final, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from tabular.csv_records import after_header, read_csv_header, record_blocks
 from tabular.errors import BadTableError
 from tabular.formats import TableFormat
+from tabular.reading_rules import (
+    BLOCK_BYTES,
+    DETAILS,
+    DUPLICATE_COLUMNS,
+    RECORD_TOO_LARGE,
+    TARGET_BYTES,
+    guard,
+)
 
 __all__ = [
-    "BLOCK_BYTES",
     "CSV_PARSE",
-    "DUPLICATE_COLUMNS",
-    "NOT_UTF8",
-    "RAGGED_ROW",
-    "RECORD_TOO_LARGE",
-    "TARGET_BYTES",
-    "UNREADABLE",
-    "RecordSpan",
     "as_written",
-    "csv_header",
     "line_blocks",
     "ordered_map",
     "parquet_batches",
@@ -53,13 +54,6 @@ __all__ = [
 
 A = TypeVar("A")
 T = TypeVar("T")
-
-BLOCK_BYTES: Final = 16 << 20  # the longest record a reader takes
-NOT_UTF8: Final = "not utf-8"
-RECORD_TOO_LARGE: Final = "record too large"
-RAGGED_ROW: Final = "ragged row"
-DUPLICATE_COLUMNS: Final = "duplicate column names"
-UNREADABLE: Final = "unreadable"
 
 
 def read_batches(
@@ -75,27 +69,6 @@ def read_batches(
     if fmt == "jsonl":
         return _jsonl_batches(chunks, columns, block_bytes)
     raise ValueError("Parquet needs random access: use parquet_batches")
-
-
-def csv_header(head: bytes, *, final: bool = False) -> list[str] | None:
-    """The header of a CSV body beginning with ``head`` (None: not all of it is there yet,
-    or, when ``final``, the body has none)."""
-    head = head.removeprefix(codecs.BOM_UTF8)
-    if not final:
-        end = _header_end(bytearray(head))
-        if end is None:
-            return None
-        head = head[:end]  # the header's whole record only
-    try:
-        text = head.decode()
-    except UnicodeDecodeError:
-        raise BadTableError(NOT_UTF8, "the CSV body is not UTF-8") from None
-    try:
-        return next((row for row in csv.reader(io.StringIO(text)) if row), None)
-    except csv.Error:
-        if final:
-            raise BadTableError(UNREADABLE, "the CSV header is not readable") from None
-        return None  # a quoted name goes on past the last line
 
 
 def _csv_batches(
@@ -133,7 +106,7 @@ def read_csv_blocks(
         options = pacsv.ReadOptions(
             column_names=header, use_threads=False, block_size=max(len(block) + 1, 1 << 16)
         )
-        table = _guard(
+        table = guard(
             lambda: pacsv.read_csv(
                 pa.BufferReader(block),
                 read_options=options,
@@ -143,10 +116,10 @@ def read_csv_blocks(
         )
         return then(table)
 
-    body = _after_header(strip_bom(chunks))
+    body = after_header(strip_bom(chunks))
     # Whole records a block at a time, each parsed on its own: Arrow's streaming reader reads
     # about a dozen blocks ahead, 200 MiB at the 16 MiB a record may take.
-    blocks = _record_blocks(body, min(TARGET_BYTES, block_bytes), block_bytes)
+    blocks = record_blocks(body, min(TARGET_BYTES, block_bytes), block_bytes)
     if workers <= 1:
         yield from map(read, blocks)
     else:
@@ -187,93 +160,13 @@ def ordered_map(function: Callable[[A], T], items: Iterator[A], workers: int) ->
                 future.cancel()
 
 
-TARGET_BYTES: Final = 1 << 20  # the input a batch is read from, unless a record is longer
-
-
-def _after_header(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The body after its header record (the chunks start at the body's first byte)."""
-    held = bytearray()
-    for chunk in chunks:
-        held += chunk
-        end = _header_end(held)
-        if end is not None:
-            yield bytes(held[end:])
-            yield from chunks
-            return
-    end = _header_end(held, final=True)
-    if end is not None and end < len(held):
-        yield bytes(held[end:])
-
-
-def _header_end(held: bytearray, *, final: bool = False) -> int | None:
-    """Where the first non-blank record ends (after its line end), once it is whole."""
-    last = held.rfind(b"\n")
-    text = bytes(held if final else held[: last + 1]).decode(errors="replace")
-    reader = csv.reader(io.StringIO(text))
-    try:
-        for row in reader:
-            if row:
-                end = 0
-                for _ in range(reader.line_num):
-                    end = held.find(b"\n", end) + 1
-                    if end == 0:
-                        return len(held)
-                # The csv module ends a quoted field at the end of its input: with an odd
-                # number of quotes the record goes on past the lines held so far.
-                if not final and held.count(b'"', 0, end) % 2:
-                    return None
-                return end
-    except csv.Error:
-        pass
-    return len(held) if final else None
-
-
-def _record_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator[bytes]:
-    """The body in blocks of whole records (cut at a line end outside quotes), about
-    ``target`` bytes each; a record over ``limit`` raises."""
-    held = bytearray()
-    retry_at = target
-    for chunk in chunks:
-        held += chunk
-        if len(held) < retry_at:
-            continue
-        cut = _cut(held)
-        if cut:
-            yield bytes(held[:cut])
-            del held[:cut]
-        # A record longer than the target: look again at twice the bytes (linear time).
-        retry_at = max(target, 2 * len(held)) if not cut else target
-        if len(held) > limit:
-            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
-    if len(held) > limit:
-        raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
-    if held.strip(b"\r\n"):  # a line of spaces is a row (of one field)
-        yield bytes(held) if held.endswith(b"\n") else bytes(held) + b"\n"
-
-
-def _cut(held: bytearray | bytes, odd_at_end: int | None = None) -> int:
-    """The end of the last line outside quotes by quote parity (exact for RFC 4180); 0 if none.
-
-    ``odd_at_end``: the parity of the quotes before the end, if ``held`` does not start at a
-    record's start."""
-    odd = held.count(b'"') % 2 if odd_at_end is None else odd_at_end
-    end = len(held)
-    while True:
-        quote = held.rfind(b'"', 0, end)
-        if not odd and (newline := held.rfind(b"\n", quote + 1, end)) >= 0:
-            return newline + 1
-        if quote < 0:
-            return 0
-        odd, end = odd ^ 1, quote
-
-
 def _jsonl_batches(
     chunks: Iterator[bytes], columns: list[str] | None, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
     """Blocks of whole lines, each read on its own (types are inferred per block)."""
     for block in line_blocks(strip_bom(chunks), min(TARGET_BYTES, block_bytes), block_bytes):
         read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
-        table = _guard(
+        table = guard(
             lambda block=block, read=read: pajson.read_json(
                 pa.BufferReader(block), read_options=read
             )
@@ -297,9 +190,9 @@ def line_blocks(chunks: Iterator[bytes], target: int, limit: int) -> Iterator[by
             yield bytes(held[:end])
             del held[:end]
         if len(held) > limit:
-            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+            raise BadTableError(RECORD_TOO_LARGE, DETAILS[RECORD_TOO_LARGE])
     if len(held) > limit:
-        raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])
+        raise BadTableError(RECORD_TOO_LARGE, DETAILS[RECORD_TOO_LARGE])
     if held:
         yield bytes(held)
 
@@ -310,42 +203,17 @@ def parquet_batches(
     """A Parquet file's batches, row group after row group, one thread, ``columns`` only."""
     # Buffered, not pre-buffered: column chunks are read page by page, so memory holds a
     # batch and a page per column, not a whole row group.
-    file = _guard(lambda: pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False))
+    file = guard(lambda: pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False))
     # One reader per row group: a reader over many keeps memory for each row group it has
     # read (apache/arrow#39808). One thread: predictable memory.
     for group in range(file.num_row_groups):
-        batches = _guard(
+        batches = guard(
             lambda group=group: file.iter_batches(
                 batch_rows, row_groups=[group], columns=columns, use_threads=False
             )
         )
-        while (batch := _guard(lambda batches=batches: next(batches, None))) is not None:
+        while (batch := guard(lambda batches=batches: next(batches, None))) is not None:
             yield batch
-
-
-def _peek_header(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
-    """The first bytes, up to the end of the header, and the chunks with them put back."""
-    held = bytearray()
-    for chunk in chunks:
-        held += chunk
-        if csv_header(bytes(held)) is not None:
-            break
-        if len(held) > limit:
-            raise BadTableError(RECORD_TOO_LARGE, "the CSV header is longer than a block")
-    first = bytes(held)
-    return first, _chain(first, chunks)
-
-
-def read_csv_header(chunks: Iterator[bytes], limit: int) -> tuple[list[str], Iterator[bytes]]:
-    """The CSV header (empty for an empty body) and the chunks with what was read put back."""
-    first, chunks = _peek_header(chunks, limit)
-    header = csv_header(first) or csv_header(first, final=True) or []
-    return header, chunks
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -359,51 +227,3 @@ def strip_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield chunk
     if head:
         yield head
-
-
-def _guard(step: Any) -> Any:
-    """Runs a reader step; Arrow's errors (whose messages may quote data) become reasons."""
-    try:
-        return step()
-    except pa.ArrowInvalid as error:
-        raise BadTableError(_reason(str(error)), _DETAILS[_reason(str(error))]) from None
-    except (pa.ArrowException, OSError, ValueError, TypeError, OverflowError):
-        raise BadTableError(UNREADABLE, _DETAILS[UNREADABLE]) from None
-
-
-def _reason(message: str) -> str:
-    if "UTF8" in message or "UTF-8" in message or "utf8" in message:
-        return NOT_UTF8
-    if "straddling" in message or "block" in message:
-        return RECORD_TOO_LARGE
-    if "Expected" in message and "columns" in message:
-        return RAGGED_ROW
-    return UNREADABLE
-
-
-_DETAILS: Final = {
-    NOT_UTF8: "the table is not UTF-8",
-    RECORD_TOO_LARGE: "a record is longer than the reader's block",
-    RAGGED_ROW: "a row's number of fields differs from the header's",
-    UNREADABLE: "the table is not readable in its format",
-    DUPLICATE_COLUMNS: "the header repeats a column name",
-}
-
-
-class RecordSpan:
-    """Follows a CSV body chunk by chunk as ``read_batches`` cuts it into records (by quote
-    parity) and raises ``BadTableError`` once a record is longer than ``limit``: a deposit
-    refused here is one a view could not read."""
-
-    def __init__(self, limit: int = BLOCK_BYTES) -> None:
-        self._limit = limit
-        self._odd = 0
-        self._open = 0  # bytes since the last record's end
-
-    def update(self, chunk: bytes) -> None:
-        odd = (self._odd + chunk.count(b'"')) % 2
-        cut = _cut(chunk, odd)
-        self._open = len(chunk) - cut if cut else self._open + len(chunk)
-        self._odd = odd
-        if self._open > self._limit:
-            raise BadTableError(RECORD_TOO_LARGE, _DETAILS[RECORD_TOO_LARGE])

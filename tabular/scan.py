@@ -20,11 +20,11 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tabular.csv_records import RecordSpan
 from tabular.digests import NOT_UTF8, RECORD_TOO_LARGE, ContentDigest
 from tabular.errors import BadTableError
 from tabular.formats import TableFormat
 from tabular.parquet import RangeReader
-from tabular.reading import RecordSpan
 from tabular.schema import SchemaInference, check_schema, schema_of_arrow
 
 __all__ = ["PARQUET_TAIL_BYTES", "ScanResult", "TableScan"]

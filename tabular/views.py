@@ -3,7 +3,7 @@
 A view is ``{"fields": [name, ...] | None, "where": tree | None}`` (predicates in
 ``tabular.predicates``). ``apply_view`` reads CSV or JSON Lines from an iterator of plaintext
 chunks, Parquet from a seekable file, and yields the output in pieces; memory holds a block
-(``reading.BLOCK_BYTES``) or a row group, never the table. Output keeps the input's format
+(``reading_rules.BLOCK_BYTES``) or a row group, never the table. Output keeps the input's format
 unless ``output="parquet"``, which writes Parquet typed by the schema.
 
 CSV: output in the "excel" dialect with CRLF line ends (RFC 4180): a header of the granted
@@ -26,18 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tabular.buffers import string_data
+from tabular.csv_records import read_csv_header
 from tabular.errors import BadTableError, ViewError
 from tabular.formats import TableFormat
 from tabular.jsonl_view import jsonl_view
 from tabular.parquet import write_parquet
 from tabular.predicates import RowFilter, compile_filter, parse_view
-from tabular.reading import (
-    BLOCK_BYTES,
-    parquet_batches,
-    read_batches,
-    read_csv_blocks,
-    read_csv_header,
-)
+from tabular.reading import parquet_batches, read_batches, read_csv_blocks
+from tabular.reading_rules import BLOCK_BYTES
 from tabular.schema import arrow_type_for, field_types
 from tabular.typed import typed_batch
 

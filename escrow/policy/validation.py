@@ -9,8 +9,9 @@ from typing import Any
 from polar.exceptions import OsoError
 
 from escrow.errors import PayloadTooLargeError, ValidationError
+from escrow.policy.case_specs import agreement
 from escrow.policy.engine import PolicyBundle, PolicyEngine, PolicyLoadError
-from escrow.policy.testing import agreement, run_suites
+from escrow.policy.testing import run_suites
 from escrow.policy.time_budget import BudgetExceededError, answer_within, serve_one
 
 MAX_POLAR_FILES = 64
