@@ -1,5 +1,5 @@
 """What the agreement use cases return: an agreement with its decisions and what still blocks
-its release, and the owner's preview.
+its release, the owner's preview, and an agreement's status as the policy's explain shows it.
 
 Built inside the use case while its session is open (see escrow/orgs/results.py).
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from escrow.policy.facts import Waiting
+from escrow.policy.facts import AgreementStatus, Waiting
 from storage.models import Agreement, AgreementDecision
 
 
@@ -113,4 +113,18 @@ def agreement_of(
 def decision_of(row: AgreementDecision) -> ApprovalDecision:
     return ApprovalDecision(
         row.principal_id, row.org_id, row.approver, row.decision, row.created_at
+    )
+
+
+def status_of(row: Agreement, waiting: Waiting) -> AgreementStatus:
+    return AgreementStatus(
+        id=row.id,
+        state=row.state,
+        blockers=waiting.blockers,
+        not_before=row.not_before,
+        expires_at=row.expires_at,
+        released_at=row.released_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+        objection_window_ends_at=waiting.objection_window_ends_at,
     )

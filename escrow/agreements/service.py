@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.agreements.lifecycle import Lifecycle, agreement_resource
-from escrow.agreements.results import AgreementRecord, agreement_of
+from escrow.agreements.results import AgreementRecord, agreement_of, status_of
 from escrow.agreements.terms import (
     Terms,
     check_named_orgs,
@@ -396,4 +396,4 @@ def agreement_statuses(
         .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)
         .order_by(Agreement.created_at, Agreement.id)
     )
-    return [AgreementStatus(row, agreements.waiting_on(row)) for row in rows]
+    return [status_of(row, agreements.waiting_on(row)) for row in rows]
