@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy import select
 
+from escrow.agreements.results import Preview
 from escrow.agreements.service import AgreementService
 from escrow.datasets.disclosure import preview_rows, require_viewable, view_hash, viewed
 from escrow.datasets.download import ContentReader
@@ -14,13 +12,6 @@ from escrow.datasets.queries import find_dataset
 from escrow.errors import NotFoundError
 from escrow.paging import MAX_INTEGER
 from storage.models import DatasetVersion
-
-
-@dataclass(frozen=True)
-class Preview:
-    version: int
-    view_sha256: str | None
-    rows: list[Any]
 
 
 def preview(

@@ -23,23 +23,10 @@ from escrow.datasets.download import ContentReader
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Limit
 from escrow.schemas import PageOut
-from storage.models import Agreement
 
 ITEM = "/v1/agreements/{agreement_id:str}"
 Agreements = NamedDependency[AgreementService]
 Contents = NamedDependency[ContentReader]
-
-
-def _out(service: AgreementService, agreement: Agreement) -> AgreementOut:
-    return _page_out(service, [agreement])[0]
-
-
-def _page_out(service: AgreementService, agreements: list[Agreement]) -> list[AgreementOut]:
-    """Every agreement answer carries the same blockers, computed now (see ``waiting_on``);
-    a page's organizations and decisions are read in one query each."""
-    slugs = service.org_slugs(agreements)
-    decisions = service.decisions(agreements)
-    return [AgreementOut.of(a, slugs, decisions[a.id], service.waiting_on(a)) for a in agreements]
 
 
 class AgreementController(Controller):
@@ -55,7 +42,7 @@ class AgreementController(Controller):
         self, dataset_id: FromPath[str], data: JSONBody[AgreementCreate], agreements: Agreements
     ) -> AgreementOut:
         attestation = data.attestation
-        agreement = agreements.create(
+        created = agreements.create(
             dataset_id,
             Terms(
                 beneficiary=data.beneficiary,
@@ -70,19 +57,18 @@ class AgreementController(Controller):
                 view=data.view,
             ),
         )
-        return _out(agreements, agreement)
+        return AgreementOut.of(created)
 
     @get("/v1/agreements", sync_to_thread=True, summary="Agreements your organization is party to")
     def list_agreements(
         self, agreements: Agreements, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[AgreementOut]:
         page = agreements.list_visible(cursor, limit)
-        return PageOut(_page_out(agreements, page.items), page.next_cursor)
+        return PageOut([AgreementOut.of(a) for a in page.items], page.next_cursor)
 
     @get(ITEM, sync_to_thread=True, summary="Read an agreement, with what still blocks release")
     def read(self, agreement_id: FromPath[str], agreements: Agreements) -> AgreementOut:
-        agreement, _ = agreements.get(agreement_id)
-        return _out(agreements, agreement)
+        return AgreementOut.of(agreements.get(agreement_id))
 
     @get(
         ITEM + "/preview",
@@ -97,14 +83,13 @@ class AgreementController(Controller):
         rows: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> PreviewOut:
-        result = preview(agreements, contents, agreement_id, rows, version)
-        return PreviewOut(result.version, result.view_sha256, result.rows)
+        return PreviewOut.of(preview(agreements, contents, agreement_id, rows, version))
 
     @post(ITEM + "/approvals", sync_to_thread=True, summary="Approve or reject (named approvers)")
     def decide(
         self, agreement_id: FromPath[str], data: JSONBody[DecisionIn], agreements: Agreements
     ) -> AgreementOut:
-        return _out(agreements, agreements.decide(agreement_id, data.decision, data.reason))
+        return AgreementOut.of(agreements.decide(agreement_id, data.decision, data.reason))
 
     @post(
         ITEM + "/attestations",
@@ -114,7 +99,7 @@ class AgreementController(Controller):
     def attest(
         self, agreement_id: FromPath[str], data: JSONBody[AttestationIn], agreements: Agreements
     ) -> AgreementOut:
-        return _out(agreements, agreements.attest(agreement_id, data.event, data.statement))
+        return AgreementOut.of(agreements.attest(agreement_id, data.event, data.statement))
 
     @post(
         ITEM + "/release",
@@ -123,7 +108,7 @@ class AgreementController(Controller):
         summary="Release now if the release rule holds (409 with the blockers otherwise)",
     )
     def release(self, agreement_id: FromPath[str], agreements: Agreements) -> AgreementOut:
-        return _out(agreements, agreements.release(agreement_id))
+        return AgreementOut.of(agreements.release(agreement_id))
 
     @post(
         ITEM + "/objections",
@@ -133,7 +118,7 @@ class AgreementController(Controller):
     def object(
         self, agreement_id: FromPath[str], data: JSONBody[ReasonIn], agreements: Agreements
     ) -> AgreementOut:
-        return _out(agreements, agreements.object(agreement_id, data.reason))
+        return AgreementOut.of(agreements.object(agreement_id, data.reason))
 
     @post(
         ITEM + "/revoke",
@@ -147,7 +132,7 @@ class AgreementController(Controller):
         agreements: Agreements,
         data: JSONBody[ReasonIn | None] = None,
     ) -> AgreementOut:
-        return _out(agreements, agreements.revoke(agreement_id, data.reason if data else ""))
+        return AgreementOut.of(agreements.revoke(agreement_id, data.reason if data else ""))
 
     @post(
         ITEM + "/terminate",
@@ -161,4 +146,4 @@ class AgreementController(Controller):
         agreements: Agreements,
         data: JSONBody[ReasonIn | None] = None,
     ) -> AgreementOut:
-        return _out(agreements, agreements.terminate(agreement_id, data.reason if data else ""))
+        return AgreementOut.of(agreements.terminate(agreement_id, data.reason if data else ""))

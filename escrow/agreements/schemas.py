@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.agreements.results import AgreementRecord, ApprovalDecision, Preview
 from escrow.agreements.terms import APPROVER_PATTERN
-from escrow.policy.facts import Waiting
 from escrow.schemas import Input, Slug
-from storage.models import Agreement, AgreementDecision
 
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Event = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
@@ -65,7 +64,7 @@ class DecisionOut(msgspec.Struct):
     created_at: datetime
 
     @classmethod
-    def of(cls, decision: AgreementDecision) -> DecisionOut:
+    def of(cls, decision: ApprovalDecision) -> DecisionOut:
         return cls(
             decision.principal_id,
             decision.org_id,
@@ -100,43 +99,33 @@ class AgreementOut(msgspec.Struct):
     objection_window_ends_at: datetime | None = None
 
     @classmethod
-    def of(
-        cls,
-        agreement: Agreement,
-        slugs: dict[str, str],
-        decisions: list[AgreementDecision],
-        waiting: Waiting,
-    ) -> AgreementOut:
-        attestation = None
-        if agreement.attestation_event:
-            attestation = {
-                "event": agreement.attestation_event,
-                "by": slugs.get(agreement.attestation_org_id or "", "?"),
-            }
+    def of(cls, agreement: AgreementRecord) -> AgreementOut:
+        term = agreement.attestation
         return cls(
             id=agreement.id,
             dataset_id=agreement.dataset_id,
-            owner=slugs[agreement.owner_org_id],
-            beneficiary=slugs[agreement.beneficiary_org_id],
+            owner=agreement.owner,
+            beneficiary=agreement.beneficiary,
             purpose=agreement.purpose,
             state=agreement.state,
-            approvals={"required": agreement.required_approvals, "from": agreement.approvers},
+            approvals={
+                "required": agreement.required_approvals,
+                "from": list(agreement.approvers),
+            },
             not_before=agreement.not_before,
             expires_at=agreement.expires_at,
-            objection_window_hours=(
-                agreement.objection_seconds // 3600 if agreement.objection_seconds else None
-            ),
-            attestation=attestation,
+            objection_window_hours=agreement.objection_window_hours,
+            attestation=None if term is None else {"event": term.event, "by": term.by},
             view=agreement.view,
-            decisions=[DecisionOut.of(d) for d in decisions],
-            blockers=list(waiting.blockers) if waiting.blockers is not None else None,
+            decisions=[DecisionOut.of(d) for d in agreement.decisions],
+            blockers=None if agreement.blockers is None else list(agreement.blockers),
             conditions_met_at=agreement.conditions_met_at,
             released_at=agreement.released_at,
             ended_at=agreement.ended_at,
             end_reason=agreement.end_reason,
             release_receipt=agreement.release_receipt,
             created_at=agreement.created_at,
-            objection_window_ends_at=waiting.objection_window_ends_at,
+            objection_window_ends_at=agreement.objection_window_ends_at,
         )
 
 
@@ -146,3 +135,7 @@ class PreviewOut(msgspec.Struct):
     version: int
     view_sha256: str | None
     rows: list[Any]
+
+    @classmethod
+    def of(cls, preview: Preview) -> PreviewOut:
+        return cls(preview.version, preview.view_sha256, preview.rows)

@@ -1,4 +1,5 @@
-"""Agreement use cases: set terms, decide, attest, object, release, revoke, terminate."""
+"""Agreement use cases: set terms, decide, attest, object, release, revoke, terminate; each
+returns an ``AgreementRecord`` with what blocks its release (escrow/agreements/results.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.agreements.lifecycle import Lifecycle, agreement_resource
+from escrow.agreements.results import AgreementRecord, agreement_of, status_of
 from escrow.agreements.terms import (
     Terms,
     check_named_orgs,
@@ -45,7 +47,7 @@ class AgreementService(Service):
         super().__init__(deps)
         self.lifecycle = lifecycle
 
-    def create(self, dataset_id: str, terms: Terms) -> Agreement:
+    def create(self, dataset_id: str, terms: Terms) -> AgreementRecord:
         dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
@@ -73,7 +75,7 @@ class AgreementService(Service):
                 sensitive={"purpose": terms.purpose},
             )
         )
-        return agreement
+        return self._record(agreement)
 
     def _beneficiary(self, dataset: Dataset, terms: Terms) -> Organization:
         beneficiary = find_org_or_none(self.session, terms.beneficiary)
@@ -126,15 +128,16 @@ class AgreementService(Service):
     def lifecycle_preview(self, agreement: Agreement) -> ReleaseDecision:
         return self.lifecycle.decide(self.session, agreement)
 
-    def get(self, agreement_id: str) -> tuple[Agreement, ReleaseDecision | None]:
+    def get(self, agreement_id: str) -> AgreementRecord:
         agreement = self._load(agreement_id, "read")
         self._authorize(agreement, "read")
-        decision = self.lifecycle.refresh(self.session, self.ctx, agreement)
+        self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
-        return agreement, decision
+        return self._record(agreement)
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """The agreements the policy lets the caller read, filtered in SQL by party rows.
+        """A page of ``AgreementRecord``s: the agreements the policy lets the caller read,
+        filtered in SQL by party rows.
 
         States are as the sweeper and the last access left them: listing evaluates nothing
         (reading one agreement brings it up to date).
@@ -148,9 +151,10 @@ class AgreementService(Service):
         if after := decode_cursor(cursor):
             query = query.where(Agreement.id > after)
         rows = self.session.scalars(query.order_by(Agreement.id).limit(limit + 1))
-        return paginate(list(rows), limit)
+        page = paginate(list(rows), limit)
+        return Page(self._records(page.items), page.next_cursor)
 
-    def decide(self, agreement_id: str, decision: str, reason: str) -> Agreement:
+    def decide(self, agreement_id: str, decision: str, reason: str) -> AgreementRecord:
         agreement = self._load(agreement_id, "approve")
         resource = self._authorize(agreement, "approve")
         self._require_state(agreement, "pending")
@@ -194,9 +198,9 @@ class AgreementService(Service):
         )
         self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
-        return agreement
+        return self._record(agreement)
 
-    def attest(self, agreement_id: str, event: str, statement: str) -> Agreement:
+    def attest(self, agreement_id: str, event: str, statement: str) -> AgreementRecord:
         agreement = self._load(agreement_id, "attest")
         self._authorize(agreement, "attest")
         self._require_state(agreement, "pending")
@@ -232,9 +236,9 @@ class AgreementService(Service):
         )
         self.lifecycle.refresh(self.session, self.ctx, agreement)
         self.session.commit()
-        return agreement
+        return self._record(agreement)
 
-    def release(self, agreement_id: str) -> Agreement:
+    def release(self, agreement_id: str) -> AgreementRecord:
         """Asks the release rule now; refused with the unmet conditions if it does not hold."""
         agreement = self._load(agreement_id, "release")
         self._authorize(agreement, "release")
@@ -248,9 +252,9 @@ class AgreementService(Service):
             raise InvalidStateError(
                 f"the release rule does not hold (agreement is {agreement.state})", **extra
             )
-        return agreement
+        return self._record(agreement)
 
-    def object(self, agreement_id: str, reason: str) -> Agreement:
+    def object(self, agreement_id: str, reason: str) -> AgreementRecord:
         """The owner stops a release during its objection window."""
         agreement = self._load(agreement_id, "object")
         self._authorize(agreement, "object")
@@ -260,7 +264,7 @@ class AgreementService(Service):
             raise InvalidStateError("there is no objection window open for this agreement")
         return self._finish(agreement, "rejected", "objection", "agreement.object", reason)
 
-    def revoke(self, agreement_id: str, reason: str) -> Agreement:
+    def revoke(self, agreement_id: str, reason: str) -> AgreementRecord:
         """The owner ends it at once: released -> revoked, pending -> rejected."""
         agreement = self._load(agreement_id, "revoke")
         self._authorize(agreement, "revoke")
@@ -271,7 +275,7 @@ class AgreementService(Service):
             raise InvalidStateError(f"agreement is {agreement.state}: nothing to revoke")
         return self._finish(agreement, target, "revoked_by_owner", "agreement.revoke", reason)
 
-    def terminate(self, agreement_id: str, reason: str) -> Agreement:
+    def terminate(self, agreement_id: str, reason: str) -> AgreementRecord:
         """The beneficiary ends it early: released -> revoked, pending -> rejected."""
         agreement = self._load(agreement_id, "terminate")
         self._authorize(agreement, "terminate")
@@ -285,17 +289,30 @@ class AgreementService(Service):
         )
 
     def authorized(self, agreement_id: str, action: str) -> Agreement:
-        """The agreement if the caller may do ``action`` on it (concealed denials: 404)."""
+        """The agreement if the caller may do ``action`` on it (concealed denials: 404).
+
+        Returns the row: the owner's preview (escrow/agreements/preview.py) goes on to read
+        the dataset and the view through it."""
         agreement = self._load(agreement_id, action)
         self._authorize(agreement, action)
         return agreement
 
-    def org_slugs(self, agreements: list[Agreement]) -> dict[str, str]:
+    # ------------------------------------------------------------------ internals
+
+    def _records(self, agreements: list[Agreement]) -> list[AgreementRecord]:
+        """Their results, each with the blockers it has now (see ``waiting_on``); a page's
+        organizations and decisions are read in one query each."""
         ids = {a.owner_org_id for a in agreements} | {a.beneficiary_org_id for a in agreements}
         ids |= {a.attestation_org_id for a in agreements if a.attestation_org_id}
-        return slugs_of(self.session, ids)
+        slugs = slugs_of(self.session, ids)
+        decisions = self._decisions(agreements)
+        return [agreement_of(a, slugs, decisions[a.id], self.waiting_on(a)) for a in agreements]
 
-    def decisions(self, agreements: list[Agreement]) -> dict[str, list[AgreementDecision]]:
+    def _record(self, agreement: Agreement) -> AgreementRecord:
+        (record,) = self._records([agreement])
+        return record
+
+    def _decisions(self, agreements: list[Agreement]) -> dict[str, list[AgreementDecision]]:
         """Each agreement's decisions in the order they were made (one query for a page)."""
         by_agreement: dict[str, list[AgreementDecision]] = {a.id: [] for a in agreements}
         for decision in self.session.scalars(
@@ -306,11 +323,9 @@ class AgreementService(Service):
             by_agreement[decision.agreement_id].append(decision)
         return by_agreement
 
-    # ------------------------------------------------------------------ internals
-
     def _finish(
         self, agreement: Agreement, state: str, end_reason: str, action: str, reason: str
-    ) -> Agreement:
+    ) -> AgreementRecord:
         self._end(agreement, state, end_reason)
         self.commit_with_event(
             AuditRecord(
@@ -323,7 +338,7 @@ class AgreementService(Service):
                 sensitive={"reason": reason or None},
             )
         )
-        return agreement
+        return self._record(agreement)
 
     def _end(self, agreement: Agreement, state: str, end_reason: str) -> None:
         now = self.deps.clock.now()
@@ -381,4 +396,4 @@ def agreement_statuses(
         .where(Agreement.dataset_id == dataset_id, Agreement.beneficiary_org_id == org_id)
         .order_by(Agreement.created_at, Agreement.id)
     )
-    return [AgreementStatus(row, agreements.waiting_on(row)) for row in rows]
+    return [status_of(row, agreements.waiting_on(row)) for row in rows]

@@ -33,10 +33,20 @@ class Waiting:
     objection_window_ends_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgreementStatus:
-    agreement: Agreement
-    waiting: Waiting
+    """An agreement's state and what blocks it, as its beneficiary may read it anyway: the
+    explain of a denied dataset action returns these as they are, so they hold no row."""
+
+    id: str
+    state: str
+    blockers: tuple[str, ...] | None  # None once it is not pending
+    not_before: datetime | None
+    expires_at: datetime | None
+    released_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    objection_window_ends_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,7 @@ class PolicyController(Controller):
     def impact(
         self, bundle_id: FromPath[str], data: JSONBody[ImpactIn], policies: Policies
     ) -> ImpactOut:
-        row, active, report = policies.impact(bundle_id, data.limit)
-        return ImpactOut.of(row.sha256, active, report)
+        return ImpactOut.of(policies.impact(bundle_id, data.limit))
 
     @post(
         ITEM + "/activate",

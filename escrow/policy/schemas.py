@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from escrow.policy.facts import AgreementStatus
-from escrow.policy.replay import ImpactReport, ReleaseChange, ReplayedDecision
-from escrow.policy.service import Explained
+from escrow.policy.replay import ReleaseChange, ReplayedDecision
+from escrow.policy.results import BundleImpact, Explained, StoredBundle
 from escrow.schemas import Input
-from storage.models import PolicyBundleRow
 
 DEFAULT_IMPACT_LIMIT = 100
 MAX_IMPACT_LIMIT = 1000
@@ -36,14 +35,14 @@ class _BundleMetadata(msgspec.Struct):
     activated_at: datetime | None
 
 
-def _metadata(row: PolicyBundleRow) -> dict[str, Any]:
+def _metadata(bundle: StoredBundle) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "sha256": row.sha256,
-        "state": row.state,
-        "author": row.author_id,
-        "created_at": row.created_at,
-        "activated_at": row.activated_at,
+        "id": bundle.id,
+        "sha256": bundle.sha256,
+        "state": bundle.state,
+        "author": bundle.author_id,
+        "created_at": bundle.created_at,
+        "activated_at": bundle.activated_at,
     }
 
 
@@ -52,8 +51,8 @@ class BundleSummaryOut(_BundleMetadata):
     tests: list[str]
 
     @classmethod
-    def of(cls, row: PolicyBundleRow) -> BundleSummaryOut:
-        return cls(**_metadata(row), files=sorted(row.files), tests=sorted(row.tests))
+    def of(cls, bundle: StoredBundle) -> BundleSummaryOut:
+        return cls(**_metadata(bundle), files=sorted(bundle.files), tests=sorted(bundle.tests))
 
 
 class BundleOut(_BundleMetadata):
@@ -61,8 +60,8 @@ class BundleOut(_BundleMetadata):
     tests: dict[str, str]
 
     @classmethod
-    def of(cls, row: PolicyBundleRow) -> BundleOut:
-        return cls(**_metadata(row), files=dict(row.files), tests=dict(row.tests))
+    def of(cls, bundle: StoredBundle) -> BundleOut:
+        return cls(**_metadata(bundle), files=bundle.files, tests=bundle.tests)
 
 
 class DecisionFlipOut(msgspec.Struct):
@@ -125,10 +124,11 @@ class ImpactOut(msgspec.Struct):
     releases: list[ReleaseChangeOut]
 
     @classmethod
-    def of(cls, candidate: str, active: str, report: ImpactReport) -> ImpactOut:
+    def of(cls, impact: BundleImpact) -> ImpactOut:
+        report = impact.report
         return cls(
-            candidate=candidate,
-            active=active,
+            candidate=impact.candidate,
+            active=impact.active,
             replayed=report.replayed,
             skipped=report.skipped,
             flips=[DecisionFlipOut.of(f) for f in report.flips],
@@ -204,15 +204,14 @@ class AgreementStatusOut(msgspec.Struct):
 
     @classmethod
     def of(cls, status: AgreementStatus) -> AgreementStatusOut:
-        agreement, waiting = status.agreement, status.waiting
         return cls(
-            id=agreement.id,
-            state=agreement.state,
-            blockers=None if waiting.blockers is None else list(waiting.blockers),
-            not_before=agreement.not_before,
-            expires_at=agreement.expires_at,
-            released_at=agreement.released_at,
-            ended_at=agreement.ended_at,
-            end_reason=agreement.end_reason,
-            objection_window_ends_at=waiting.objection_window_ends_at,
+            id=status.id,
+            state=status.state,
+            blockers=None if status.blockers is None else list(status.blockers),
+            not_before=status.not_before,
+            expires_at=status.expires_at,
+            released_at=status.released_at,
+            ended_at=status.ended_at,
+            end_reason=status.end_reason,
+            objection_window_ends_at=status.objection_window_ends_at,
         )

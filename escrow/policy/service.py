@@ -1,9 +1,9 @@
-"""Policy use cases: upload, list, impact, activate and roll back bundles; explain decisions."""
+"""Policy use cases: upload, list, impact, activate and roll back bundles; explain decisions;
+each returns its result (escrow/policy/results.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +20,10 @@ from escrow.errors import (
 from escrow.guard import Decision, Target
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.engine import PolicyBundle, PolicyEngine
-from escrow.policy.explain import Explanation
-from escrow.policy.facts import AgreementStatus, PolicyFacts
-from escrow.policy.replay import ImpactReport, impact, load_actor
+from escrow.policy.facts import PolicyFacts
+from escrow.policy.replay import impact, load_actor
 from escrow.policy.resources import PLATFORM, AgreementResource
+from escrow.policy.results import BundleImpact, Explained, StoredBundle, bundle_of
 from escrow.policy.store import PolicyStore, active_bundle
 from escrow.policy.validation import validated_engine
 from escrow.service import Service, ServiceDeps
@@ -41,7 +41,7 @@ class PolicyService(Service):
         self.facts = facts
         self.validation_seconds = validation_seconds  # a candidate's load and tests, at most
 
-    def upload(self, files: Mapping[str, str], tests: Mapping[str, str]) -> PolicyBundleRow:
+    def upload(self, files: Mapping[str, str], tests: Mapping[str, str]) -> StoredBundle:
         """Stores a candidate that loads and passes the repository's and its own tests."""
         decision = self._authorize(None)
         bundle = PolicyBundle(dict(files), dict(tests))
@@ -70,21 +70,22 @@ class PolicyService(Service):
             self.session.rollback()
             raise ConflictError("the same bundle was stored concurrently") from None
         self._record("policy.upload", row, decision, files=len(files), tests=len(tests))
-        return row
+        return bundle_of(row)
 
     def list_bundles(self, cursor: str | None, limit: int) -> Page:
-        """Newest first."""
+        """A page of ``StoredBundle``s, newest first."""
         self._authorize(None)
         query = select(PolicyBundleRow).order_by(PolicyBundleRow.id.desc()).limit(limit + 1)
         if before := decode_cursor(cursor):
             query = query.where(PolicyBundleRow.id < before)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page([bundle_of(row) for row in page.items], page.next_cursor)
 
-    def get(self, bundle_id: str) -> PolicyBundleRow:
+    def get(self, bundle_id: str) -> StoredBundle:
         self._authorize(bundle_id)
-        return self._load(bundle_id)
+        return bundle_of(self._load(bundle_id))
 
-    def active(self) -> PolicyBundleRow:
+    def active(self) -> StoredBundle:
         self._authorize(None)
         row = active_bundle(self.session)
         if row is None:  # only if this process could not seed at start: do it now
@@ -93,9 +94,9 @@ class PolicyService(Service):
             row = active_bundle(self.session)
         if row is None:  # pragma: no cover - seeding commits one
             raise NotFoundError("no policy bundle is active")
-        return row
+        return bundle_of(row)
 
-    def impact(self, bundle_id: str, limit: int) -> tuple[PolicyBundleRow, str, ImpactReport]:
+    def impact(self, bundle_id: str, limit: int) -> BundleImpact:
         """Replays recent audited decisions and open releases under the candidate."""
         decision = self._authorize(bundle_id)
         row = self._load(bundle_id)
@@ -111,9 +112,9 @@ class PolicyService(Service):
             flips=len(report.flips),
             releases=len(report.releases),
         )
-        return row, active.version, report
+        return BundleImpact(row.sha256, active.version, report)
 
-    def activate(self, bundle_id: str) -> PolicyBundleRow:
+    def activate(self, bundle_id: str) -> StoredBundle:
         """Makes a candidate (or, to roll back, a retired bundle) the one every process serves.
 
         Fails closed: the bundle is validated again against the repository's tests as they
@@ -140,7 +141,7 @@ class PolicyService(Service):
             "policy.activate", row, decision, previous=previous.sha256 if previous else None
         )
         self.store.install(engine)
-        return row
+        return bundle_of(row)
 
     # ------------------------------------------------------------------ internals
 
@@ -194,14 +195,6 @@ class PolicyService(Service):
         )
 
 
-@dataclass(frozen=True)
-class Explained:
-    actor: Actor
-    explanation: Explanation
-    release_blockers: tuple[str, ...] | None  # agreements only
-    agreements: list[AgreementStatus] | None  # a denied dataset action: the org's agreements
-
-
 class ExplainService(Service):
     """Explains the policy's decision for an actor: one's own, or as an admin of the actor's
     organization, or as an operator (anyone else: 403). The resource must be one the caller
@@ -230,7 +223,8 @@ class ExplainService(Service):
             blockers = policy.release(resource).blockers
         if kind == "dataset" and not explanation.allowed:
             dataset_id = str(target.resource_id)
-            agreements = self.facts.agreement_statuses(self.deps, dataset_id, subject.org_id)
+            statuses = self.facts.agreement_statuses(self.deps, dataset_id, subject.org_id)
+            agreements = tuple(statuses)
         self.commit_with_event(
             AuditRecord(
                 "authz.explain",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.agreements.lifecycle import sweep
+from escrow.agreements.results import AgreementRecord
 from escrow.agreements.service import AgreementService
 from escrow.agreements.terms import Terms
 from escrow.audit.log import AuditRecord
@@ -96,6 +97,11 @@ def test_the_named_approval_releases_and_each_change_is_audited_by_its_request(
 def test_a_release_asked_too_early_names_its_blockers_and_changes_nothing(deal: Deal) -> None:
     agreement_id = deal.propose(required_approvals=2, approvers=["owner:steward", "operator"])
     deal.decide(deal.steward, agreement_id)
+    with acting_as(deal.components, deal.partner_admin, "read") as deps:
+        pending = deal.agreements(deps).get(agreement_id)
+    assert isinstance(pending, AgreementRecord)  # a result, not a row of the closed session
+    assert (pending.beneficiary, pending.blockers) == ("globex", ("approvals",))
+    assert [d.approver for d in pending.decisions] == ["owner:steward"]
     with (
         acting_as(deal.components, deal.partner_admin, "early") as deps,
         pytest.raises(InvalidStateError) as refused,

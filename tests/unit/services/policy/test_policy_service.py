@@ -11,6 +11,7 @@ from escrow.components import Components
 from escrow.errors import ForbiddenError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.queries import as_resource, find_org_or_none
 from escrow.policy.engine import PolicyBundle
+from escrow.policy.results import StoredBundle
 from escrow.wiring import explain_service, policy_service
 from tests.fixtures.api import Caller
 from tests.fixtures.datasets import Partners
@@ -58,11 +59,13 @@ def test_a_bundle_that_passes_every_case_is_stored_as_a_candidate(
 ) -> None:
     files, tests = bundle(MEMBERS_READ_MEMBERS)
     with authenticated_as(components, partners.operator) as deps:
-        row = policy_service(components, deps).upload(files, tests)
-        assert (row.state, row.author_id) == ("candidate", partners.operator.id)
+        stored = policy_service(components, deps).upload(files, tests)
+    assert isinstance(stored, StoredBundle)  # a result, not a row of the closed session
+    assert (stored.state, stored.author_id) == ("candidate", partners.operator.id)
+    assert stored.files == files
     assert components.policy.version == REPO.sha256  # stored, not served
     (uploaded,) = audit_events(components, "policy.upload")
-    assert (uploaded.outcome, uploaded.resource_id) == ("success", row.id)
+    assert (uploaded.outcome, uploaded.resource_id) == ("success", stored.id)
     assert uploaded.policy_version == REPO.sha256
 
 
