@@ -60,8 +60,8 @@ from escrow.overlaps.compute import OverlapCache, OverlapComputer, forget_shredd
 from escrow.overlaps.notices import INTERVAL_SECONDS, OverlapNotices
 from escrow.overlaps.routes import overlaps_router
 from escrow.params import refuse_repeated_parameters
+from escrow.partnerships.queries import as_resource as partnership_resource
 from escrow.partnerships.routes import PartnershipController
-from escrow.partnerships.service import as_resource as partnership_resource
 from escrow.policy.facts import PolicyFacts
 from escrow.policy.routes import AuthzController, PolicyController
 from escrow.policy.store import PolicyStore, policy_reload_schedule

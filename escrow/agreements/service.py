@@ -23,7 +23,7 @@ from escrow.agreements.terms import (
     validate_view,
 )
 from escrow.audit.log import AuditRecord
-from escrow.datasets.service import DatasetService
+from escrow.datasets.access import authorized_dataset
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
@@ -48,7 +48,7 @@ class AgreementService(Service):
         self.lifecycle = lifecycle
 
     def create(self, dataset_id: str, terms: Terms) -> AgreementRecord:
-        dataset = DatasetService(self.deps).load(dataset_id, "create_agreement")
+        dataset = authorized_dataset(self.deps, dataset_id, "create_agreement")
         if dataset.status != "active":
             raise InvalidStateError(f"dataset is {dataset.status}: no new agreements")
         beneficiary = self._beneficiary(dataset, terms)

@@ -10,9 +10,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
+from escrow.datasets.access import authorize_dataset, authorized_dataset
 from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
-    as_resource,
     find_version,
     released_to_org,
 )
@@ -150,13 +150,7 @@ class DatasetService(Service):
         return self.load(dataset_id, "read")
 
     def load(self, dataset_id: str, action: str) -> Dataset:
-        """The dataset, authorized for ``action``; one that does not exist is denied exactly
-        as one the caller may not see (404, same audit events)."""
-        dataset = self.session.get(Dataset, dataset_id)
-        if dataset is None:
-            self.guard.deny_missing(self.session, self.ctx, action, Target("dataset", dataset_id))
-        self.authorize(dataset, action)
-        return dataset
+        return authorized_dataset(self.deps, dataset_id, action)
 
     def versions(self, dataset_id: str, cursor: str | None, limit: int) -> tuple[Page, bool]:
         """A page of the dataset's versions, and whether the caller sees them whole (the
@@ -257,23 +251,4 @@ class DatasetService(Service):
         return dataset
 
     def authorize(self, dataset: Dataset, action: str) -> DatasetResource:
-        """Check ``action``; callers who may not even read the dataset get 404.
-
-        A partner's agreements for the dataset are brought up to date first, so a release
-        that became due (or an expiry) counts at the second of access.
-        """
-        actor = self.ctx.principal
-        if actor.org_id != dataset.owner_org_id:
-            access = self.deps.access
-            if access.refresh_for_dataset(self.session, self.ctx, dataset.id, actor.org_id):
-                self.session.commit()  # what became due, and the rows' locks released
-        resource = as_resource(self.session, dataset, self.deps.clock.now())
-        self.guard.require(
-            self.session,
-            self.ctx,
-            action,
-            resource,
-            Target("dataset", dataset.id, (dataset.owner_org_id,)),
-            conceal=action == "read" or not self.guard.allows(self.ctx, "read", resource),
-        )
-        return resource
+        return authorize_dataset(self.deps, dataset, action)

@@ -14,8 +14,8 @@ from escrow.errors import ConflictError, InvalidStateError, NotFoundError, Valid
 from escrow.guard import Target
 from escrow.members.duties import operator_details, with_admin_fact
 from escrow.members.results import CreatedMember, IssuedKey, Member, key_summary_of, member_of
+from escrow.orgs.access import authorized_org
 from escrow.orgs.queries import as_resource, find_org_or_none
-from escrow.orgs.service import OrgService
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.resources import ORG_ROLES, PLATFORM, PLATFORM_ROLES, MemberResource
 from escrow.service import Service
@@ -226,7 +226,7 @@ class MemberService(Service):
     # ------------------------------------------------------------------ internals
 
     def _org_for(self, slug: str, action: str) -> Organization:
-        return OrgService(self.deps).authorized(slug, action)
+        return authorized_org(self.deps, slug, action)
 
     def _org_for_create(self, slug: str, roles: list[str]) -> tuple[Organization, bool]:
         """The organization, and whether this is an operator seeding its first admin."""

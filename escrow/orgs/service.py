@@ -9,7 +9,8 @@ from escrow.audit.log import AuditRecord
 from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
-from escrow.orgs.queries import as_resource, find_org_or_none, partner_org_ids
+from escrow.orgs.access import authorized_org, org_or_denied
+from escrow.orgs.queries import as_resource, partner_org_ids
 from escrow.orgs.results import Org, org_of
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.resources import PLATFORM
@@ -77,7 +78,7 @@ class OrgService(Service):
         return Page([org_of(row) for row in page.items], page.next_cursor)
 
     def get(self, slug: str) -> Org:
-        org = self._find(slug, "read")
+        org = org_or_denied(self.deps, slug, "read")
         self.guard.require(
             self.session,
             self.ctx,
@@ -89,7 +90,7 @@ class OrgService(Service):
         return org_of(org)
 
     def update(self, slug: str, name: str | None, tier: str | None) -> Org:
-        org = self.authorized(slug, "update")
+        org = authorized_org(self.deps, slug, "update")
         if name is not None:
             org.name = name
         if tier is not None:
@@ -108,7 +109,7 @@ class OrgService(Service):
         return org_of(org)
 
     def set_status(self, slug: str, status: str) -> Org:
-        org = self.authorized(slug, "change_status")
+        org = authorized_org(self.deps, slug, "change_status")
         if org.slug == PLATFORM_SLUG:
             raise InvalidStateError("the platform organization cannot be suspended")
         if org.status == status:
@@ -120,29 +121,3 @@ class OrgService(Service):
             AuditRecord(action, "success", "organization", org.id, org_ids=(org.id,))
         )
         return org_of(org)
-
-    def authorized(self, slug: str, action: str) -> Organization:
-        """Load an organization for ``action``; outsiders who cannot even read it get 404.
-
-        Returns the row, not an ``Org``: the member, webhook and sharing use cases authorize
-        through it and go on working with the row."""
-        org = self._find(slug, action)
-        resource = as_resource(self.session, org)
-        self.guard.require(
-            self.session,
-            self.ctx,
-            action,
-            resource,
-            Target("organization", org.id, (org.id,), named=slug),
-            conceal=not self.guard.allows(self.ctx, "read", resource),
-        )
-        return org
-
-    def _find(self, slug: str, action: str) -> Organization:
-        """The organization, or the same concealed denial as for one the caller may not see."""
-        org = find_org_or_none(self.session, slug)
-        if org is None:
-            self.guard.deny_missing(
-                self.session, self.ctx, action, Target("organization", None, named=slug)
-            )
-        return org

@@ -30,7 +30,7 @@ from escrow.overlaps.queries import (
 )
 from escrow.overlaps.sharing import Sharing, capped, configured
 from escrow.paging import decode_cursor, decode_number_cursor, encode_cursor
-from escrow.partnerships.service import as_resource as partnership_resource
+from escrow.partnerships.queries import as_resource as partnership_resource
 from escrow.policy.engine import Policy
 from escrow.policy.resources import PopulationShare
 from escrow.service import Service, ServiceDeps

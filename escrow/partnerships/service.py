@@ -6,33 +6,19 @@ import re
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditRecord
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import find_org, slugs_of
 from escrow.paging import Page, decode_cursor, paginate
+from escrow.partnerships.queries import as_resource
 from escrow.partnerships.results import PartnershipRecord, partnership_of
-from escrow.policy.resources import PLATFORM, PartnershipResource
+from escrow.policy.resources import PLATFORM
 from escrow.service import Service
-from storage.models import Organization, Partnership
+from storage.models import Partnership
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
-
-
-def as_resource(partnership: Partnership, session: Session | None = None) -> PartnershipResource:
-    """The partnership for the policy; with ``session``, its organizations' statuses too
-    (without one they count as active: callers that decide only read and end)."""
-    org_ids = (partnership.org_a_id, partnership.org_b_id)
-    statuses: tuple[str, ...] = ("active", "active")
-    if session is not None:
-        rows = session.execute(
-            select(Organization.id, Organization.status).where(Organization.id.in_(org_ids))
-        )
-        found = {org_id: status for org_id, status in rows}
-        statuses = tuple(found.get(org_id, "missing") for org_id in org_ids)
-    return PartnershipResource(partnership.id, org_ids, partnership.status, statuses)
 
 
 class PartnershipService(Service):

@@ -18,7 +18,7 @@ from escrow.audit.log import AuditRecord
 from escrow.config import PROFILE_TTL_FLOOR
 from escrow.context import Actor
 from escrow.errors import AuthenticationError, NotFoundError, ValidationError
-from escrow.orgs.service import OrgService
+from escrow.orgs.access import authorized_org
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.service import Service
 from escrow.sharing import credentials
@@ -56,7 +56,7 @@ class Recipient:
 
 class ProfileService(Service):
     def create(self, slug: str, name: str, expires_in: int, max_ttl: int) -> IssuedProfile:
-        org = OrgService(self.deps).authorized(slug, "manage_sharing")
+        org = authorized_org(self.deps, slug, "manage_sharing")
         if not 0 < len(name) <= 100:  # the schema's bounds, for callers other than HTTP
             raise ValidationError("name must be 1-100 characters", field="name")
         if not PROFILE_TTL_FLOOR <= expires_in <= max_ttl:
@@ -105,7 +105,7 @@ class ProfileService(Service):
         return IssuedProfile(profile, issued.token)
 
     def list_in_org(self, slug: str, cursor: str | None, limit: int) -> Page:
-        org = OrgService(self.deps).authorized(slug, "manage_sharing")
+        org = authorized_org(self.deps, slug, "manage_sharing")
         query = (
             select(SharingProfile)
             .where(SharingProfile.org_id == org.id)
@@ -118,7 +118,7 @@ class ProfileService(Service):
 
     def revoke(self, slug: str, profile_id: str) -> SharingProfile:
         """Effective at once: every protocol call and file URL reads the row."""
-        org = OrgService(self.deps).authorized(slug, "manage_sharing")
+        org = authorized_org(self.deps, slug, "manage_sharing")
         profile = self.session.get(SharingProfile, profile_id, with_for_update=True)
         if profile is None or profile.org_id != org.id:
             raise NotFoundError(f"no sharing profile {profile_id!r} in {org.slug!r}")

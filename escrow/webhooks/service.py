@@ -19,7 +19,7 @@ from crypto import KeyManager
 from escrow.audit.log import AuditRecord
 from escrow.config import WebhookSettings
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
-from escrow.orgs.service import OrgService
+from escrow.orgs.access import authorized_org
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.service import Service, ServiceDeps
 from escrow.webhooks import secrets
@@ -346,7 +346,7 @@ class WebhookService(Service):
         return found
 
     def _org(self, slug: str, action: str) -> Organization:
-        return OrgService(self.deps).authorized(slug, action)
+        return authorized_org(self.deps, slug, action)
 
     def _endpoint(self, org: Organization, endpoint_id: str) -> WebhookEndpoint:
         endpoint = self.session.get(WebhookEndpoint, endpoint_id)

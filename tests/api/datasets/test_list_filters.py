@@ -11,8 +11,8 @@ from escrow.components import Components
 from escrow.context import Actor, RequestContext
 from escrow.orgs.queries import as_resource
 from escrow.orgs.service import OrgService
+from escrow.partnerships.queries import as_resource as partnership_resource
 from escrow.partnerships.service import PartnershipService
-from escrow.partnerships.service import as_resource as partnership_resource
 from storage.models import Organization, Partnership
 from tests.fixtures.api import Ecosystem
 
