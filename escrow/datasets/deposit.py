@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from crypto import KeyManager, sign_document
 from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
+from escrow.datasets.results import Deposited, version_of
 from escrow.datasets.service import DatasetService
 from escrow.datasets.upload import GENERIC_MEDIA_TYPE, DepositRequest, Upload, blob_key_for
 from escrow.errors import (
@@ -58,12 +59,6 @@ class _Stored:
     at: datetime
 
 
-@dataclass(frozen=True)
-class Deposited:
-    version: DatasetVersion
-    replayed: bool
-
-
 class Depositor:
     """Runs a deposit over three short transactions: check, (stream), record."""
 
@@ -92,7 +87,7 @@ class Depositor:
             if request.idempotency_key is not None:
                 earlier = _by_idempotency_key(session, dataset.id, request.idempotency_key)
                 if earlier is not None:
-                    return Deposited(earlier, replayed=True)
+                    return Deposited(version_of(earlier), replayed=True)
             owner_org_id = dataset.owner_org_id
             # octet-stream says only "bytes" (what generated clients send): the dataset's
             # declared type is the better word for them.
@@ -225,7 +220,7 @@ class Depositor:
             except IntegrityError as clash:
                 return self._replayed(session, upload, clash)
             DEPOSIT_BYTES.inc(upload.size)  # committed: the bytes are in escrow now
-            return Deposited(version, replayed=False)
+            return Deposited(version_of(version), replayed=False)
 
     def _receipt(self, upload: Upload, stored: _Stored) -> dict[str, Any]:
         actor = self.ctx.principal
@@ -277,7 +272,7 @@ class Depositor:
         if earlier is None:
             raise clash
         self._discard_blob(upload)
-        return Deposited(earlier, replayed=True)
+        return Deposited(version_of(earlier), replayed=True)
 
     def _discard_blob(self, upload: Upload) -> None:
         try:

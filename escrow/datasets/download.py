@@ -105,30 +105,34 @@ def etag_of(version: DatasetVersion, grant: Grant = WHOLE, output: str | None = 
     return f'"view-{derived}"'
 
 
-@dataclass(frozen=True)
-class Content:
-    """What the HTTP layer streams: the plaintext of ``byte_range`` (or all) of a version,
-    or the view of it that the caller's agreement grants (length unknown in advance)."""
+@dataclass(frozen=True, slots=True)
+class Original:
+    """The version's own bytes as a download serves them: all of them, or ``byte_range``."""
 
-    version: DatasetVersion
+    size: int  # the whole version's, which a Content-Range names
+    sha256: str
     byte_range: ByteRange | None
+
+    @property
+    def length(self) -> int:
+        return self.byte_range.length if self.byte_range else self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What the HTTP layer streams: the plaintext of a version (or of a range of it), or the
+    view of it that the caller's agreement grants, or a conversion.
+
+    Its headers are settled before the first byte and hold no row: the request's session
+    has ended by the time the body streams.
+    """
+
     chunks: Iterator[bytes]
-    grant: Grant = WHOLE
-    output: TableFormat | None = None  # converted to this table format (?format=)
-
-    @property
-    def length(self) -> int | None:
-        if self.grant.view is not None or self.output is not None:
-            return None
-        return self.byte_range.length if self.byte_range else self.version.size
-
-    @property
-    def etag(self) -> str:
-        return etag_of(self.version, self.grant, self.output)
-
-    @property
-    def media_type(self) -> str:
-        return self.version.media_type if self.output is None else MEDIA_TYPE_OF[self.output]
+    media_type: str
+    etag: str
+    # None for a view or a conversion: its length is known only once it is streamed, and a
+    # view tells nothing of the original.
+    original: Original | None = None
 
 
 class ContentReader:
@@ -177,9 +181,25 @@ class ContentReader:
             )
         )
         if grant.view is None and output is None:
-            return Content(version, byte_range, plaintext)
+            original = Original(version.size, version.sha256, byte_range)
+            return Content(plaintext, version.media_type, etag_of(version), original)
+        return self._viewed(datasets.ctx, dataset, version, wrapped, plaintext, grant, output)
+
+    def _viewed(
+        self,
+        ctx: RequestContext,
+        dataset: Dataset,
+        version: DatasetVersion,
+        wrapped: str,
+        plaintext: Iterator[bytes],
+        grant: Grant,
+        output: TableFormat | None,
+    ) -> Content:
+        """The granted view (or all of it) in ``output``'s format; what it let through is
+        audited once it has streamed to its end."""
         produced = _ByteTally()
-        counted = self._row_counter(datasets.ctx, dataset.id, org_ids, grant, produced)
+        org_ids = (dataset.owner_org_id, ctx.principal.org_id)
+        counted = self._row_counter(ctx, dataset.id, org_ids, grant, produced)
         chunks = produced.count(
             viewed(
                 version.media_type,
@@ -192,7 +212,8 @@ class ContentReader:
                 output,
             )
         )
-        return Content(version, None, _started(chunks), grant, output)
+        media_type = version.media_type if output is None else MEDIA_TYPE_OF[output]
+        return Content(_started(chunks), media_type, etag_of(version, grant, output))
 
     def _plaintext_between(
         self, version: DatasetVersion, wrapped: str

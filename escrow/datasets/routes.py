@@ -15,8 +15,9 @@ from litestar.exceptions import InternalServerException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from escrow.datasets.deposit import Deposited, Depositor
+from escrow.datasets.deposit import Depositor
 from escrow.datasets.download import Content, ContentReader
+from escrow.datasets.results import Deposited
 from escrow.datasets.schemas import DatasetCreate, DatasetOut, VersionOut
 from escrow.datasets.service import DatasetService
 from escrow.datasets.upload import DepositRequest, Upload
@@ -57,33 +58,21 @@ class DatasetController(Controller):
     @post("/", sync_to_thread=True, summary="Create a dataset owned by your organization")
     def create(self, data: JSONBody[DatasetCreate], deps: Deps) -> DatasetOut:
         schema = msgspec.to_builtins(data.schema) if data.schema else None
-        service = DatasetService(deps)
-        dataset = service.create(
+        dataset = DatasetService(deps).create(
             data.name, data.description, data.media_type, list(data.labels), schema
         )
-        return DatasetOut.of(dataset, deps.ctx.principal.org_slug)
+        return DatasetOut.of(dataset)
 
     @get("/", sync_to_thread=True, summary="List the datasets you may see")
     def list_datasets(
         self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[DatasetOut]:
-        service = DatasetService(deps)
-        page = service.list_visible(cursor, limit)
-        slugs = service.owner_slugs(page.items)
-        return PageOut(
-            [
-                DatasetOut.of(d, slugs[d.owner_org_id], service.disclosed_schema(d))
-                for d in page.items
-            ],
-            page.next_cursor,
-        )
+        page = DatasetService(deps).list_visible(cursor, limit)
+        return PageOut([DatasetOut.of(d) for d in page.items], page.next_cursor)
 
     @get("/{dataset_id:str}", sync_to_thread=True, summary="Read a dataset's metadata")
     def read(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
-        service = DatasetService(deps)
-        dataset = service.get(dataset_id)
-        slug = service.owner_slugs([dataset])[dataset.owner_org_id]
-        return DatasetOut.of(dataset, slug, service.disclosed_schema(dataset))
+        return DatasetOut.of(DatasetService(deps).get(dataset_id))
 
     @post(
         "/{dataset_id:str}/withdraw",
@@ -92,9 +81,7 @@ class DatasetController(Controller):
         summary="Withdraw: no new versions, agreements or partner access",
     )
     def withdraw(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
-        service = DatasetService(deps)
-        dataset = service.withdraw(dataset_id)
-        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+        return DatasetOut.of(DatasetService(deps).withdraw(dataset_id))
 
     @delete(
         "/{dataset_id:str}",
@@ -109,9 +96,7 @@ class DatasetController(Controller):
         blobs: NamedDependency[BlobStore],
         database: NamedDependency[Database],
     ) -> DatasetOut:
-        service = DatasetService(deps)
-        dataset = service.shred(dataset_id, blobs, database)
-        return DatasetOut.of(dataset, service.owner_slugs([dataset])[dataset.owner_org_id])
+        return DatasetOut.of(DatasetService(deps).shred(dataset_id, blobs, database))
 
     @get("/{dataset_id:str}/versions", sync_to_thread=True, summary="List versions")
     def list_versions(
@@ -121,17 +106,14 @@ class DatasetController(Controller):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[VersionOut]:
-        service = DatasetService(deps)
-        page, whole = service.versions(dataset_id, cursor, limit)
-        return PageOut([VersionOut.of(v, whole=whole) for v in page.items], page.next_cursor)
+        page = DatasetService(deps).versions(dataset_id, cursor, limit)
+        return PageOut([VersionOut.of(v) for v in page.items], page.next_cursor)
 
     @get(VERSION, sync_to_thread=True, summary="A version's metadata and signed receipt")
     def read_version(
         self, dataset_id: FromPath[str], number: FromPath[int], deps: Deps
     ) -> VersionOut:
-        service = DatasetService(deps)
-        version, whole = service.version(dataset_id, number)
-        return VersionOut.of(version, whole=whole)
+        return VersionOut.of(DatasetService(deps).version(dataset_id, number))
 
     @post(
         "/{dataset_id:str}/versions",
@@ -195,17 +177,15 @@ class DatasetController(Controller):
 
 
 def _stream(content: Content) -> Stream:
-    version = content.version
-    viewed = content.grant.view is not None or content.output is not None
-    headers = {"ETag": content.etag, "Accept-Ranges": "none" if viewed else "bytes"}
-    if content.length is not None:  # a view's length is known only once it is streamed
-        headers["Content-Length"] = str(content.length)
-        headers["X-Content-SHA256"] = version.sha256
+    original = content.original  # None for a view or a conversion: served whole, length unknown
+    headers = {"ETag": content.etag, "Accept-Ranges": "none" if original is None else "bytes"}
     status = 200
-    if content.byte_range is not None:
-        status = 206
-        last = content.byte_range.end - 1
-        headers["Content-Range"] = f"bytes {content.byte_range.start}-{last}/{version.size}"
+    if original is not None:
+        headers["Content-Length"] = str(original.length)
+        headers["X-Content-SHA256"] = original.sha256
+        if (served := original.byte_range) is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {served.start}-{served.end - 1}/{original.size}"
     return Stream(
         _in_threads(content.chunks),
         status_code=status,

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from escrow.datasets.results import DatasetRecord, Version
 from escrow.datasets.service import FIELD_TYPES, LABEL_PATTERN, MAX_FIELDS, MAX_LABELS
 from escrow.schemas import Input, Name
-from storage.models import Dataset, DatasetVersion
 
 MediaType = Annotated[
     str, msgspec.Meta(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
@@ -57,20 +57,17 @@ class DatasetOut(msgspec.Struct):
     updated_at: datetime
 
     @classmethod
-    def of(
-        cls, dataset: Dataset, owner_slug: str, schema: dict[str, Any] | None = None
-    ) -> DatasetOut:
-        """``schema``: what the caller may see of it (DatasetService.disclosed_schema)."""
+    def of(cls, dataset: DatasetRecord) -> DatasetOut:
         return cls(
             id=dataset.id,
-            owner=owner_slug,
+            owner=dataset.owner,
             name=dataset.name,
             description=dataset.description,
             media_type=dataset.media_type,
             labels=list(dataset.labels),
-            schema=dataset.schema if schema is None else schema,
+            schema=dataset.schema,
             status=dataset.status,
-            versions=dataset.version_count,
+            versions=dataset.versions,
             created_at=dataset.created_at,
             updated_at=dataset.updated_at,
         )
@@ -95,17 +92,17 @@ class VersionOut(msgspec.Struct):
     disclosure: Literal["whole", "view"] = "whole"
 
     @classmethod
-    def of(cls, version: DatasetVersion, *, whole: bool = True) -> VersionOut:
+    def of(cls, version: Version) -> VersionOut:
         return cls(
             version=version.number,
-            size=version.size if whole else None,
-            sha256=version.sha256 if whole else None,
-            receipt=version.receipt if whole else None,
+            size=version.size,
+            sha256=version.sha256,
+            receipt=version.receipt,
             dataset_id=version.dataset_id,
             media_type=version.media_type,
             created_at=version.created_at,
-            shredded=version.wrapped_dek is None,
-            disclosure="whole" if whole else "view",
+            shredded=version.shredded,
+            disclosure="whole" if version.whole else "view",
         )
 
 

@@ -16,6 +16,7 @@ from escrow.datasets.queries import (
     find_version,
     released_to_org,
 )
+from escrow.datasets.results import DatasetRecord, Version, dataset_of, version_of
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import as_resource as org_resource
@@ -75,7 +76,7 @@ class DatasetService(Service):
         media_type: str,
         labels: list[str],
         schema: dict[str, Any] | None,
-    ) -> Dataset:
+    ) -> DatasetRecord:
         actor = self.ctx.principal
         org = org_by_id(self.session, actor.org_id)
         self.guard.require(
@@ -116,10 +117,11 @@ class DatasetService(Service):
                 details={"labels": dataset.labels, "media_type": media_type},
             )
         )
-        return dataset
+        return dataset_of(dataset, org.slug, dataset.schema)
 
     def list_visible(self, cursor: str | None, limit: int) -> Page:
-        """The datasets the policy lets the caller read, filtered in SQL.
+        """A page of ``DatasetRecord``s: the datasets the policy lets the caller read,
+        filtered in SQL, each schema as the caller may see it.
 
         No agreement is evaluated here: the sweeper and the access path bring agreements up
         to date, and a release that has expired is left out by its time alone.
@@ -141,21 +143,23 @@ class DatasetService(Service):
         if not visible:
             return Page([], None)
         query = query.where(or_(*visible))
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page(self._records(page.items, disclosed=True), page.next_cursor)
 
-    def owner_slugs(self, datasets: list[Dataset]) -> dict[str, str]:
-        return slugs_of(self.session, {d.owner_org_id for d in datasets})
-
-    def get(self, dataset_id: str) -> Dataset:
-        return self.load(dataset_id, "read")
+    def get(self, dataset_id: str) -> DatasetRecord:
+        """The dataset, its schema as the caller may see it."""
+        (record,) = self._records([self.load(dataset_id, "read")], disclosed=True)
+        return record
 
     def load(self, dataset_id: str, action: str) -> Dataset:
+        """Returns the row, not a ``DatasetRecord``: deposits and downloads authorize through
+        it and go on working with the row (escrow.datasets.access: other features' way in)."""
         return authorized_dataset(self.deps, dataset_id, action)
 
-    def versions(self, dataset_id: str, cursor: str | None, limit: int) -> tuple[Page, bool]:
-        """A page of the dataset's versions, and whether the caller sees them whole (the
-        owner, or a grant of the original) rather than through a view."""
-        dataset = self.get(dataset_id)
+    def versions(self, dataset_id: str, cursor: str | None, limit: int) -> Page:
+        """A page of the dataset's ``Version``s, whole if the caller sees the original (the
+        owner, or a grant of all of it) rather than a view."""
+        dataset = self.load(dataset_id, "read")
         query = (
             select(DatasetVersion)
             .where(DatasetVersion.dataset_id == dataset.id)
@@ -165,18 +169,20 @@ class DatasetService(Service):
         if (after := decode_number_cursor(cursor, MAX_INTEGER)) is not None:
             query = query.where(DatasetVersion.number > after)
         page = paginate(list(self.session.scalars(query)), limit, key="number")
-        return page, self._sees_whole(dataset)
+        whole = self._sees_whole(dataset)
+        return Page([version_of(v, whole=whole) for v in page.items], page.next_cursor)
 
-    def version(self, dataset_id: str, number: int) -> tuple[DatasetVersion, bool]:
-        """The version, and whether the caller sees it whole (see ``versions``)."""
-        dataset = self.get(dataset_id)
-        return find_version(self.session, dataset, number), self._sees_whole(dataset)
+    def version(self, dataset_id: str, number: int) -> Version:
+        """The version, whole or not as in ``versions``."""
+        dataset = self.load(dataset_id, "read")
+        row = find_version(self.session, dataset, number)
+        return version_of(row, whole=self._sees_whole(dataset))
 
     def _sees_whole(self, dataset: Dataset) -> bool:
         org_id = self.deps.ctx.principal.org_id
         return grant_for(self.session, dataset, org_id, self.deps.clock.now()).view is None
 
-    def disclosed_schema(self, dataset: Dataset) -> dict[str, Any] | None:
+    def _disclosed_schema(self, dataset: Dataset) -> dict[str, Any] | None:
         """The schema as the caller may see it: a partner granted a view sees only the
         fields the view grants, never the names of the others."""
         if dataset.schema is None:
@@ -191,7 +197,7 @@ class DatasetService(Service):
             "fields": [f for f in dataset.schema["fields"] if f["name"] in granted],
         }
 
-    def withdraw(self, dataset_id: str) -> Dataset:
+    def withdraw(self, dataset_id: str) -> DatasetRecord:
         """No new deposits, agreements or partner access; the owner keeps its own copy."""
         dataset = self.load(dataset_id, "withdraw")
         if dataset.status != "active":
@@ -207,9 +213,10 @@ class DatasetService(Service):
                 org_ids=(dataset.owner_org_id,),
             )
         )
-        return dataset
+        (record,) = self._records([dataset], disclosed=False)
+        return record
 
-    def shred(self, dataset_id: str, blobs: BlobStore, database: Database) -> Dataset:
+    def shred(self, dataset_id: str, blobs: BlobStore, database: Database) -> DatasetRecord:
         """Destroys every wrapped DEK in one transaction, then deletes the blobs.
 
         Once the transaction commits the data is unrecoverable, whatever happens to the
@@ -248,7 +255,22 @@ class DatasetService(Service):
                 blobs.delete(key)
             except BlobStoreError:
                 log.warning("shredded dataset %s: blob %s left for gc", dataset.id, key)
-        return dataset
+        (record,) = self._records([dataset], disclosed=False)
+        return record
+
+    def _records(self, datasets: list[Dataset], *, disclosed: bool) -> list[DatasetRecord]:
+        """Their results, owners named by slug (read together, in one query at most).
+
+        ``disclosed``: each schema as the caller may see it; otherwise whole, for the answers
+        to withdrawing and shredding, which only the owner's members may do.
+        """
+        slugs = slugs_of(self.session, {d.owner_org_id for d in datasets})
+        return [
+            dataset_of(
+                d, slugs[d.owner_org_id], self._disclosed_schema(d) if disclosed else d.schema
+            )
+            for d in datasets
+        ]
 
     def authorize(self, dataset: Dataset, action: str) -> DatasetResource:
         return authorize_dataset(self.deps, dataset, action)

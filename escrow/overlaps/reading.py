@@ -28,6 +28,7 @@ from escrow.overlaps.queries import (
     org_by_slug,
     overrides_of,
 )
+from escrow.overlaps.results import OverlapCount, OverlapCounts, PopulationName
 from escrow.overlaps.sharing import Sharing, capped, configured
 from escrow.paging import decode_cursor, decode_number_cursor, encode_cursor
 from escrow.partnerships.queries import as_resource as partnership_resource
@@ -86,13 +87,24 @@ def levels_toward(
     return levels
 
 
+def _counted(cell: Cell) -> OverlapCount:
+    mine, theirs = cell.mine.population, cell.theirs.population
+    return OverlapCount(
+        PopulationName(mine.id, mine.name),
+        cell.mine.keys.size,
+        PopulationName(theirs.id, theirs.name),
+        cell.theirs.sharing.level,
+        cell.count,
+    )
+
+
 class OverlapService(Service):
     def __init__(self, deps: ServiceDeps, computer: OverlapComputer, policy: Policy) -> None:
         super().__init__(deps)
         self.computer = computer
         self.policy = policy  # its overlap ceilings lower what owners share
 
-    def counts(self, partner_slug: str) -> tuple[Organization, list[Cell]]:
+    def counts(self, partner_slug: str) -> OverlapCounts:
         partner, partnership = self._partner(partner_slug, "overlaps.counts")
         mine, theirs = self._sides(partner)
         cells = [Cell(m, t, self.computer.count(m.keys, t.keys)) for m in mine for t in theirs]
@@ -107,7 +119,7 @@ class OverlapService(Service):
             for c in cells
         ]
         self._audit("overlaps.counts", partnership, partner, disclosed)
-        return partner, cells
+        return OverlapCounts(partner.slug, tuple(_counted(c) for c in cells))
 
     def records(
         self, partner_slug: str, mine_id: str, theirs_id: str, cursor: str | None, limit: int

@@ -12,13 +12,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from escrow.overlaps.disclosures import DisclosureService
 from escrow.overlaps.reading import OverlapService, Record
 from escrow.overlaps.schemas import (
-    CellOut,
     DisclosureOut,
     DisclosuresOut,
     GreenfieldOut,
     GreenfieldRecordOut,
-    MatchOut,
-    MinePopulationOut,
     OverlapsOut,
     PartnerSharingOut,
     PopulationCreate,
@@ -27,10 +24,9 @@ from escrow.overlaps.schemas import (
     RecordOut,
     RecordsOut,
     SharingIn,
-    SharingOut,
     TheirPopulationOut,
 )
-from escrow.overlaps.service import UNSET, PopulationService, PopulationView
+from escrow.overlaps.service import UNSET, PopulationService
 from escrow.paging import DEFAULT_PAGE_SIZE
 from escrow.params import Cursor, Deps, Limit
 from escrow.schemas import PageOut
@@ -39,21 +35,6 @@ Slug = Annotated[str, QueryParameter(min_length=1, max_length=63, description="P
 PopulationId = Annotated[str, QueryParameter(min_length=1, max_length=64)]
 Overlaps = NamedDependency[OverlapService]
 Disclosures = NamedDependency[DisclosureService]
-
-
-def _out(view: PopulationView) -> PopulationOut:
-    p = view.population
-    return PopulationOut(
-        id=p.id,
-        name=p.name,
-        dataset_id=p.dataset_id,
-        match=MatchOut(p.match_field, p.normalizer),
-        where=p.where,
-        sharing=SharingOut(p.default_level, list(p.default_fields)),
-        overrides=[
-            PartnerSharingOut(slug, s.level, list(s.fields)) for slug, s in view.overrides.items()
-        ],
-    )
 
 
 def _sharing(data: SharingIn) -> tuple[str, list[str] | None]:
@@ -68,14 +49,14 @@ class DatasetPopulationController(Controller):
     def create(
         self, dataset_id: FromPath[str], data: JSONBody[PopulationCreate], deps: Deps
     ) -> PopulationOut:
-        view = PopulationService(deps).create(
+        population = PopulationService(deps).create(
             dataset_id,
             data.name,
             (data.match.field, data.match.normalize),
             data.where,
             _sharing(data.sharing),
         )
-        return _out(view)
+        return PopulationOut.of(population)
 
     @get("/", sync_to_thread=True, summary="The dataset's populations (owner members)")
     def list_of_dataset(
@@ -86,7 +67,7 @@ class DatasetPopulationController(Controller):
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[PopulationOut]:
         page = PopulationService(deps).list_own(dataset_id, cursor, limit)
-        return PageOut([_out(v) for v in page.items], page.next_cursor)
+        return PageOut([PopulationOut.of(p) for p in page.items], page.next_cursor)
 
 
 class PopulationController(Controller):
@@ -98,11 +79,11 @@ class PopulationController(Controller):
         self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[PopulationOut]:
         page = PopulationService(deps).list_own(None, cursor, limit)
-        return PageOut([_out(v) for v in page.items], page.next_cursor)
+        return PageOut([PopulationOut.of(p) for p in page.items], page.next_cursor)
 
     @get("/{population_id:str}", sync_to_thread=True, summary="Read a population")
     def read(self, population_id: FromPath[str], deps: Deps) -> PopulationOut:
-        return _out(PopulationService(deps).get(population_id))
+        return PopulationOut.of(PopulationService(deps).get(population_id))
 
     @patch("/{population_id:str}", sync_to_thread=True, summary="Change a population (stewards)")
     def update(
@@ -116,7 +97,7 @@ class PopulationController(Controller):
             else (data.match.field, data.match.normalize),
             "sharing": UNSET if data.sharing is msgspec.UNSET else _sharing(data.sharing),
         }
-        return _out(PopulationService(deps).update(population_id, changes))
+        return PopulationOut.of(PopulationService(deps).update(population_id, changes))
 
     @delete("/{population_id:str}", sync_to_thread=True, summary="Delete a population (stewards)")
     def remove(self, population_id: FromPath[str], deps: Deps) -> None:
@@ -134,8 +115,8 @@ class PopulationController(Controller):
         data: JSONBody[SharingIn],
         deps: Deps,
     ) -> PartnerSharingOut:
-        slug, sharing = PopulationService(deps).set_sharing(population_id, partner, *_sharing(data))
-        return PartnerSharingOut(slug, sharing.level, list(sharing.fields))
+        service = PopulationService(deps)
+        return PartnerSharingOut.of(service.set_sharing(population_id, partner, *_sharing(data)))
 
     @delete(
         "/{population_id:str}/sharing/{partner:str}",
@@ -154,21 +135,7 @@ class OverlapController(Controller):
 
     @get("/", sync_to_thread=True, summary="Overlap counts with a partner, per pair of populations")
     def counts(self, partner: Slug, overlaps: Overlaps) -> OverlapsOut:
-        org, cells = overlaps.counts(partner)
-        return OverlapsOut(
-            org.slug,
-            [
-                CellOut(
-                    MinePopulationOut(
-                        c.mine.population.id, c.mine.population.name, c.mine.keys.size
-                    ),
-                    TheirPopulationOut(c.theirs.population.id, c.theirs.population.name),
-                    c.theirs.sharing.level,
-                    c.count,
-                )
-                for c in cells
-            ],
-        )
+        return OverlapsOut.of(overlaps.counts(partner))
 
     @get("/records", sync_to_thread=True, summary="The overlapping records of two populations")
     def records(

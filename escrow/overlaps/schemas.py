@@ -6,6 +6,13 @@ from typing import Annotated, Any
 
 import msgspec
 
+from escrow.overlaps.results import (
+    OverlapCount,
+    OverlapCounts,
+    PartnerSharing,
+    PopulationName,
+    PopulationRecord,
+)
 from escrow.schemas import Input, Name
 
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -59,6 +66,10 @@ class PartnerSharingOut(msgspec.Struct):
     level: str
     fields: list[str]
 
+    @classmethod
+    def of(cls, shared: PartnerSharing) -> PartnerSharingOut:
+        return cls(shared.partner, shared.sharing.level, list(shared.sharing.fields))
+
 
 class PopulationOut(msgspec.Struct):
     id: str
@@ -68,6 +79,18 @@ class PopulationOut(msgspec.Struct):
     where: dict[str, Any] | None
     sharing: SharingOut
     overrides: list[PartnerSharingOut]  # per-partner levels (PUT .../sharing/{partner})
+
+    @classmethod
+    def of(cls, population: PopulationRecord) -> PopulationOut:
+        return cls(
+            id=population.id,
+            name=population.name,
+            dataset_id=population.dataset_id,
+            match=MatchOut(population.match_field, population.normalizer),
+            where=population.where,
+            sharing=SharingOut(population.sharing.level, list(population.sharing.fields)),
+            overrides=[PartnerSharingOut.of(o) for o in population.overrides],
+        )
 
 
 class MinePopulationOut(msgspec.Struct):
@@ -80,6 +103,10 @@ class TheirPopulationOut(msgspec.Struct):
     id: str
     name: str
 
+    @classmethod
+    def of(cls, population: PopulationName) -> TheirPopulationOut:
+        return cls(population.id, population.name)
+
 
 class CellOut(msgspec.Struct):
     mine: MinePopulationOut
@@ -87,10 +114,23 @@ class CellOut(msgspec.Struct):
     level: str
     count: int
 
+    @classmethod
+    def of(cls, cell: OverlapCount) -> CellOut:
+        return cls(
+            MinePopulationOut(cell.mine.id, cell.mine.name, cell.mine_size),
+            TheirPopulationOut.of(cell.theirs),
+            cell.level,
+            cell.count,
+        )
+
 
 class OverlapsOut(msgspec.Struct):
     partner: str
     cells: list[CellOut]
+
+    @classmethod
+    def of(cls, counts: OverlapCounts) -> OverlapsOut:
+        return cls(counts.partner, [CellOut.of(c) for c in counts.cells])
 
 
 class RecordOut(msgspec.Struct):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
@@ -21,6 +20,7 @@ from escrow.overlaps.queries import (
     overrides_of,
     populations_page,
 )
+from escrow.overlaps.results import PartnerSharing, PopulationRecord, population_of
 from escrow.overlaps.sharing import Sharing, validate_sharing
 from escrow.overlaps.tables import table_format
 from escrow.paging import Page, decode_cursor, paginate
@@ -32,14 +32,6 @@ from tabular.normalize import NORMALIZERS
 UNSET: Any = object()  # a PATCH member left out (routes map msgspec.UNSET to this)
 
 
-@dataclass(frozen=True)
-class PopulationView:
-    """A population with its per-partner overrides (partner slug -> sharing)."""
-
-    population: Population
-    overrides: dict[str, Sharing]
-
-
 class PopulationService(Service):
     def create(
         self,
@@ -48,7 +40,7 @@ class PopulationService(Service):
         match: tuple[str, str],
         where: dict[str, Any] | None,
         sharing: tuple[str, list[str] | None],
-    ) -> PopulationView:
+    ) -> PopulationRecord:
         dataset = self._dataset(dataset_id, "manage_populations")
         schema = _tabular_schema(dataset)
         field, normalizer = _validate_match(match, schema)
@@ -72,21 +64,22 @@ class PopulationService(Service):
         self.session.add(population)
         self._flush_unique(name)
         self._record("population.create", population)
-        return PopulationView(population, {})
+        return population_of(population, ())  # a new population has no overrides yet
 
     def list_own(self, dataset_id: str | None, cursor: str | None, limit: int) -> Page:
+        """A page of the organization's ``PopulationRecord``s (of one dataset, if named)."""
         org_id = self.ctx.principal.org_id
         if dataset_id is not None:
             self._dataset(dataset_id, "read")
         query = populations_page(org_id, dataset_id, decode_cursor(cursor), limit)
         page = paginate(list(self.session.scalars(query)), limit)
-        return Page(self._views(page.items), page.next_cursor)
+        return Page(self._records(page.items), page.next_cursor)
 
-    def get(self, population_id: str) -> PopulationView:
+    def get(self, population_id: str) -> PopulationRecord:
         population = self._population(population_id, "read")
-        return self._views([population])[0]
+        return self._records([population])[0]
 
-    def update(self, population_id: str, changes: dict[str, Any]) -> PopulationView:
+    def update(self, population_id: str, changes: dict[str, Any]) -> PopulationRecord:
         population = self._population(population_id, "manage_populations")
         schema = _tabular_schema(find_dataset(self.session, population.dataset_id))
         if changes.get("match", UNSET) is not UNSET:
@@ -108,7 +101,7 @@ class PopulationService(Service):
         population.updated_at = self.deps.clock.now()
         self._flush_unique(population.name)
         self._record("population.update", population, {"revision": population.revision})
-        return self._views([population])[0]
+        return self._records([population])[0]
 
     def delete(self, population_id: str) -> None:
         population = self._population(population_id, "manage_populations")
@@ -120,7 +113,7 @@ class PopulationService(Service):
 
     def set_sharing(
         self, population_id: str, partner_slug: str, level: str, fields: list[str] | None
-    ) -> tuple[str, Sharing]:
+    ) -> PartnerSharing:
         population = self._population(population_id, "manage_populations")
         partner = self._partner(partner_slug)
         schema = _tabular_schema(find_dataset(self.session, population.dataset_id))
@@ -133,7 +126,7 @@ class PopulationService(Service):
         row.updated_at = self.deps.clock.now()
         details = {"partner": partner.slug, "level": sharing.level, "fields": row.fields}
         self._record("population.sharing.set", population, details, partner.id)
-        return partner.slug, sharing
+        return PartnerSharing(partner.slug, sharing)
 
     def clear_sharing(self, population_id: str, partner_slug: str) -> None:
         population = self._population(population_id, "manage_populations")
@@ -207,17 +200,18 @@ class PopulationService(Service):
             )
         )
 
-    def _views(self, populations: list[Population]) -> list[PopulationView]:
+    def _records(self, populations: list[Population]) -> list[PopulationRecord]:
+        """Their results with their per-partner overrides, read together for all of them."""
         overrides = overrides_of(self.session, [p.id for p in populations])
         partner_ids = {org for rows in overrides.values() for org in rows}
         slugs = slugs_of(self.session, partner_ids)
         return [
-            PopulationView(
+            population_of(
                 p,
-                {
-                    slugs[org]: Sharing(row.level, tuple(row.fields))
+                tuple(
+                    PartnerSharing(slugs[org], Sharing(row.level, tuple(row.fields)))
                     for org, row in sorted(overrides[p.id].items(), key=lambda i: slugs[i[0]])
-                },
+                ),
             )
             for p in populations
         ]

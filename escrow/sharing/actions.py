@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from escrow.sharing.protocol import FileLink, Snapshot
+from escrow.sharing.protocol import FileLink
+from escrow.sharing.results import Snapshot
 
 
 def protocol_line() -> dict[str, Any]:
@@ -14,7 +15,7 @@ def protocol_line() -> dict[str, Any]:
 def metadata_line(snapshot: Snapshot, as_of: bool) -> dict[str, Any]:
     """``as_of``: the query named a version, so the metadata says which."""
     meta: dict[str, Any] = {
-        "id": snapshot.table.agreement.id,
+        "id": snapshot.table.id,
         "name": snapshot.table.name,
         "format": {"provider": "parquet"},
         "schemaString": snapshot.file.schema_string,
@@ -23,10 +24,10 @@ def metadata_line(snapshot: Snapshot, as_of: bool) -> dict[str, Any]:
         "size": snapshot.file.size,
         "numFiles": 1,
     }
-    if snapshot.table.dataset.description:
-        meta["description"] = snapshot.table.dataset.description
+    if snapshot.description:
+        meta["description"] = snapshot.description
     if as_of:
-        meta["version"] = snapshot.version.number
+        meta["version"] = snapshot.version
     return {"metaData": meta}
 
 
@@ -40,6 +41,6 @@ def file_line(snapshot: Snapshot, link: FileLink, as_of: bool) -> dict[str, Any]
         "expirationTimestamp": link.expires_ms,
     }
     if as_of:
-        file["version"] = snapshot.version.number
-        file["timestamp"] = int(snapshot.version.created_at.timestamp() * 1000)
+        file["version"] = snapshot.version
+        file["timestamp"] = int(snapshot.deposited_at.timestamp() * 1000)
     return {"file": file}

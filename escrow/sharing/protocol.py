@@ -21,36 +21,15 @@ from escrow.datasets.queries import as_resource
 from escrow.errors import BadRequestError, NotFoundError
 from escrow.service import Service, ServiceDeps
 from escrow.sharing.files import FileStore, view_key
+from escrow.sharing.results import SharedTable, Snapshot, snapshot_of
 from escrow.sharing.service import Recipient
 from escrow.sharing.signed_urls import FileClaims, UrlSigner
-from storage.models import Agreement, Dataset, DatasetVersion, Organization, SharingFile
+from storage.models import Agreement, Dataset, DatasetVersion, Organization
 
 SCHEMA = "default"
 MAX_NAME = 255
 _FORBIDDEN = re.compile(r"[\x00-\x20/\x7f]")  # protocol "Names": no space, slash, control
 _TABLE_FORBIDDEN = re.compile(r"[\x00-\x20/.\x7f]")  # tables and schemas: no period either
-
-
-@dataclass(frozen=True)
-class SharedTable:
-    name: str
-    share: str  # the owner organization's slug
-    share_id: str  # the owner organization's id
-    agreement: Agreement
-    dataset: Dataset
-
-    @property
-    def view_sha256(self) -> str:
-        return view_key(view_hash(self.agreement.view))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A table at one version, materialized: what metadata and query describe."""
-
-    table: SharedTable
-    version: DatasetVersion
-    file: SharingFile
 
 
 def check_name(kind: str, name: str) -> str:
@@ -73,6 +52,8 @@ class SharingProtocol(Service):
         self.recipient = recipient
         self.files = files
         self._tables: list[SharedTable] | None = None  # computed once per request
+        # Each table's agreement and dataset, by table id: what a snapshot is taken from.
+        self._sources: dict[str, tuple[Agreement, Dataset]] = {}
 
     # ------------------------------------------------------------------ catalog
 
@@ -107,7 +88,8 @@ class SharingProtocol(Service):
             if (org.slug, name.lower()) in taken:
                 name = f"{name}-{agreement.id[-8:]}"
             taken.add((org.slug, name.lower()))
-            tables.append(SharedTable(name, org.slug, org.id, agreement, dataset))
+            tables.append(SharedTable(name, org.slug, org.id, agreement.id))
+            self._sources[agreement.id] = (agreement, dataset)
         return sorted(tables, key=lambda t: (t.share, t.name.lower()))
 
     def _may_download(self, dataset: Dataset, now: datetime) -> bool:
@@ -149,7 +131,7 @@ class SharingProtocol(Service):
     def latest_version(self, table: SharedTable) -> int:
         number = self.session.scalar(
             select(func.max(DatasetVersion.number)).where(
-                DatasetVersion.dataset_id == table.dataset.id,
+                DatasetVersion.dataset_id == self._source(table)[1].id,
                 DatasetVersion.wrapped_dek.is_not(None),
             )
         )
@@ -162,21 +144,29 @@ class SharingProtocol(Service):
 
         Any version the agreement's view can be read from may be asked for, as on ``/v1``.
         """
+        agreement, dataset = self._source(table)
         latest = self.latest_version(table)
         number = latest if version is None else version
         if number < 0 or number > latest:
             raise BadRequestError(f"version {number} does not exist (the latest is {latest})")
         row = self.session.scalar(
             select(DatasetVersion).where(
-                DatasetVersion.dataset_id == table.dataset.id, DatasetVersion.number == number
+                DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number
             )
         )
         if row is None or row.wrapped_dek is None:
             raise BadRequestError(f"version {number} does not exist or was shredded")
-        file = self.files.ensure(
-            self.session, table.dataset, row, table.agreement.view, table.view_sha256
-        )
-        return Snapshot(table, row, file)
+        view_sha256 = view_key(view_hash(agreement.view))
+        file = self.files.ensure(self.session, dataset, row, agreement.view, view_sha256)
+        return snapshot_of(table, dataset, row, file)
+
+    def _source(self, table: SharedTable) -> tuple[Agreement, Dataset]:
+        """The table's agreement and dataset, as this request's catalog found them live."""
+        self.tables()
+        source = self._sources.get(table.id)
+        if source is None:
+            raise NotFoundError(f"table {table.share}.{SCHEMA}.{table.name} is not shared with you")
+        return source
 
 
 @dataclass(frozen=True)
@@ -208,9 +198,9 @@ def link(
     expires = int(deps.clock.now().timestamp()) + server.url_ttl
     token = server.signer().sign(
         FileClaims(
-            agreement_id=snapshot.table.agreement.id,
+            agreement_id=snapshot.table.id,
             file_id=snapshot.file.id,
-            version=snapshot.version.number,
+            version=snapshot.version,
             view_sha256=snapshot.file.view_sha256,
             profile_id=recipient.profile_id,
             session_id=deps.new_id(),

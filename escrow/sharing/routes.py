@@ -23,7 +23,8 @@ from escrow.service import ServiceDeps
 from escrow.sharing import actions, pages
 from escrow.sharing.file_routes import Server, fetch_file, fetch_file_head
 from escrow.sharing.openapi import NDJSON, NDJSON_SPEC, PROTOCOL_ERRORS
-from escrow.sharing.protocol import SCHEMA, SharedTable, SharingProtocol, SharingServer, link
+from escrow.sharing.protocol import SCHEMA, SharingProtocol, SharingServer, link
+from escrow.sharing.results import SharedTable
 from escrow.sharing.schemas import (
     GetShareOut,
     ListSchemasOut,
@@ -192,7 +193,7 @@ def _tables_page(
     limit = pages.max_results(max_results)
     items, token = pages.page(tables, lambda t: t.name.lower(), limit, page_token)
     return ListTablesOut(
-        [TableOut(t.name, SCHEMA, t.share, t.share_id, t.agreement.id) for t in items], token
+        [TableOut(t.name, SCHEMA, t.share, t.share_id, t.id) for t in items], token
     )
 
 
@@ -265,7 +266,7 @@ def table_metadata(
     number = _version_number(version)
     snapshot = sharing.snapshot(found, number)
     lines = [actions.protocol_line(), actions.metadata_line(snapshot, number is not None)]
-    return _ndjson(lines, snapshot.version.number)
+    return _ndjson(lines, snapshot.version)
 
 
 @post(
@@ -299,7 +300,7 @@ def query_table(
         actions.metadata_line(snapshot, as_of),
         actions.file_line(snapshot, file_link, as_of),
     ]
-    return _ndjson(lines, snapshot.version.number)
+    return _ndjson(lines, snapshot.version)
 
 
 def _version_number(raw: str | None) -> int | None:

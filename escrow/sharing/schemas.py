@@ -9,7 +9,7 @@ import msgspec
 
 from escrow.config import PROFILE_TTL_CEILING, PROFILE_TTL_FLOOR
 from escrow.schemas import Input
-from storage.models import SharingProfile
+from escrow.sharing.results import Profile
 
 ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 ExpiresIn = Annotated[int, msgspec.Meta(ge=PROFILE_TTL_FLOOR, le=PROFILE_TTL_CEILING)]
@@ -38,7 +38,7 @@ class ProfileOut(msgspec.Struct):
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, profile: SharingProfile) -> ProfileOut:
+    def of(cls, profile: Profile) -> ProfileOut:
         return cls(
             id=profile.id,
             name=profile.name,

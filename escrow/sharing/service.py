@@ -22,16 +22,11 @@ from escrow.orgs.access import authorized_org
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.service import Service
 from escrow.sharing import credentials
+from escrow.sharing.results import IssuedProfile, Profile, profile_of
 from storage.models import Organization, SharingProfile
 
 MAX_PROFILES_PER_ORG = 100
 PROFILE_ACTOR_PREFIX = "sharing-profile:"
-
-
-@dataclass(frozen=True)
-class IssuedProfile:
-    profile: SharingProfile
-    bearer_token: str  # shown once
 
 
 @dataclass(frozen=True)
@@ -102,9 +97,10 @@ class ProfileService(Service):
                 sensitive={"name": name},
             )
         )
-        return IssuedProfile(profile, issued.token)
+        return IssuedProfile(profile_of(profile), issued.token)
 
     def list_in_org(self, slug: str, cursor: str | None, limit: int) -> Page:
+        """A page of ``Profile``s."""
         org = authorized_org(self.deps, slug, "manage_sharing")
         query = (
             select(SharingProfile)
@@ -114,9 +110,10 @@ class ProfileService(Service):
         )
         if after := decode_cursor(cursor):
             query = query.where(SharingProfile.id > after)
-        return paginate(list(self.session.scalars(query)), limit)
+        page = paginate(list(self.session.scalars(query)), limit)
+        return Page([profile_of(row) for row in page.items], page.next_cursor)
 
-    def revoke(self, slug: str, profile_id: str) -> SharingProfile:
+    def revoke(self, slug: str, profile_id: str) -> Profile:
         """Effective at once: every protocol call and file URL reads the row."""
         org = authorized_org(self.deps, slug, "manage_sharing")
         profile = self.session.get(SharingProfile, profile_id, with_for_update=True)
@@ -133,7 +130,7 @@ class ProfileService(Service):
                     org_ids=(org.id,),
                 )
             )
-        return profile
+        return profile_of(profile)
 
 
 class RecipientAuthenticator(Service):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from escrow.components import Components
-from escrow.datasets.deposit import Deposited, Depositor
+from escrow.datasets.deposit import Depositor
+from escrow.datasets.results import Deposited
 from escrow.datasets.service import DatasetService
 from escrow.datasets.upload import DepositRequest, Upload
 from tests.fixtures.api import Caller

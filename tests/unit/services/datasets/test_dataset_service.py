@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from crypto import verify_document
 from escrow.components import Components
+from escrow.datasets.results import Version
 from escrow.datasets.service import DatasetService
 from escrow.errors import (
     ForbiddenError,
@@ -37,6 +38,7 @@ def test_a_chunked_deposit_gets_a_signed_receipt_of_its_digest_and_audit_index(
     dataset_id = create(components, partners.steward)
     chunks = [CSV[:5], CSV[5:17], CSV[17:]]  # cut mid-row: the digest is the body's
     deposited = deposit(components, partners.steward, dataset_id, chunks)
+    assert isinstance(deposited.version, Version)  # a result, not a row of the closed session
     receipt = verify_document(
         deposited.version.receipt, components.keyring.service_signer.public_key
     )
@@ -106,7 +108,8 @@ def test_a_withdrawn_dataset_takes_no_new_versions_but_its_owner_still_reads_it(
     dataset_id = create(components, partners.steward)
     deposit(components, partners.steward, dataset_id, [CSV])
     with authenticated_as(components, partners.steward) as deps:
-        assert DatasetService(deps).withdraw(dataset_id).status == "withdrawn"
+        dataset = DatasetService(deps).withdraw(dataset_id)
+    assert (dataset.status, dataset.owner) == ("withdrawn", "acme")
     with pytest.raises(InvalidStateError):
         deposit(components, partners.steward, dataset_id, [CSV])
     assert download(components, partners.steward, dataset_id, None) == CSV

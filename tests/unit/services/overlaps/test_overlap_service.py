@@ -51,20 +51,20 @@ def test_counts_equal_the_reference_intersection_of_the_latest_versions(crms: Cr
         normalize_value(d, "domain") for d in theirs
     }
     with deps_of(components, crms.acme) as deps:
-        partner, cells = overlap_service(components, deps).counts("globex")
-    counts = {(c.mine.population.name, c.theirs.population.name): c.count for c in cells}
-    assert partner.slug == "globex"
+        found = overlap_service(components, deps).counts("globex")
+    counts = {(c.mine.name, c.theirs.name): c.count for c in found.cells}
+    assert found.partner == "globex"
     assert counts[("customers", "customers")] == len(expected - {None})
 
 
 def test_only_match_and_predicate_changes_start_a_new_revision(crms: Crms, components):
     with deps_of(components, crms.acme) as deps:
         service = PopulationService(deps)
-        start = service.get(crms.acme_customers).population.revision
+        start = service.get(crms.acme_customers).revision
         changes = {"name": "clients", "match": UNSET, "where": UNSET, "sharing": ("all", ["name"])}
-        assert service.update(crms.acme_customers, changes).population.revision == start
+        assert service.update(crms.acme_customers, changes).revision == start
         changes = {"name": UNSET, "match": ("name", "text"), "where": UNSET, "sharing": UNSET}
-        assert service.update(crms.acme_customers, changes).population.revision == start + 1
+        assert service.update(crms.acme_customers, changes).revision == start + 1
 
 
 def test_reads_below_the_level_are_refused_and_unknown_populations_concealed(

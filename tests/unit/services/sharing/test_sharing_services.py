@@ -17,7 +17,9 @@ from escrow.errors import AuthenticationError, ForbiddenError, NotFoundError
 from escrow.service import ServiceDeps
 from escrow.sharing.fetches import FileFetches
 from escrow.sharing.protocol import SharingProtocol, link
-from escrow.sharing.service import IssuedProfile, ProfileService, RecipientAuthenticator
+from escrow.sharing.results import IssuedProfile
+from escrow.sharing.service import ProfileService, RecipientAuthenticator
+from storage.models import SharingProfile
 from tests.api.sharing.conftest import Sharing, sharing
 from tests.fixtures.api import Caller
 from tests.unit.services.acting import audit_events, authenticated_as
@@ -56,7 +58,10 @@ def test_a_profile_token_is_shown_once_and_only_its_hash_and_no_name_are_kept(
 ) -> None:
     issued = issue(components, sharing.partner_admin)
     assert issued.bearer_token.split(".")[1] == issued.profile.id
-    assert issued.bearer_token not in issued.profile.secret_hash
+    assert issued.bearer_token not in repr(issued)  # nor logged with the result
+    with components.db.session() as session:
+        kept = session.get_one(SharingProfile, issued.profile.id)
+        assert issued.bearer_token not in kept.secret_hash
     (event,) = audit_events(components, "sharing.profile.create")
     assert "bi" not in event.entry and issued.bearer_token not in event.entry
 
@@ -94,6 +99,7 @@ def test_a_snapshot_is_the_agreements_view_as_parquet_and_its_url_serves_it(
         snapshot = protocol.snapshot(protocol.table("acme", "default", "q3-sales"), None)
         file_link = link(protocol.deps, protocol.recipient, snapshot, components.sharing)
         parquet = fetch(components, protocol.deps, file_link.url)
+    assert (snapshot.version, snapshot.file.size) == (1, len(parquet))
     table = pq.read_table(io.BytesIO(parquet))
     assert table.column_names == ["region", "amount"]  # the view's fields only
     assert table.to_pydict() == {"region": ["EU", "EU"], "amount": [10, 30]}

@@ -113,7 +113,8 @@ def test_the_outbox_row_is_written_in_the_transaction_of_the_audited_change(
     with components.db.session() as session:
         (queued,) = session.scalars(select(WebhookDelivery))
         assert (queued.endpoint_id, queued.event_type) == (endpoint_id, DEPOSIT_RECEIVED)
-        assert queued.audit_seq == deposited.version.receipt["audit_index"]
+        receipt = deposited.version.receipt
+        assert receipt is not None and queued.audit_seq == receipt["audit_index"]
     # The same audited change, rolled back: neither its event nor its delivery remains.
     ctx = context_of(components, partners.steward)
     record = AuditRecord(
