@@ -35,7 +35,7 @@ from escrow.auth.routes import AuthController, oauth_metadata
 from escrow.auth.tokens import TokenAuthority
 from escrow.clock import Clock, SystemClock
 from escrow.components import Components
-from escrow.config import Settings, load_settings
+from escrow.config import load_settings
 from escrow.datasets.download import ContentReader
 from escrow.datasets.queries import as_resource as dataset_resource
 from escrow.datasets.routes import DatasetController
@@ -68,6 +68,7 @@ from escrow.policy.store import PolicyStore, policy_reload_schedule
 from escrow.problems import problem_response
 from escrow.schedule import every
 from escrow.service import Collaborators
+from escrow.settings import Settings
 from escrow.sharing.files import FileStore, prune_after
 from escrow.sharing.protocol import SharingServer
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX

@@ -16,7 +16,6 @@ from escrow.audit.log import AuditLog
 from escrow.audit.trail import AuditTrail
 from escrow.auth.authentication import Authentication
 from escrow.clock import Clock
-from escrow.config import Settings
 from escrow.datasets.download import ContentReader
 from escrow.guard import Guard
 from escrow.ids import IdFactory
@@ -24,6 +23,7 @@ from escrow.overlaps.compute import OverlapComputer
 from escrow.policy.facts import PolicyFacts
 from escrow.policy.store import PolicyStore
 from escrow.service import Collaborators
+from escrow.settings import Settings
 from escrow.sharing.protocol import SharingServer
 from storage.blobs import BlobStore
 from storage.db import Database

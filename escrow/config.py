@@ -1,7 +1,7 @@
 """Settings, read once from the environment, validated, and passed down.
 
 Nothing else in the code base reads ``os.environ``. The settings are the dataclasses of
-``escrow.settings``, re-exported here for the callers that load them.
+``escrow.settings``; this module builds them from the environment.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from escrow.errors import ConfigError
 from escrow.settings import (
-    DEFAULT_BEARER_FAILURES,
     KEYRING_MANAGER,
     PROFILE_TTL_CEILING,
     PROFILE_TTL_FLOOR,
@@ -32,24 +31,10 @@ from escrow.settings import (
 
 __all__ = [
     "DEFAULT_AUDIENCE",
-    "DEFAULT_BEARER_FAILURES",
     "DEFAULT_BIND",
     "DEFAULT_PKCS11_MODULE",
     "DEFAULT_TOKEN_TTL",
-    "KEYRING_MANAGER",
     "MAX_JSON_DEPTH_CEILING",
-    "PROFILE_TTL_CEILING",
-    "PROFILE_TTL_FLOOR",
-    "BearerFailureSettings",
-    "InputLimits",
-    "KeyManagerSettings",
-    "Pkcs11Settings",
-    "Rate",
-    "S3Settings",
-    "Settings",
-    "SharingSettings",
-    "TokenRateSettings",
-    "WebhookSettings",
     "load_settings",
 ]
 

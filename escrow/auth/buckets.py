@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from escrow.config import Rate
+from escrow.settings import Rate
 from storage.db import Database
 from storage.models import RateBucket
 

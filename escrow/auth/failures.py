@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from escrow.auth.buckets import MAX_TRACKED, BucketStore, Charge
 from escrow.auth.rate_limit import bucket_address
 from escrow.clock import Clock
-from escrow.config import BearerFailureSettings
+from escrow.settings import BearerFailureSettings
 
 RATE_LIMITED = "rate_limited"
 BUCKET = "bearer_failures"

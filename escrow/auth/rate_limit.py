@@ -28,8 +28,8 @@ from types import TracebackType
 
 from escrow.auth.buckets import MAX_TRACKED, BucketStore, Charge
 from escrow.clock import Clock
-from escrow.config import TokenRateSettings
 from escrow.errors import AuthenticationError
+from escrow.settings import TokenRateSettings
 
 AUDIT_WINDOW_SECONDS = 60  # one audited refusal per limited subject and window
 UNKNOWN_ADDRESS = "-"

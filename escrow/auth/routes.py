@@ -33,11 +33,11 @@ from escrow.auth.schemas import (
     TokenRequest,
     WhoAmIOut,
 )
-from escrow.config import Settings
 from escrow.context import Actor, RequestContext
 from escrow.errors import BadRequestError, EscrowError, ValidationError
 from escrow.input_limits import check_json_depth
 from escrow.request_context import request_context
+from escrow.settings import Settings
 
 MAX_TOKEN_BODY = 4096
 MAX_REVOKE_BODY = 8192

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 import click
 
 from escrow.components import Components
-from escrow.config import Settings, load_settings
+from escrow.config import load_settings
 from escrow.errors import ConfigError
+from escrow.settings import Settings
 
 
 def server_settings() -> Settings:

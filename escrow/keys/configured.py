@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crypto import KeyManager, Keyring, Pkcs11KeyManager
-from escrow.config import Settings
+from escrow.settings import Settings
 
 
 def open_key_manager(settings: Settings) -> KeyManager:

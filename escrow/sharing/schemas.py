@@ -7,8 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from escrow.config import PROFILE_TTL_CEILING, PROFILE_TTL_FLOOR
 from escrow.schemas import Input
+from escrow.settings import PROFILE_TTL_CEILING, PROFILE_TTL_FLOOR
 from escrow.sharing.results import Profile
 
 ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]

@@ -15,12 +15,12 @@ from typing import NoReturn
 from sqlalchemy import select
 
 from escrow.audit.log import AuditRecord
-from escrow.config import PROFILE_TTL_FLOOR
 from escrow.context import Actor
 from escrow.errors import AuthenticationError, NotFoundError, ValidationError
 from escrow.orgs.access import authorized_org
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.service import Service
+from escrow.settings import PROFILE_TTL_FLOOR
 from escrow.sharing import credentials
 from escrow.sharing.results import IssuedProfile, Profile, profile_of
 from storage.models import Organization, SharingProfile

@@ -20,7 +20,7 @@ import httpcore
 from crypto import CryptoError, KeyManager
 from escrow import __version__
 from escrow.clock import Clock
-from escrow.config import WebhookSettings
+from escrow.settings import WebhookSettings
 from escrow.webhooks import secrets, signing
 from escrow.webhooks.deadline import Deadline, DeadlineBackend, DeadlineExceededError
 from escrow.webhooks.destinations import RefusedDestinationError, resolve

@@ -37,10 +37,10 @@ from sqlalchemy import select, update
 from crypto import KeyManager
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
-from escrow.config import WebhookSettings
 from escrow.context import RequestContext
 from escrow.ids import IdFactory
 from escrow.instruments import WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS_DISABLED
+from escrow.settings import WebhookSettings
 from escrow.webhooks import secrets
 from escrow.webhooks.attempt import Claimed, Outcome, send, tls_context
 from escrow.webhooks.expiring import emit_expiry_notices

@@ -20,8 +20,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from escrow.config import WebhookSettings
 from escrow.errors import ValidationError
+from escrow.settings import WebhookSettings
 
 MAX_URL_LENGTH = 2048
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from escrow.audit.log import AuditLog, AuditRecord
-from escrow.config import WebhookSettings
 from escrow.context import RequestContext
+from escrow.settings import WebhookSettings
 from escrow.webhooks.events import DISABLE_ACTION
 from storage.models import WebhookEndpoint
 

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
-from escrow.config import WebhookSettings
 from escrow.context import RequestContext
+from escrow.settings import WebhookSettings
 from storage.db import Database
 from storage.models import WebhookAttempt, WebhookDelivery
 

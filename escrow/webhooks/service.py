@@ -17,11 +17,11 @@ from sqlalchemy import CursorResult, func, select, update
 
 from crypto import KeyManager
 from escrow.audit.log import AuditRecord
-from escrow.config import WebhookSettings
 from escrow.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from escrow.orgs.access import authorized_org
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.service import Service, ServiceDeps
+from escrow.settings import WebhookSettings
 from escrow.webhooks import secrets
 from escrow.webhooks.destinations import check_url
 from escrow.webhooks.events import EVENT_TYPES, PING

@@ -29,8 +29,8 @@ from escrow.auth.rate_limit import (
 )
 from escrow.clock import FrozenClock
 from escrow.components import Components
-from escrow.config import Rate, TokenRateSettings
 from escrow.errors import PROBLEM_BASE, AuthenticationError
+from escrow.settings import Rate, TokenRateSettings
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 

@@ -19,7 +19,7 @@ from escrow.auth.buckets import (
 from escrow.auth.failures import BearerFailures
 from escrow.auth.rate_limit import Attempt, Refusal, TokenRateLimits
 from escrow.clock import FrozenClock
-from escrow.config import BearerFailureSettings, Rate, TokenRateSettings
+from escrow.settings import BearerFailureSettings, Rate, TokenRateSettings
 from storage.db import Database
 from storage.models import RateBucket
 
