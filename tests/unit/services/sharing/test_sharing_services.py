@@ -14,10 +14,9 @@ import pytest
 from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.errors import AuthenticationError, ForbiddenError, NotFoundError
-from escrow.service import ServiceDeps
 from escrow.sharing.fetches import FileFetches
 from escrow.sharing.protocol import SharingProtocol, link
-from escrow.sharing.results import IssuedProfile
+from escrow.sharing.results import IssuedProfile, Snapshot
 from escrow.sharing.service import ProfileService, RecipientAuthenticator
 from storage.models import SharingProfile
 from tests.api.sharing.conftest import Sharing, sharing
@@ -43,14 +42,28 @@ def recipient_of(components: Components, token: str) -> Iterator[SharingProtocol
         yield SharingProtocol(acting, recipient, components.sharing.files)
 
 
-def fetch(components: Components, deps: ServiceDeps, url: str) -> bytes:
+def shared_snapshot(
+    sharing: Sharing, components: Components
+) -> tuple[IssuedProfile, Snapshot, str]:
+    """Acme's sales released to Globex, a Globex profile, and the latest snapshot's URL."""
+    sharing.release()
+    partner = issue(components, sharing.partner_admin)
+    with recipient_of(components, partner.bearer_token) as protocol:
+        snapshot = protocol.snapshot(protocol.table("acme", "default", "q3-sales"), None)
+        url = link(protocol.deps, protocol.recipient, snapshot, components.sharing).url
+    return partner, snapshot, url
+
+
+def fetch(components: Components, url: str) -> bytes:
+    """A signed URL's file, fetched as its route does (no bearer token: the URL is one)."""
     parsed = urlparse(url)
     file_id = parsed.path.rsplit("/", 1)[1]
     token = parse_qs(parsed.query)["token"][0]
-    fetches = FileFetches(deps, components.sharing.files)
-    served = fetches.open(components.sharing.signer(), file_id, token, None, head=False)
-    assert served.chunks is not None
-    return b"".join(served.chunks)
+    with components.shared.unit_of_work(RequestContext("fetch")) as deps:
+        fetches = FileFetches(deps, components.sharing.files)
+        served = fetches.open(components.sharing.signer(), file_id, token, None, head=False)
+        assert served.chunks is not None
+        return b"".join(served.chunks)
 
 
 def test_a_profile_token_is_shown_once_and_only_its_hash_and_no_name_are_kept(
@@ -93,12 +106,8 @@ def test_a_recipient_sees_the_released_tables_of_its_org_only(
 def test_a_snapshot_is_the_agreements_view_as_parquet_and_its_url_serves_it(
     sharing: Sharing, components: Components
 ) -> None:
-    sharing.release()
-    partner = issue(components, sharing.partner_admin)
-    with recipient_of(components, partner.bearer_token) as protocol:
-        snapshot = protocol.snapshot(protocol.table("acme", "default", "q3-sales"), None)
-        file_link = link(protocol.deps, protocol.recipient, snapshot, components.sharing)
-        parquet = fetch(components, protocol.deps, file_link.url)
+    _, snapshot, url = shared_snapshot(sharing, components)
+    parquet = fetch(components, url)
     assert (snapshot.version, snapshot.file.size) == (1, len(parquet))
     table = pq.read_table(io.BytesIO(parquet))
     assert table.column_names == ["region", "amount"]  # the view's fields only
@@ -110,11 +119,7 @@ def test_a_snapshot_is_the_agreements_view_as_parquet_and_its_url_serves_it(
 def test_revoking_a_profile_ends_its_token_and_its_urls_at_once(
     sharing: Sharing, components: Components
 ) -> None:
-    sharing.release()
-    partner = issue(components, sharing.partner_admin)
-    with recipient_of(components, partner.bearer_token) as protocol:
-        snapshot = protocol.snapshot(protocol.table("acme", "default", "q3-sales"), None)
-        url = link(protocol.deps, protocol.recipient, snapshot, components.sharing).url
+    partner, _, url = shared_snapshot(sharing, components)
     with authenticated_as(components, sharing.partner_admin) as deps:
         ProfileService(deps).revoke("globex", partner.profile.id)
     with (
@@ -123,10 +128,7 @@ def test_revoking_a_profile_ends_its_token_and_its_urls_at_once(
     ):
         pass
     assert refused.value.extra["reason"] == "revoked_profile"
-    with (
-        components.shared.unit_of_work(RequestContext("fetch")) as deps,
-        pytest.raises(ForbiddenError),
-    ):
-        fetch(components, deps, url)
+    with pytest.raises(ForbiddenError):
+        fetch(components, url)
     denied = [e.reason for e in audit_events(components, "sharing.file")]
     assert denied == ["profile_ended"]
