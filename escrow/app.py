@@ -17,8 +17,9 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 
 from crypto import KeyManager
 from escrow import __version__
-from escrow.agreements.lifecycle import Lifecycle, agreement_resource
+from escrow.agreements.lifecycle import Lifecycle
 from escrow.agreements.lifecycle import sweep as sweep_agreements
+from escrow.agreements.queries import as_resource as agreement_resource
 from escrow.agreements.routes import AgreementController
 from escrow.agreements.service import agreement_statuses
 from escrow.audit.checkpoints import CheckpointIssuer, default_origin

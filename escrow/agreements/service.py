@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from escrow.agreements.lifecycle import Lifecycle, agreement_resource
+from escrow.agreements.lifecycle import Lifecycle
+from escrow.agreements.queries import as_resource as agreement_resource
 from escrow.agreements.results import AgreementRecord, agreement_of, status_of
 from escrow.agreements.terms import (
     Terms,

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from escrow.agreements import lifecycle
+from escrow.agreements import lifecycle, queries
 from escrow.components import Components
 from storage.models import Agreement, AuditEvent
 from tests.api.agreements.test_agreements import Deal
@@ -70,7 +70,7 @@ class Gates:
 def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
     gates = Gates()
     monkeypatch.setattr(
-        lifecycle, "agreement_resource", gates.agreement_resource(lifecycle.agreement_resource)
+        lifecycle, "agreement_resource", gates.agreement_resource(queries.as_resource)
     )
     event.listen(Session, "before_commit", gates.before_commit)
     event.listen(Engine, "before_cursor_execute", gates.before_execute)

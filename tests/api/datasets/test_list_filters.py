@@ -77,7 +77,7 @@ def test_dataset_and_agreement_lists_equal_the_policy_on_a_random_corpus(
 ) -> None:
     from datetime import timedelta
 
-    from escrow.agreements.lifecycle import agreement_resource
+    from escrow.agreements.queries import as_resource as agreement_resource
     from escrow.agreements.terms import parties_of
     from escrow.datasets.queries import as_resource as dataset_resource
     from escrow.datasets.service import DatasetService
