@@ -12,14 +12,22 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.orm import Session
 
 from escrow.agreements.service import AgreementService
+from escrow.auditing.service import AuditService
 from escrow.components import Components
 from escrow.context import RequestContext
 from escrow.datasets.deposit import Depositor
+from escrow.datasets.service import DatasetService
+from escrow.ecosystem.service import EcosystemService
+from escrow.members.service import MemberService
+from escrow.orgs.service import OrgService
 from escrow.overlaps.disclosures import DisclosureService
 from escrow.overlaps.reading import OverlapService
+from escrow.overlaps.service import PopulationService
+from escrow.partnerships.service import PartnershipService
 from escrow.policy.service import ExplainService, PolicyService
 from escrow.request_context import request_context
 from escrow.service import ServiceDeps
+from escrow.sharing.service import ProfileService
 from escrow.webhooks.service import WebhookService
 
 
@@ -46,6 +54,10 @@ def disclosure_service(c: Components, deps: ServiceDeps) -> DisclosureService:
 
 def webhook_service(c: Components, deps: ServiceDeps) -> WebhookService:
     return WebhookService(deps, c.settings.webhooks, c.keyring)
+
+
+def audit_service(c: Components, deps: ServiceDeps) -> AuditService:
+    return AuditService(deps, c.trail)
 
 
 def depositor(c: Components, ctx: RequestContext) -> Depositor:
@@ -80,6 +92,16 @@ def dependencies() -> dict[str, Provide]:
 
     providers: dict[str, Callable[..., object]] = {
         "deps": deps,
+        # Use cases made from their unit of work alone.
+        "orgs": service(lambda _, deps: OrgService(deps)),
+        "members": service(lambda _, deps: MemberService(deps)),
+        "partnerships": service(lambda _, deps: PartnershipService(deps)),
+        "datasets": service(lambda _, deps: DatasetService(deps)),
+        "populations": service(lambda _, deps: PopulationService(deps)),
+        "profiles": service(lambda _, deps: ProfileService(deps)),
+        "ecosystem": service(lambda _, deps: EcosystemService(deps)),
+        # Use cases that name more collaborators.
+        "audits": service(audit_service),
         "agreements": service(agreement_service),
         "policies": service(policy_service),
         "explainer": service(explain_service),

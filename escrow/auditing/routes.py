@@ -20,8 +20,10 @@ from escrow.auditing.schemas import (
 )
 from escrow.auditing.service import AuditService
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit, QueryText
+from escrow.params import Cursor, Limit, QueryText
 from escrow.schemas import SLUG_PATTERN, PageOut
+
+Audits = NamedDependency[AuditService]
 
 Trail = NamedDependency[AuditTrail]
 BUNDLE_MEDIA_TYPE = "application/x-ndjson"
@@ -52,8 +54,7 @@ class AuditController(Controller):
     @get("/events", sync_to_thread=True, summary="Audit events you may read, in index order")
     def events(
         self,
-        deps: Deps,
-        trail: Trail,
+        audits: Audits,
         org: Org = None,
         since: Since = None,
         until: Until = None,
@@ -68,7 +69,7 @@ class AuditController(Controller):
         where = EventFilter(
             _utc(since), _utc(until), actor, action, resource_type, resource_id, outcome
         )
-        page = AuditService(deps, trail).list_events(where, org, cursor, limit)
+        page = audits.list_events(where, org, cursor, limit)
         return PageOut([AuditEventOut.of(found) for found in page.items], page.next_cursor)
 
     @get(
@@ -77,8 +78,8 @@ class AuditController(Controller):
         media_type=MediaType.TEXT,
         summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
     )
-    def checkpoint(self, deps: Deps, trail: Trail) -> str:
-        return AuditService(deps, trail).checkpoint().note
+    def checkpoint(self, audits: Audits) -> str:
+        return audits.checkpoint().note
 
     @get(
         "/public-key",
@@ -109,22 +110,20 @@ class AuditController(Controller):
     @get("/proofs/inclusion", sync_to_thread=True, summary="RFC 9162 inclusion proof")
     def inclusion(
         self,
-        deps: Deps,
-        trail: Trail,
+        audits: Audits,
         index: Annotated[int, QueryParameter(schema_extra={"minimum": 0})],
         size: Annotated[int | None, QueryParameter(schema_extra={"minimum": 1})] = None,
     ) -> InclusionProofOut:
-        return InclusionProofOut.of(AuditService(deps, trail).inclusion(index, size))
+        return InclusionProofOut.of(audits.inclusion(index, size))
 
     @get("/proofs/consistency", sync_to_thread=True, summary="RFC 9162 consistency proof")
     def consistency(
         self,
-        deps: Deps,
-        trail: Trail,
+        audits: Audits,
         from_size: Annotated[int, QueryParameter(name="from", schema_extra={"minimum": 1})],
         to_size: Annotated[int, QueryParameter(name="to", schema_extra={"minimum": 1})],
     ) -> ConsistencyProofOut:
-        proof = AuditService(deps, trail).consistency(from_size, to_size)
+        proof = audits.consistency(from_size, to_size)
         return ConsistencyProofOut.of(from_size, to_size, proof)
 
     @get(
@@ -133,8 +132,8 @@ class AuditController(Controller):
         media_type=BUNDLE_MEDIA_TYPE,
         summary="A bundle that `escrow audit verify` checks offline (JSON Lines, streamed)",
     )
-    def export(self, deps: Deps, trail: Trail, org: Org = None) -> Stream:
-        plan = AuditService(deps, trail).plan_export(org)
+    def export(self, audits: Audits, trail: Trail, org: Org = None) -> Stream:
+        plan = audits.plan_export(org)
         name = f"audit-{plan.scope}-{plan.checkpoint.size}.jsonl"
         return Stream(
             trail.bundle(plan),

@@ -25,12 +25,14 @@ from escrow.errors import BadRequestError, PayloadTooLargeError
 from escrow.instruments import DOWNLOAD_BYTES
 from escrow.openapi import BINARY, binary_responses, documented_body
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit
+from escrow.params import Cursor, Limit
 from escrow.request_context import request_context
 from escrow.schemas import PageOut
 from escrow.service import Collaborators
 from storage.blobs import BlobStore, BlobStoreUnavailableError
 from storage.db import Database
+
+Datasets = NamedDependency[DatasetService]
 
 FEED_SIZE = 1 << 20  # hand the worker thread about one segment at a time
 VERSION = "/{dataset_id:str}/versions/{number:int}"
@@ -56,23 +58,23 @@ class DatasetController(Controller):
     tags = ("datasets",)
 
     @post("/", sync_to_thread=True, summary="Create a dataset owned by your organization")
-    def create(self, data: JSONBody[DatasetCreate], deps: Deps) -> DatasetOut:
+    def create(self, data: JSONBody[DatasetCreate], datasets: Datasets) -> DatasetOut:
         schema = msgspec.to_builtins(data.schema) if data.schema else None
-        dataset = DatasetService(deps).create(
+        dataset = datasets.create(
             data.name, data.description, data.media_type, list(data.labels), schema
         )
         return DatasetOut.of(dataset)
 
     @get("/", sync_to_thread=True, summary="List the datasets you may see")
     def list_datasets(
-        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+        self, datasets: Datasets, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[DatasetOut]:
-        page = DatasetService(deps).list_visible(cursor, limit)
+        page = datasets.list_visible(cursor, limit)
         return PageOut([DatasetOut.of(d) for d in page.items], page.next_cursor)
 
     @get("/{dataset_id:str}", sync_to_thread=True, summary="Read a dataset's metadata")
-    def read(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
-        return DatasetOut.of(DatasetService(deps).get(dataset_id))
+    def read(self, dataset_id: FromPath[str], datasets: Datasets) -> DatasetOut:
+        return DatasetOut.of(datasets.get(dataset_id))
 
     @post(
         "/{dataset_id:str}/withdraw",
@@ -80,8 +82,8 @@ class DatasetController(Controller):
         status_code=200,
         summary="Withdraw: no new versions, agreements or partner access",
     )
-    def withdraw(self, dataset_id: FromPath[str], deps: Deps) -> DatasetOut:
-        return DatasetOut.of(DatasetService(deps).withdraw(dataset_id))
+    def withdraw(self, dataset_id: FromPath[str], datasets: Datasets) -> DatasetOut:
+        return DatasetOut.of(datasets.withdraw(dataset_id))
 
     @delete(
         "/{dataset_id:str}",
@@ -92,28 +94,28 @@ class DatasetController(Controller):
     def shred(
         self,
         dataset_id: FromPath[str],
-        deps: Deps,
+        datasets: Datasets,
         blobs: NamedDependency[BlobStore],
         database: NamedDependency[Database],
     ) -> DatasetOut:
-        return DatasetOut.of(DatasetService(deps).shred(dataset_id, blobs, database))
+        return DatasetOut.of(datasets.shred(dataset_id, blobs, database))
 
     @get("/{dataset_id:str}/versions", sync_to_thread=True, summary="List versions")
     def list_versions(
         self,
         dataset_id: FromPath[str],
-        deps: Deps,
+        datasets: Datasets,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[VersionOut]:
-        page = DatasetService(deps).versions(dataset_id, cursor, limit)
+        page = datasets.versions(dataset_id, cursor, limit)
         return PageOut([VersionOut.of(v) for v in page.items], page.next_cursor)
 
     @get(VERSION, sync_to_thread=True, summary="A version's metadata and signed receipt")
     def read_version(
-        self, dataset_id: FromPath[str], number: FromPath[int], deps: Deps
+        self, dataset_id: FromPath[str], number: FromPath[int], datasets: Datasets
     ) -> VersionOut:
-        return VersionOut.of(DatasetService(deps).version(dataset_id, number))
+        return VersionOut.of(datasets.version(dataset_id, number))
 
     @post(
         "/{dataset_id:str}/versions",

@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from escrow.ecosystem.periods import Period
 from escrow.ecosystem.schemas import EcosystemMetricsOut
 from escrow.ecosystem.service import EcosystemService
 from escrow.openapi import problem_spec
-from escrow.params import Deps
+
+Ecosystem = NamedDependency[EcosystemService]
 
 Org = Annotated[
     str | None,
@@ -48,11 +50,11 @@ class EcosystemController(Controller):
     )
     def metrics(
         self,
-        deps: Deps,
+        ecosystem: Ecosystem,
         org: Org = None,
         start: From = None,
         end: To = None,
         period: PeriodParam = "day",
     ) -> EcosystemMetricsOut:
-        read = EcosystemService(deps).report(org, start, end, period)
+        read = ecosystem.report(org, start, end, period)
         return EcosystemMetricsOut.of(read.report, read.org, read.slugs, read.generated_at)

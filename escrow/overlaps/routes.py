@@ -28,8 +28,10 @@ from escrow.overlaps.schemas import (
 )
 from escrow.overlaps.service import UNSET, PopulationService
 from escrow.paging import DEFAULT_PAGE_SIZE
-from escrow.params import Cursor, Deps, Limit
+from escrow.params import Cursor, Limit
 from escrow.schemas import PageOut
+
+Populations = NamedDependency[PopulationService]
 
 Slug = Annotated[str, QueryParameter(min_length=1, max_length=63, description="Partner slug.")]
 PopulationId = Annotated[str, QueryParameter(min_length=1, max_length=64)]
@@ -47,9 +49,9 @@ class DatasetPopulationController(Controller):
 
     @post("/", sync_to_thread=True, summary="Define a population of a tabular dataset (stewards)")
     def create(
-        self, dataset_id: FromPath[str], data: JSONBody[PopulationCreate], deps: Deps
+        self, dataset_id: FromPath[str], data: JSONBody[PopulationCreate], populations: Populations
     ) -> PopulationOut:
-        population = PopulationService(deps).create(
+        population = populations.create(
             dataset_id,
             data.name,
             (data.match.field, data.match.normalize),
@@ -62,11 +64,11 @@ class DatasetPopulationController(Controller):
     def list_of_dataset(
         self,
         dataset_id: FromPath[str],
-        deps: Deps,
+        populations: Populations,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> PageOut[PopulationOut]:
-        page = PopulationService(deps).list_own(dataset_id, cursor, limit)
+        page = populations.list_own(dataset_id, cursor, limit)
         return PageOut([PopulationOut.of(p) for p in page.items], page.next_cursor)
 
 
@@ -76,18 +78,21 @@ class PopulationController(Controller):
 
     @get("/", sync_to_thread=True, summary="Your organization's populations")
     def list_own(
-        self, deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+        self, populations: Populations, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
     ) -> PageOut[PopulationOut]:
-        page = PopulationService(deps).list_own(None, cursor, limit)
+        page = populations.list_own(None, cursor, limit)
         return PageOut([PopulationOut.of(p) for p in page.items], page.next_cursor)
 
     @get("/{population_id:str}", sync_to_thread=True, summary="Read a population")
-    def read(self, population_id: FromPath[str], deps: Deps) -> PopulationOut:
-        return PopulationOut.of(PopulationService(deps).get(population_id))
+    def read(self, population_id: FromPath[str], populations: Populations) -> PopulationOut:
+        return PopulationOut.of(populations.get(population_id))
 
     @patch("/{population_id:str}", sync_to_thread=True, summary="Change a population (stewards)")
     def update(
-        self, population_id: FromPath[str], data: JSONBody[PopulationPatch], deps: Deps
+        self,
+        population_id: FromPath[str],
+        data: JSONBody[PopulationPatch],
+        populations: Populations,
     ) -> PopulationOut:
         changes: dict[str, Any] = {
             "name": UNSET if data.name is msgspec.UNSET else data.name,
@@ -97,11 +102,11 @@ class PopulationController(Controller):
             else (data.match.field, data.match.normalize),
             "sharing": UNSET if data.sharing is msgspec.UNSET else _sharing(data.sharing),
         }
-        return PopulationOut.of(PopulationService(deps).update(population_id, changes))
+        return PopulationOut.of(populations.update(population_id, changes))
 
     @delete("/{population_id:str}", sync_to_thread=True, summary="Delete a population (stewards)")
-    def remove(self, population_id: FromPath[str], deps: Deps) -> None:
-        PopulationService(deps).delete(population_id)
+    def remove(self, population_id: FromPath[str], populations: Populations) -> None:
+        populations.delete(population_id)
 
     @put(
         "/{population_id:str}/sharing/{partner:str}",
@@ -113,9 +118,9 @@ class PopulationController(Controller):
         population_id: FromPath[str],
         partner: FromPath[str],
         data: JSONBody[SharingIn],
-        deps: Deps,
+        populations: Populations,
     ) -> PartnerSharingOut:
-        service = PopulationService(deps)
+        service = populations
         return PartnerSharingOut.of(service.set_sharing(population_id, partner, *_sharing(data)))
 
     @delete(
@@ -124,9 +129,9 @@ class PopulationController(Controller):
         summary="Back to the default level toward one partner",
     )
     def clear_sharing(
-        self, population_id: FromPath[str], partner: FromPath[str], deps: Deps
+        self, population_id: FromPath[str], partner: FromPath[str], populations: Populations
     ) -> None:
-        PopulationService(deps).clear_sharing(population_id, partner)
+        populations.clear_sharing(population_id, partner)
 
 
 class OverlapController(Controller):

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, head, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from escrow.errors import BadRequestError
@@ -40,6 +41,8 @@ from escrow.sharing.schemas import (
 )
 from escrow.sharing.service import ProfileService, RecipientAuthenticator
 
+Profiles = NamedDependency[ProfileService]
+
 PREFIX = "/delta-sharing"
 TABLE = "/shares/{share:str}/schemas/{schema:str}/tables/{table:str}"
 VERSION_HEADER = "delta-table-version"
@@ -57,9 +60,9 @@ PageToken = Annotated[
 
 @post("/", sync_to_thread=True, summary="Create a Delta Sharing recipient profile (shown once)")
 def create_profile(
-    org: FromPath[str], data: JSONBody[ProfileCreate], deps: Deps, server: Server
+    org: FromPath[str], data: JSONBody[ProfileCreate], profiles: Profiles, server: Server
 ) -> Response[ProfileFile]:
-    issued = ProfileService(deps).create(org, data.name, data.expires_in, server.profile_max_ttl)
+    issued = profiles.create(org, data.name, data.expires_in, server.profile_max_ttl)
     expires = issued.profile.expires_at.astimezone(UTC).isoformat(timespec="seconds")
     body = ProfileFile(
         share_credentials_version=1,
@@ -73,9 +76,9 @@ def create_profile(
 
 @get("/", sync_to_thread=True, summary="List the organization's recipient profiles")
 def list_profiles(
-    org: FromPath[str], deps: Deps, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    org: FromPath[str], profiles: Profiles, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> PageOut[ProfileOut]:
-    page = ProfileService(deps).list_in_org(org, cursor, limit)
+    page = profiles.list_in_org(org, cursor, limit)
     return PageOut([ProfileOut.of(p) for p in page.items], page.next_cursor)
 
 
@@ -85,8 +88,8 @@ def list_profiles(
     status_code=200,
     summary="Revoke a recipient profile, at once",
 )
-def revoke_profile(org: FromPath[str], profile_id: FromPath[str], deps: Deps) -> ProfileOut:
-    return ProfileOut.of(ProfileService(deps).revoke(org, profile_id))
+def revoke_profile(org: FromPath[str], profile_id: FromPath[str], profiles: Profiles) -> ProfileOut:
+    return ProfileOut.of(profiles.revoke(org, profile_id))
 
 
 profiles_router = Router(
