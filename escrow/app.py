@@ -152,7 +152,6 @@ def build_components(
         new_id=new_id,
         audit=audit,
         policy=policy,
-        guard=guard,
         keyring=keyring,
         blobs=blobs,
         trail=AuditTrail(

@@ -17,7 +17,6 @@ from escrow.audit.trail import AuditTrail
 from escrow.auth.authentication import Authentication
 from escrow.clock import Clock
 from escrow.datasets.download import ContentReader
-from escrow.guard import Guard
 from escrow.ids import IdFactory
 from escrow.overlaps.compute import OverlapComputer
 from escrow.policy.facts import PolicyFacts
@@ -37,7 +36,6 @@ class Components:
     new_id: IdFactory
     audit: AuditLog
     policy: PolicyStore  # the active bundle's engine, reloaded when another is activated
-    guard: Guard
     keyring: KeyManager  # the keyring file or a PKCS#11 token (escrow.keys.configured)
     blobs: BlobStore
     trail: AuditTrail

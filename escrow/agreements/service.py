@@ -29,7 +29,6 @@ from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import find_org, find_org_or_none, slugs_of
 from escrow.paging import Page, decode_cursor, paginate
-from escrow.policy.engine import ReleaseDecision
 from escrow.policy.facts import AgreementStatus, Waiting
 from escrow.policy.resources import AgreementResource
 from escrow.service import Service, ServiceDeps
@@ -56,7 +55,7 @@ class AgreementService(Service):
         agreement = self._pending(dataset, beneficiary, terms)
         self.session.add(agreement)
         self.session.flush()
-        blockers = self.lifecycle_preview(agreement).blockers
+        blockers = self.lifecycle.decide(self.session, agreement).blockers
         if "no_active_partnership" in blockers:
             raise no_partnership(self.ctx.principal.org_slug, beneficiary.slug)
         check_named_orgs(self.session, agreement.approvers)
@@ -118,16 +117,13 @@ class AgreementService(Service):
         window is a blocker of its own, with the instant it closes."""
         if agreement.state != "pending":
             return Waiting(None)
-        decision = self.lifecycle_preview(agreement)
+        decision = self.lifecycle.decide(self.session, agreement)
         if not decision.allowed:
             return Waiting(tuple(decision.blockers))
         ends = None
         if agreement.conditions_met_at is not None and agreement.objection_seconds:
             ends = agreement.conditions_met_at + timedelta(seconds=agreement.objection_seconds)
         return Waiting(("objection_window",), ends)
-
-    def lifecycle_preview(self, agreement: Agreement) -> ReleaseDecision:
-        return self.lifecycle.decide(self.session, agreement)
 
     def get(self, agreement_id: str) -> AgreementRecord:
         agreement = self._load(agreement_id, "read")

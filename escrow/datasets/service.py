@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
-from escrow.datasets.access import authorize_dataset, authorized_dataset
+from escrow.datasets.access import authorized_dataset
 from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
     find_version,
@@ -271,6 +271,3 @@ class DatasetService(Service):
             )
             for d in datasets
         ]
-
-    def authorize(self, dataset: Dataset, action: str) -> DatasetResource:
-        return authorize_dataset(self.deps, dataset, action)

@@ -51,7 +51,7 @@ def members_may_list_members(components: Components, member: Caller) -> bool:
     with components.db.session() as session:
         org = find_org_or_none(session, ctx.principal.org_slug)
         assert org is not None
-        return components.guard.allows(ctx, "read_members", as_resource(session, org))
+        return components.shared.guard.allows(ctx, "read_members", as_resource(session, org))
 
 
 def test_a_bundle_that_passes_every_case_is_stored_as_a_candidate(
