@@ -157,8 +157,9 @@ class RecordSpan:
         self._odd = 0
         self._open = 0  # bytes since the last record's end
 
-    def update(self, chunk: bytes) -> None:
-        odd = (self._odd + chunk.count(b'"')) % 2
+    def update(self, chunk: bytes, quotes: int | None = None) -> None:
+        """The next chunk; ``quotes``: how many quote characters it holds, if counted."""
+        odd = (self._odd + (chunk.count(b'"') if quotes is None else quotes)) % 2
         cut = _cut(chunk, odd)
         self._open = len(chunk) - cut if cut else self._open + len(chunk)
         self._odd = odd

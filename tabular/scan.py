@@ -74,10 +74,11 @@ class TableScan:
         if self._digest is not None:
             self._digest.update(chunk)
             if self._records is not None:
-                self._quotes += chunk.count(b'"')
+                quotes = chunk.count(b'"')
+                self._quotes += quotes
                 if self._failure is None:
                     try:
-                        self._records.update(chunk)
+                        self._records.update(chunk, quotes)
                     except BadTableError as failure:
                         self._failure = failure
             return

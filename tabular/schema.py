@@ -40,13 +40,12 @@ _WIDER: Final[dict[str, frozenset[str]]] = {
 }
 _BATCH: Final = 1 << 16
 _STRING_ONLY: Final = {"string"}
-# The strict forms of dates and timestamps, and the Arrow type their cast reads them as.
+# The strict forms of dates and timestamps: among values of the form ``_TIMESTAMP`` admits
+# (trailing Z dropped, a space for T), those of this length; and the Arrow type their cast
+# reads them as.
 _STRICT: Final = {
-    "%Y-%m-%d": (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", pa.date32()),
-    "%Y-%m-%dT%H:%M:%S": (
-        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$",
-        pa.timestamp("s"),
-    ),
+    "%Y-%m-%d": (len("2024-01-31"), pa.date32()),
+    "%Y-%m-%dT%H:%M:%S": (len("2024-01-31T12:00:00"), pa.timestamp("s")),
 }
 _INTEGER: Final = r"^[+-]?[0-9]+$"
 _DECIMAL: Final = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
@@ -129,12 +128,13 @@ class SchemaInference:
 
     def _judge_strings(self, name: str, column: pa.Array) -> None:
         text = pc.utf8_trim_whitespace(column)
-        present = column.filter(pc.fill_null(pc.not_equal(text, ""), False))
+        present = pc.fill_null(pc.not_equal(text, ""), False)
+        if not pc.all(present).as_py():
+            text = text.filter(present)
         feasible = self._feasible.setdefault(name, set(_ORDER))
-        if len(present) == 0:
+        if len(text) == 0:
             return
         self._seen.add(name)
-        text = pc.utf8_trim_whitespace(present)
         feasible &= _string_kinds(text, feasible)
 
     def add_values(self, name: str, values: list[Any]) -> None:
@@ -213,11 +213,13 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
     def every(pattern: str) -> bool:
         return bool(pc.all(pc.match_substring_regex(text, pattern)).as_py())
 
-    if "number" in candidates and every(_DECIMAL):
+    # An integer is also a decimal: a column of integers needs only the narrower pattern.
+    integers = "integer" in candidates and every(_INTEGER)
+    if "number" in candidates and (integers or every(_DECIMAL)):
         numbers = pc.cast(text, pa.float64())
         if pc.all(pc.is_finite(numbers)).as_py():
             kinds.add("number")
-            if "integer" in candidates and every(_INTEGER):
+            if integers:
                 kinds.add("integer")
     if (
         "boolean" in candidates
@@ -235,15 +237,16 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
 
 
 def _all_read(text: pa.Array, form: str, kind: str) -> bool:
-    """Whether every value reads as ``kind``: those of the strict ``form`` (a trailing Z
-    and a space for T allowed) by Arrow's ISO 8601 cast, which checks the calendar; the
-    others, and all of them if one of those fails, by the reference."""
+    """Whether every value (each of a form ``_TIMESTAMP`` admits) reads as ``kind``: those
+    of the strict ``form`` (a trailing Z and a space for T allowed) by Arrow's ISO 8601
+    cast, which checks the calendar; the others, and all of them if one of those fails, by
+    the reference."""
     from tabular.values import coerce
 
-    pattern, arrow_type = _STRICT[form]
+    length, arrow_type = _STRICT[form]
     plain = pc.replace_substring(pc.utf8_rtrim(text, characters="Z"), " ", "T")
     exact = pc.and_(
-        pc.match_substring_regex(plain, pattern), pc.invert(pc.starts_with(plain, "0000"))
+        pc.equal(pc.utf8_length(plain), length), pc.invert(pc.starts_with(plain, "0000"))
     )
     try:
         pc.cast(plain.filter(exact), arrow_type)

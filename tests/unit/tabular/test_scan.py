@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import math
+import re
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabular import BadTableError, SchemaMismatchError
 from tabular.scan import ScanResult, TableScan
@@ -126,3 +130,89 @@ def test_check_names_every_difference() -> None:
     widened = {"fields": [*expected["fields"][:1], {"name": "amount", "type": "number"}]}
     result = scan("csv", b"region,amount\nEU,2\n")
     result.check(widened)  # integers are numbers
+
+
+# Values near every boundary inference draws: signs, exponents, huge integers, booleans in
+# any case, real and impossible calendar days, each timestamp form, year 0000, blanks.
+_SHAPES = st.sampled_from(
+    [
+        "0",
+        "-7",
+        "+3",
+        "007",
+        "9" * 400,
+        "2.5",
+        ".5",
+        "5.",
+        "1e3",
+        "-2E-2",
+        "1e999",
+        "nan",
+        "inf",
+        "0x10",
+        "1_000",
+        "true",
+        "FALSE",
+        " True ",
+        "yes",
+        "2024-01-31",
+        "2024-02-29",
+        "2023-02-29",
+        "0000-01-01",
+        "2024-1-31",
+        "2024-01-31T10:00:00",
+        "2024-01-31T10:00:00Z",
+        "2024-01-31T10:00:00ZZ",
+        "2024-01-31 10:00:00",
+        "2024-01-31T10:00",
+        "2024-01-31T25:00:00",
+        "2024-01-31T10:00:00.123456",
+        "2024-01-31T10:00:00+02:00",
+        "2024-01-31T10:00+02:00",
+        "2024-01-31Z",
+        "",
+        " ",
+        "x",
+        "EU",
+    ]
+)
+
+
+def _reference_type(values: list[str]) -> str:
+    """The inference's rule, one value at a time with the reference readers."""
+    from tabular.schema import _TIMESTAMP
+    from tabular.values import coerce
+
+    present = [v.strip() for v in values if v.strip()]
+    if not present:
+        return "string"
+
+    def finite(v: str) -> bool:
+        number = coerce("number", v)
+        try:  # an integer beyond a double's range reads as a number, not a finite one
+            return number is not None and math.isfinite(float(number))
+        except OverflowError:
+            return False
+
+    def reads(kind: str, v: str) -> bool:
+        if kind == "integer":
+            return re.fullmatch(r"[+-]?[0-9]+", v) is not None and finite(v)
+        if kind == "number":
+            return finite(v)
+        if kind in ("date", "timestamp") and not re.fullmatch(_TIMESTAMP, v):
+            return False
+        if kind == "date" and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
+            return False
+        return coerce(kind, v) is not None
+
+    kinds = ("integer", "number", "boolean", "date", "timestamp")
+    return next((k for k in kinds if all(reads(k, v) for v in present)), "string")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SHAPES, min_size=1, max_size=12), st.integers(1, 4))
+def test_csv_inference_equals_the_reference_value_by_value(values: list[str], copies: int) -> None:
+    rows = "".join(f'"{v}"\r\n' for v in values * copies)
+    assert types_of(scan("csv", b"c\r\n" + rows.encode(), size=61)) == {
+        "c": _reference_type(values)
+    }
