@@ -27,7 +27,13 @@ from escrow.audit.log import AuditRecord
 from escrow.context import RequestContext
 from escrow.datasets.results import Deposited, version_of
 from escrow.datasets.service import DatasetService
-from escrow.datasets.upload import GENERIC_MEDIA_TYPE, DepositRequest, Upload, blob_key_for
+from escrow.datasets.upload import (
+    GENERIC_MEDIA_TYPE,
+    DepositRequest,
+    ScanAhead,
+    Upload,
+    blob_key_for,
+)
 from escrow.errors import (
     InvalidStateError,
     MalformedTableError,
@@ -112,11 +118,18 @@ class Depositor:
             encryptor=aead.new_encryptor(version_id.encode()),
             writer=writer,
             segment_size=aead.layout.segment_size,
-            scan=TableScan(fmt) if (fmt := table_format(media_type)) else None,
+            scan=ScanAhead(TableScan(fmt)) if (fmt := table_format(media_type)) else None,
         )
 
     def finish(self, upload: Upload) -> Deposited:
         """Seal the blob, then record the version, its audit event and signed receipt."""
+        try:
+            return self._finish(upload)
+        finally:
+            if upload.scan is not None:
+                upload.scan.close()
+
+    def _finish(self, upload: Upload) -> Deposited:
         upload.seal()
         sha256 = upload.digest.hexdigest()
         expected = upload.request.expected_sha256
@@ -151,6 +164,8 @@ class Depositor:
 
     def abandon(self, upload: Upload, reason: str) -> None:
         """The body did not arrive whole: nothing is kept, and the attempt is audited."""
+        if upload.scan is not None:
+            upload.scan.close()
         upload.writer.abort()
         self._record_failure(upload.dataset_id, upload.owner_org_id, reason, upload.size)
 

@@ -3,6 +3,8 @@ withdraw and shred, on real PostgreSQL and the local blob store."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -100,6 +102,8 @@ def test_a_body_unlike_its_declared_digest_is_refused_and_nothing_is_kept(
     with components.db.session() as session:
         assert session.get_one(Dataset, dataset_id).version_count == 0
     assert list(components.blobs.iter_keys(f"datasets/{dataset_id}/")) == []
+    # the refused body was scanned on a thread of its own: stopped with the deposit
+    assert not [t for t in threading.enumerate() if t.name.startswith("deposit-scan")]
 
 
 def test_a_withdrawn_dataset_takes_no_new_versions_but_its_owner_still_reads_it(

@@ -1,0 +1,43 @@
+"""A deposit's table scan on its own thread: the same result, errors surfaced, no thread left."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from escrow.datasets.upload import ScanAhead
+from tabular.scan import TableScan
+
+BODY = b"region,amount,at\r\n" + b"EU,10,2024-01-31T10:00:00Z\r\nUS,2.5,2024-02-01\r\n" * 500
+
+
+def _scan_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("deposit-scan")]
+
+
+def test_the_scan_ahead_gives_what_the_scan_gives_and_stops_its_thread() -> None:
+    direct = TableScan("csv")
+    ahead = ScanAhead(TableScan("csv"))
+    for start in range(0, len(BODY), 997):
+        direct.update(BODY[start : start + 997])
+        ahead.update(BODY[start : start + 997])
+    expected, result = direct.finish(), ahead.finish()
+    ahead.close()
+    ahead.close()  # idempotent
+    assert (result.digest, result.schema) == (expected.digest, expected.schema)
+    assert _scan_threads() == []
+
+
+class _Failing(TableScan):
+    def update(self, chunk: bytes) -> None:
+        raise RuntimeError("scan failed")
+
+
+def test_a_failure_on_the_scan_thread_reaches_the_upload() -> None:
+    ahead = ScanAhead(_Failing("csv"))
+    ahead.update(b"a,b\n")
+    with pytest.raises(RuntimeError, match="scan failed"):
+        ahead.update(b"1,2\n")  # waits for the chunk before
+    ahead.close()
+    assert _scan_threads() == []
