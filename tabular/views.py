@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tabular.buffers import string_data
+from tabular.buffers import joined
 from tabular.csv_records import read_csv_header
 from tabular.errors import BadTableError, ViewError
 from tabular.formats import TableFormat
@@ -42,6 +42,7 @@ __all__ = ["ViewOutput", "apply_view"]
 # Threads that read, filter and write a CSV view's blocks side by side (Arrow releases the
 # GIL): measured on 2 cores (benchmarks/views.py), two give ~1.7x one.
 CSV_WORKERS: Final = 2
+_SPECIAL: Final = '[,"\r\n]'  # a CSV value holding one of these is quoted
 
 
 def apply_view(
@@ -199,19 +200,12 @@ def _csv_rows(batch: pa.RecordBatch) -> bytes:
     if len(columns) == 1:
         lone = pc.equal(columns[0], "")
         columns = [pc.if_else(lone, '""', columns[0])]
-    lines = pc.binary_join_element_wise(*columns, "\r\n", ",") if len(columns) > 1 else None
-    if lines is None:
-        lines = pc.binary_join_element_wise(columns[0], "\r\n", "")
-    else:
-        lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*columns, ","), "\r\n", "")
-    return bytes(string_data(lines))
+    lines = pc.binary_join_element_wise(*columns, ",") if len(columns) > 1 else columns[0]
+    return bytes(joined(lines, "\r\n")) + b"\r\n"
 
 
 def _csv_quoted(column: pa.Array) -> pa.Array:
-    special = pc.or_(
-        pc.or_(pc.match_substring(column, ","), pc.match_substring(column, '"')),
-        pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r")),
-    )
+    special = pc.match_substring_regex(column, _SPECIAL)
     if not pc.any(special).as_py():
         return column
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
