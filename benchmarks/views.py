@@ -18,6 +18,14 @@ Throughput is plaintext MiB in per second; the ratio is against the decrypt base
 same file. Every process sets Arrow's allocator as `escrow serve` does (``escrow.memory``);
 "above idle" is a measure's peak RSS minus that of a process that loaded pyarrow and
 ``tabular`` and did nothing.
+
+With ``--http`` the same three tables go through a real ``escrow serve`` instead (embedded
+defaults): the owner deposits each into a dataset created without a schema (the schema is
+inferred), releases the view above to a partner, and then, alternated ``--repeat`` times,
+the owner's plain download of the version (the baseline) and the partner's view of it are
+timed over HTTP. Ratio = plain download time / view time, per round. "above idle" is the
+server's peak RSS during the view (its high-water mark reset just before, through
+``/proc/PID/clear_refs``) minus its resident size just before.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import os
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -253,12 +262,134 @@ def prepare(root: Path, mib: int, parquet_mib: int) -> dict[str, int]:
     return {"csv_rows": rows, "parquet_rows": parquet_rows, "parquet_mib": parquet_size // MiB}
 
 
+MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+MEDIA_TYPES["parquet"] = "application/vnd.apache.parquet"
+
+
+def _status_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+def _streamed(client: Any, url: str) -> tuple[float, int]:
+    """Seconds to receive the whole body, and its size."""
+    received = 0
+    started = time.perf_counter()
+    with client.stream("GET", url) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes(MiB):
+            received += len(chunk)
+    return time.perf_counter() - started, received
+
+
+def _file_chunks(path: Path) -> Any:
+    with path.open("rb") as source:
+        while chunk := source.read(MiB):
+            yield chunk
+
+
+def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
+    """Plain download vs view, through a real server (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from live_server import live_server
+
+    files = {
+        "csv": (write_csv, root / "data.csv", mib),
+        "jsonl": (write_jsonl, root / "data.jsonl", mib),
+        "parquet": (write_parquet, root / "data.parquet", parquet_mib),
+    }
+    for write, path, size in files.values():
+        in_child(write, path, size)
+    with live_server() as server, server.client(server.operator_token) as operator:
+        for slug in ("acme", "globex"):
+            operator.post("/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"})
+        operator.post("/v1/partnerships", json={"orgs": ["acme", "globex"], "kind": "supplier"})
+        steward = server.client(_token(server, operator, "acme", "steward"))
+        partner = server.client(_token(server, operator, "globex", "admin"))
+        urls = {}
+        for fmt, (_, path, _) in files.items():
+            media_type = MEDIA_TYPES[fmt]
+            dataset = steward.post(
+                "/v1/datasets", json={"name": f"bench-{fmt}", "media_type": media_type}
+            ).json()["id"]
+            steward.post(
+                f"/v1/datasets/{dataset}/versions",
+                content=_file_chunks(path),
+                headers={"Content-Type": media_type},
+            ).raise_for_status()
+            agreement = steward.post(
+                f"/v1/datasets/{dataset}/agreements",
+                json={
+                    "beneficiary": "globex",
+                    "purpose": "benchmark",
+                    "view": VIEW,
+                    "approvals": {"required": 0, "from": ["owner:steward"]},
+                },
+            )
+            agreement.raise_for_status()
+            steward.post(f"/v1/agreements/{agreement.json()['id']}/release").raise_for_status()
+            urls[fmt] = f"/v1/datasets/{dataset}/versions/1/content"
+            path.unlink()
+        pid = server.process.pid
+        rounds: dict[str, list[tuple[float, float, int, int, float]]] = {}
+        for _ in range(repeat):
+            for fmt, url in urls.items():
+                _streamed(steward, url)  # warm: the first request loads what a view imports
+                plain_s, size = _streamed(steward, url)
+                resting = _status_mib(pid, "VmRSS")
+                Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM
+                view_s, sent = _streamed(partner, url)
+                above = _status_mib(pid, "VmHWM") - resting
+                rounds.setdefault(fmt, []).append((plain_s, view_s, size, sent, above))
+        steward.close()
+        partner.close()
+    print(f"over HTTP, cpu {os.cpu_count()}; plain = the owner's download of the same version")
+    print(
+        f"{'':8} {'plain MiB/s':>11} {'view MiB/s in':>13} {'ratio (min-max)':>17}"
+        f" {'MiB out':>8} {'above idle (max)':>16}"
+    )
+    for fmt, runs_of in rounds.items():
+        ratios = sorted(plain / view for plain, view, *_ in runs_of)
+        mib_in = runs_of[0][2] / MiB
+        plain_speed = statistics.median(mib_in / r[0] for r in runs_of)
+        view_speed = statistics.median(mib_in / r[1] for r in runs_of)
+        print(
+            f"{fmt:8} {plain_speed:11.1f} {view_speed:13.1f} {statistics.median(ratios):6.2f} "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f}) {runs_of[0][3] / MiB:8.1f}"
+            f" {max(r[4] for r in runs_of):12.0f} MiB"
+        )
+
+
+def _token(server: Any, operator: Any, org: str, role: str) -> str:
+    """A token of a service account with ``role`` in ``org``; the operator seeds the org's
+    first admin, which adds any other role."""
+    seeded = operator.post(
+        f"/v1/orgs/{org}/service-accounts", json={"name": "admin", "roles": ["admin"]}
+    ).json()["api_key"]
+    admin_token = server.token_for(seeded["key_id"], seeded["secret"])
+    if role == "admin":
+        return str(admin_token)
+    with server.client(admin_token) as admin:
+        account = admin.post(
+            f"/v1/orgs/{org}/service-accounts", json={"name": role, "roles": [role]}
+        ).json()
+        key = admin.post(f"/v1/orgs/{org}/service-accounts/{account['id']}/keys").json()
+    return str(server.token_for(key["key_id"], key["secret"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024, help="CSV size in MiB")
     parser.add_argument("--parquet-mib", type=int, help="Parquet size in MiB (default: --mib)")
     parser.add_argument("--repeat", type=int, default=3, help="A/B rounds (median, spread)")
+    parser.add_argument("--http", action="store_true", help="through a real server")
     args = parser.parse_args()
+    if args.http:
+        with tempfile.TemporaryDirectory(prefix="escrow-bench-views-") as directory:
+            over_http(Path(directory), args.mib, args.parquet_mib or args.mib, args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="escrow-bench-views-") as directory:
         root = Path(directory)
         sizes = prepare(root, args.mib, args.parquet_mib or args.mib)
