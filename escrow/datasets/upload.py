@@ -119,15 +119,23 @@ class ScanAhead:
     """A deposit's table scan on a thread of its own, one chunk behind the upload: the upload
     hashes, encrypts and writes a chunk while the scan reads the one before (each releases
     the GIL in its C parts), so a tabular deposit takes about the longer of the two, not
-    their sum. Holds one chunk more than a plain upload."""
+    their sum. Holds one chunk more than a plain upload. The first chunk is read in line: a
+    body of one chunk (most small deposits) never starts the thread."""
 
     def __init__(self, scan: TableScan) -> None:
         self._scan = scan
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="deposit-scan")
+        self._thread: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
+        self._first = True
 
     def update(self, chunk: bytes) -> None:
+        if self._first:
+            self._first = False
+            self._scan.update(chunk)
+            return
         self._wait()
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="deposit-scan")
         self._pending = self._thread.submit(self._scan.update, chunk)
 
     def finish(self) -> ScanResult:
@@ -137,7 +145,8 @@ class ScanAhead:
 
     def close(self) -> None:
         """Stops the thread (idempotent); a chunk still being read is waited for."""
-        self._thread.shutdown(wait=True, cancel_futures=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
