@@ -105,10 +105,8 @@ class Guard:
         named = target.as_named()
         session.rollback()
         # The operators' record names the denial by the request both carry (request_id).
-        self._record(session, ctx, action, named, policy_version)
         operator_only = RequestContext(ctx.request_id, None, ctx.client_ip)
-        self.audit.append(
-            session,
+        concealed = (
             operator_only,
             AuditRecord(
                 action="authz.concealed_target",
@@ -128,6 +126,9 @@ class Guard:
                 policy_version=policy_version,
             ),
         )
+        # Both in one append: the head is asked for once.
+        denied = (ctx, _denial(action, named, policy_version))
+        self.audit.append_all(session, [denied, concealed])
         session.commit()
         raise NotFoundError(f"no {named.resource_type} {named.resource_id!r}")
 
@@ -139,16 +140,16 @@ class Guard:
         target: Target,
         policy_version: str,
     ) -> None:
-        self.audit.append(
-            session,
-            ctx,
-            AuditRecord(
-                action=action,
-                outcome="denied",
-                resource_type=target.resource_type,
-                resource_id=target.resource_id,
-                reason="policy",
-                org_ids=target.org_ids,
-                policy_version=policy_version,
-            ),
-        )
+        self.audit.append(session, ctx, _denial(action, target, policy_version))
+
+
+def _denial(action: str, target: Target, policy_version: str) -> AuditRecord:
+    return AuditRecord(
+        action=action,
+        outcome="denied",
+        resource_type=target.resource_type,
+        resource_id=target.resource_id,
+        reason="policy",
+        org_ids=target.org_ids,
+        policy_version=policy_version,
+    )

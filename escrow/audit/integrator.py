@@ -61,12 +61,20 @@ def record_event(session: Session, event: Recorded, *, wait_seconds: float | Non
     """Numbers ``event`` in this transaction if the head can be held (waiting up to
     ``wait_seconds``; None: only if free), with the queued events before it; else queues it.
     Returns its sequence number, or None when queued."""
+    return record_events(session, [event], wait_seconds=wait_seconds)[0]
+
+
+def record_events(
+    session: Session, events: Sequence[Recorded], *, wait_seconds: float | None
+) -> list[int | None]:
+    """``record_event`` for events one transaction records together, in their order: the head
+    is asked for once, and they are numbered, or queued, in one statement."""
     tree = lock_head(session, wait_seconds=wait_seconds)
     if tree is None:
-        session.execute(insert(AuditQueueEntry).values(**event))
-        return None
+        session.execute(insert(AuditQueueEntry), [dict(event) for event in events])
+        return [None] * len(events)
     backlog = queued_entries(session, BATCH)
-    return _integrate(session, tree, [*backlog, event])[-1]
+    return list(_integrate(session, tree, [*backlog, *events])[len(backlog) :])
 
 
 def integrate_queued(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crypto import canonical_json
 from escrow.audit.head import DEFAULT_INDEX_WAIT_SECONDS
-from escrow.audit.integrator import Recorded, record_event
+from escrow.audit.integrator import Recorded, record_events
 from escrow.clock import Clock
 from escrow.context import RequestContext
 from escrow.errors import ValidationError
@@ -121,13 +121,28 @@ class AuditLog:
         past that); otherwise whenever the head was free, and None when the event was
         queued behind another transaction's integration.
         """
-        entry = self._recorded(ctx, record)
+        return self.append_all(session, [(ctx, record)], indexed=indexed)[0]
+
+    def append_all(
+        self,
+        session: Session,
+        records: Sequence[tuple[RequestContext, AuditRecord]],
+        *,
+        indexed: bool = False,
+    ) -> list[int | None]:
+        """``append`` for events a transaction records together (a denial and its concealed
+        target), in their order, for the cost of one: the head is asked for once."""
+        entries = [self._recorded(ctx, record) for ctx, record in records]
         session.flush()  # the caller's own changes go out before the head, not under it
-        indexed = indexed or any(needs(record) for needs in self._needs_index)
-        seq = record_event(session, entry, wait_seconds=self._index_wait if indexed else None)
-        for listener in self._listeners:
-            listener(session, ctx, record, seq)
-        return seq
+        indexed = indexed or any(
+            needs(record) for needs in self._needs_index for _, record in records
+        )
+        wait = self._index_wait if indexed else None
+        numbers = record_events(session, entries, wait_seconds=wait)
+        for (ctx, record), seq in zip(records, numbers, strict=True):
+            for listener in self._listeners:
+                listener(session, ctx, record, seq)
+        return numbers
 
     def append_indexed(self, session: Session, ctx: RequestContext, record: AuditRecord) -> int:
         """``append`` for callers that must return the event's index (receipts cite it)."""

@@ -109,7 +109,7 @@ def test_failed_audit_append_fails_the_request_and_changes_nothing(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("audit storage is broken")
 
-    monkeypatch.setattr("escrow.audit.log.record_event", explode)
+    monkeypatch.setattr("escrow.audit.log.record_events", explode)
     response = operator.post("/v1/orgs", json={"slug": "acme", "name": "A", "tier": "core"})
     monkeypatch.undo()
     assert response.status_code == 500

@@ -81,6 +81,35 @@ def test_while_the_head_is_held_an_append_is_queued_and_numbered_by_the_next_hol
         assert list(secrets) == ["192.0.2.7"] * 3
 
 
+def _append_pair(db: Database, log: AuditLog, request_id: str) -> list[int | None]:
+    with db.session() as session:
+        ctx = RequestContext(request_id, client_ip="192.0.2.7")
+        second = AuditRecord("x.z", "denied", "thing", "t-1", reason="concealed")
+        numbers = log.append_all(session, [(ctx, RECORD), (ctx, second)])
+        session.commit()
+        return numbers
+
+
+def test_events_appended_together_are_numbered_or_queued_together_in_their_order(
+    db: Database,
+) -> None:
+    log = _log()
+    assert _append(db, log, "before") == 0
+    assert _append_pair(db, log, "pair-1") == [1, 2]
+    with audit_head_held(db):
+        assert _append_pair(db, log, "pair-2") == [None, None]  # both queued, no wait
+        assert _log_state(db)[2] == 2
+    assert _append(db, log, "after") == 5
+    assert _log_state(db) == (
+        [0, 1, 2, 3, 4, 5],
+        ["before", "pair-1", "pair-1", "pair-2", "pair-2", "after"],
+        0,
+    )
+    with db.session() as session:
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq))
+        assert list(actions) == ["x.y", "x.y", "x.z", "x.y", "x.z", "x.y"]
+
+
 def test_the_background_integrator_numbers_the_queue_without_a_new_append(db: Database) -> None:
     log = _log()
     with audit_head_held(db):
