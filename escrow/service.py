@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
@@ -25,6 +27,13 @@ class AccessRefresh(Protocol):
     def refresh_for_dataset(
         self, session: Session, ctx: RequestContext, dataset_id: str, org_id: str
     ) -> bool: ...
+
+    def refresh_due(
+        self, dataset_id: InstrumentedAttribute[str], org_id: str, now: datetime
+    ) -> ColumnElement[bool]:
+        """Whether ``refresh_for_dataset`` would find anything at ``now`` (a clause a
+        dataset's own query can carry, so an access with nothing due costs no query)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crypto import KeyManager, sign_document
 from escrow.agreements.queries import OPEN, conditions_met_at, lock_open
@@ -108,15 +108,15 @@ class Lifecycle:
         expiry: ``refresh_locked`` leaves the others as they are, so they are not locked).
         Whether any was (it is locked until the caller commits)."""
         now = self.clock.now()
-        agreements = lock_open(
-            session,
-            Agreement.dataset_id == dataset_id,
-            Agreement.beneficiary_org_id == org_id,
-            or_(Agreement.state == "pending", Agreement.expires_at <= now),
-        )
+        agreements = lock_open(session, *_changing(dataset_id, org_id, now))
         for agreement in agreements:
             self.refresh_locked(session, ctx, agreement)
         return bool(agreements)
+
+    def refresh_due(
+        self, dataset_id: InstrumentedAttribute[str], org_id: str, now: datetime
+    ) -> ColumnElement[bool]:
+        return exists().where(Agreement.state.in_(OPEN), *_changing(dataset_id, org_id, now))
 
     def _release(
         self,
@@ -225,3 +225,15 @@ def sweep(db: Database, lifecycle: Lifecycle) -> int:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _changing(
+    dataset_id: str | InstrumentedAttribute[str], org_id: str, now: datetime
+) -> tuple[ColumnElement[bool], ...]:
+    """The org's agreements for the dataset that time or the release rule may change at
+    ``now``: pending ones, and released ones past their expiry."""
+    return (
+        Agreement.dataset_id == dataset_id,
+        Agreement.beneficiary_org_id == org_id,
+        or_(Agreement.state == "pending", Agreement.expires_at <= now),
+    )

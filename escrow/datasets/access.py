@@ -5,33 +5,50 @@ The datasets' public way in for other features (agreements name the dataset they
 
 from __future__ import annotations
 
+from sqlalchemy import false, select
+
 from escrow.datasets.queries import as_resource
 from escrow.guard import Target
 from escrow.policy.resources import DatasetResource
 from escrow.service import ServiceDeps
-from storage.models import Dataset
+from storage.models import Dataset, Organization
 
 
 def authorized_dataset(deps: ServiceDeps, dataset_id: str, action: str) -> Dataset:
     """The dataset, authorized for ``action``; one that does not exist is denied exactly as
-    one the caller may not see (404, same audit events)."""
-    dataset = deps.session.get(Dataset, dataset_id)
-    if dataset is None:
+    one the caller may not see (404, same audit events).
+
+    One query brings the dataset, its owner (which the policy's resource needs) and whether
+    the caller's agreements for it have anything due."""
+    org_id = deps.ctx.principal.org_id
+    due = deps.access.refresh_due(Dataset.id, org_id, deps.clock.now()) if org_id else false()
+    found = deps.session.execute(
+        select(Dataset, Organization, due.label("due"))
+        .join(Organization, Organization.id == Dataset.owner_org_id)
+        .where(Dataset.id == dataset_id)
+    ).first()
+    if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
-    authorize_dataset(deps, dataset, action)
+    dataset: Dataset = found[0]  # and its owner, in the session for the policy's resource
+    authorize_dataset(deps, dataset, action, refresh=bool(found[2]))
     return dataset
 
 
-def authorize_dataset(deps: ServiceDeps, dataset: Dataset, action: str) -> DatasetResource:
+def authorize_dataset(
+    deps: ServiceDeps, dataset: Dataset, action: str, *, refresh: bool = True
+) -> DatasetResource:
     """Check ``action``; callers who may not even read the dataset get 404.
 
     A partner's agreements for the dataset are brought up to date first, so a release that
-    became due (or an expiry) counts at the second of access.
+    became due (or an expiry) counts at the second of access (``refresh`` False: the caller
+    knows nothing is due).
     """
     session, ctx = deps.session, deps.ctx
     actor = ctx.principal
-    if actor.org_id != dataset.owner_org_id and deps.access.refresh_for_dataset(
-        session, ctx, dataset.id, actor.org_id
+    if (
+        refresh
+        and actor.org_id != dataset.owner_org_id
+        and deps.access.refresh_for_dataset(session, ctx, dataset.id, actor.org_id)
     ):
         session.commit()  # what became due, and the rows' locks released
     resource = as_resource(session, dataset, deps.clock.now())
