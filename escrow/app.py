@@ -75,6 +75,7 @@ from escrow.sharing.protocol import SharingServer
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
 from escrow.sqlalchemy_config import BorrowedEngineConfig
+from escrow.threads import pool_connections, thread_pools
 from escrow.webhooks.delivery import Deliveries
 from escrow.webhooks.events import is_source
 from escrow.webhooks.outbox import WebhookOutbox
@@ -124,7 +125,7 @@ def build_components(
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.data_dir.chmod(0o700)  # it holds the database and blobs: tighten an older one
     keyring = open_key_manager(settings)
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, connections=pool_connections(settings.threads))
     blobs = blobs or open_settings_blob_store(settings)
     checkpoints = CheckpointIssuer(keyring, settings.audit_origin or default_origin(keyring), clock)
     audit = AuditLog(
@@ -343,6 +344,7 @@ def create_app(components: Components) -> Litestar:
         ],
         dependencies=dependencies(),
         lifespan=[
+            thread_pools,  # first: every later lifespan's jobs run on them
             policy_reload_schedule,
             checkpoint_schedule,
             integration_schedule,

@@ -152,6 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bearer_failures=_bearer_failures(env),
         sharing=_sharing(env),
         workers=_int(env, "ESCROW_WORKERS", 1, minimum=1),
+        threads=_int(env, "ESCROW_THREADS", 16, minimum=2, maximum=256),
         metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]).absolute()
         if env.get("PROMETHEUS_MULTIPROC_DIR")
         else None,

@@ -163,6 +163,9 @@ class Settings:
     sharing: SharingSettings
     bearer_failures: BearerFailureSettings = DEFAULT_BEARER_FAILURES
     workers: int = 1  # `escrow serve` processes on one bind (ESCROW_WORKERS, or --workers)
+    # Threads per process for blocking work, in each of its two pools (escrow.threads); the
+    # database pool keeps a connection for each of them (ESCROW_THREADS).
+    threads: int = 16
     # prometheus_client's multiprocess directory: set, GET /metrics adds up every worker's
     # files there (`escrow serve --workers N` makes one when it is not set).
     metrics_dir: Path | None = None

@@ -22,9 +22,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 class Database:
     """One engine and its session factory; the only place that knows the dialect's quirks."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, connections: tuple[int, int] = (10, 20)
+    ) -> None:
+        """``connections``: on PostgreSQL, how many the pool keeps, and how many more it may
+        open at once (closed as they come back)."""
         self.url = url
-        self.engine: Engine = _create_engine(url, echo=echo)
+        self.engine: Engine = _create_engine(url, echo=echo, connections=connections)
         self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -85,7 +89,7 @@ class Database:
         return not busy
 
 
-def _create_engine(url: str, *, echo: bool) -> Engine:
+def _create_engine(url: str, *, echo: bool, connections: tuple[int, int]) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -98,7 +102,8 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
         # so that read-then-write transactions cannot deadlock each other.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    kept, spare = connections
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=kept, max_overflow=spare)
 
 
 def _private_sqlite_file(path: Path) -> None:

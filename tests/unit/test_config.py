@@ -159,3 +159,11 @@ def test_bad_key_manager_settings_name_the_variable(
     }
     with pytest.raises(ConfigError, match=named):
         load_settings(env)
+
+
+def test_threads_per_pool_default_to_16_and_are_bounded() -> None:
+    assert load_settings({}).threads == 16
+    assert load_settings({"ESCROW_THREADS": "4"}).threads == 4
+    for bad in ("1", "257", "many"):
+        with pytest.raises(ConfigError, match="ESCROW_THREADS"):
+            load_settings({"ESCROW_THREADS": bad})
