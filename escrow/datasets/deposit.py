@@ -170,17 +170,16 @@ class Depositor:
         self._record_failure(upload.dataset_id, upload.owner_org_id, reason, upload.size)
 
     def _schema_for(
-        self, session: Session, upload: Upload, scanned: ScanResult | None
+        self, upload: Upload, current: dict[str, Any] | None, scanned: ScanResult | None
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """The dataset's schema after this version, and how it changed (None: unchanged).
+        """The dataset's schema after this version (``current``: before it), and how it
+        changed (None: unchanged).
 
         Fails closed: a version unlike the schema it must have is refused, naming each
         difference; the failure is audited before the transaction is rolled back.
         """
         if scanned is None:
             return None, None
-        dataset = session.get(Dataset, upload.dataset_id)
-        current = dataset.schema if dataset is not None else None
         declared = upload.request.schema()
         expected = declared or current
         if expected is None:
@@ -204,8 +203,12 @@ class Depositor:
     def _record(self, upload: Upload, sha256: str, scanned: ScanResult | None) -> Deposited:
         """The version row, its event and its signed receipt, committed together."""
         with self.shared.db.session() as session:
-            schema, schema_change = self._schema_for(session, upload, scanned)
-            number = _next_version_number(session, upload.dataset_id, schema, schema_change)
+            number, current = _count_version(session, upload.dataset_id)
+            schema, schema_change = self._schema_for(upload, current, scanned)
+            if schema_change is not None:
+                session.execute(
+                    update(Dataset).where(Dataset.id == upload.dataset_id).values(schema=schema)
+                )
             content_digest = scanned.digest if scanned is not None else None
             now = self.shared.clock.now()
             seq = self.shared.audit.append_indexed(  # the receipt cites it
@@ -313,21 +316,18 @@ class Depositor:
             session.commit()
 
 
-def _next_version_number(
-    session: Session, dataset_id: str, schema: dict[str, Any] | None, schema_change: str | None
-) -> int:
-    """Counts the version in (and records a changed schema) while the dataset is active."""
-    number = session.execute(
+def _count_version(session: Session, dataset_id: str) -> tuple[int, dict[str, Any] | None]:
+    """Counts the version in while the dataset is active: (its number, the dataset's schema
+    until now). The dataset's row stays locked until the version is recorded."""
+    counted = session.execute(
         update(Dataset)
         .where(Dataset.id == dataset_id, Dataset.status == "active")
         .values(version_count=Dataset.version_count + 1)
-        .returning(Dataset.version_count)
-    ).scalar_one_or_none()
-    if number is None:
+        .returning(Dataset.version_count, Dataset.schema)
+    ).one_or_none()
+    if counted is None:
         raise InvalidStateError("the dataset stopped accepting versions during upload")
-    if schema_change is not None:
-        session.execute(update(Dataset).where(Dataset.id == dataset_id).values(schema=schema))
-    return int(number)
+    return int(counted[0]), counted[1]
 
 
 def _by_idempotency_key(session: Session, dataset_id: str, key: str) -> DatasetVersion | None:
