@@ -16,10 +16,16 @@ from storage.models import Dataset, Organization
 
 def authorized_dataset(deps: ServiceDeps, dataset_id: str, action: str) -> Dataset:
     """The dataset, authorized for ``action``; one that does not exist is denied exactly as
-    one the caller may not see (404, same audit events).
+    one the caller may not see (404, same audit events)."""
+    return authorized_with_owner(deps, dataset_id, action)[0]
 
-    One query brings the dataset, its owner (which the policy's resource needs) and whether
-    the caller's agreements for it have anything due."""
+
+def authorized_with_owner(
+    deps: ServiceDeps, dataset_id: str, action: str
+) -> tuple[Dataset, Organization]:
+    """``authorized_dataset``, and its owner: one query brings the dataset, its owner (which
+    the policy's resource and answers that name the owner need) and whether the caller's
+    agreements for it have anything due."""
     org_id = deps.ctx.principal.org_id
     due = deps.access.refresh_due(Dataset.id, org_id, deps.clock.now()) if org_id else false()
     found = deps.session.execute(
@@ -29,9 +35,9 @@ def authorized_dataset(deps: ServiceDeps, dataset_id: str, action: str) -> Datas
     ).first()
     if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
-    dataset: Dataset = found[0]  # and its owner, in the session for the policy's resource
-    authorize_dataset(deps, dataset, action, refresh=bool(found[2]))
-    return dataset
+    dataset, owner, anything_due = found  # the owner stays in the session for the policy
+    authorize_dataset(deps, dataset, action, refresh=bool(anything_due))
+    return dataset, owner
 
 
 def authorize_dataset(

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
-from escrow.datasets.access import authorized_dataset
+from escrow.datasets.access import authorized_dataset, authorized_with_owner
 from escrow.datasets.disclosure import grant_for
 from escrow.datasets.queries import (
     find_version,
@@ -148,8 +148,8 @@ class DatasetService(Service):
 
     def get(self, dataset_id: str) -> DatasetRecord:
         """The dataset, its schema as the caller may see it."""
-        (record,) = self._records([self.load(dataset_id, "read")], disclosed=True)
-        return record
+        dataset, owner = authorized_with_owner(self.deps, dataset_id, "read")
+        return dataset_of(dataset, owner.slug, self._disclosed_schema(dataset))
 
     def load(self, dataset_id: str, action: str) -> Dataset:
         """Returns the row, not a ``DatasetRecord``: deposits and downloads authorize through
