@@ -7,37 +7,58 @@ from __future__ import annotations
 
 from sqlalchemy import false, select
 
-from escrow.datasets.queries import as_resource
+from escrow.datasets.queries import as_resource, version_of_dataset
 from escrow.guard import Target
 from escrow.policy.resources import DatasetResource
 from escrow.service import ServiceDeps
-from storage.models import Dataset, Organization
+from storage.models import Dataset, DatasetVersion, Organization
 
 
 def authorized_dataset(deps: ServiceDeps, dataset_id: str, action: str) -> Dataset:
     """The dataset, authorized for ``action``; one that does not exist is denied exactly as
     one the caller may not see (404, same audit events)."""
-    return authorized_with_owner(deps, dataset_id, action)[0]
+    return _authorized(deps, dataset_id, action)[0]
 
 
 def authorized_with_owner(
     deps: ServiceDeps, dataset_id: str, action: str
 ) -> tuple[Dataset, Organization]:
-    """``authorized_dataset``, and its owner: one query brings the dataset, its owner (which
-    the policy's resource and answers that name the owner need) and whether the caller's
-    agreements for it have anything due."""
+    """``authorized_dataset``, and its owner (for answers that name it)."""
+    dataset, owner, _ = _authorized(deps, dataset_id, action)
+    return dataset, owner
+
+
+def authorized_version(
+    deps: ServiceDeps, dataset_id: str, action: str, number: int
+) -> tuple[Dataset, DatasetVersion | None]:
+    """``authorized_dataset``, and its version ``number`` (None: it has none), read by the
+    same query; nothing of the version is used unless the action is allowed."""
+    dataset, _, version = _authorized(deps, dataset_id, action, number)
+    return dataset, version
+
+
+def _authorized(
+    deps: ServiceDeps, dataset_id: str, action: str, number: int | None = None
+) -> tuple[Dataset, Organization, DatasetVersion | None]:
+    """One query brings the dataset, its owner (which the policy's resource needs), whether
+    the caller's agreements for it have anything due, and with ``number`` that version."""
     org_id = deps.ctx.principal.org_id
     due = deps.access.refresh_due(Dataset.id, org_id, deps.clock.now()) if org_id else false()
-    found = deps.session.execute(
+    query = (
         select(Dataset, Organization, due.label("due"))
         .join(Organization, Organization.id == Dataset.owner_org_id)
         .where(Dataset.id == dataset_id)
-    ).first()
+    )
+    if number is not None:
+        query = query.add_columns(DatasetVersion).outerjoin(
+            DatasetVersion, version_of_dataset(number)
+        )
+    found = deps.session.execute(query).first()
     if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
-    dataset, owner, anything_due = found  # the owner stays in the session for the policy
+    dataset, owner, anything_due = found[:3]  # the owner stays in the session for the policy
     authorize_dataset(deps, dataset, action, refresh=bool(anything_due))
-    return dataset, owner
+    return dataset, owner, found[3] if number is not None else None
 
 
 def authorize_dataset(

@@ -17,6 +17,7 @@ from crypto import KeyManager, StreamDecryptor, WrappedDataKey
 from escrow.audit.log import AuditLog, AuditRecord
 from escrow.clock import Clock
 from escrow.context import RequestContext
+from escrow.datasets.access import authorized_version
 from escrow.datasets.disclosure import (
     WHOLE,
     Grant,
@@ -27,7 +28,7 @@ from escrow.datasets.disclosure import (
     require_viewable,
     viewed,
 )
-from escrow.datasets.queries import find_version
+from escrow.datasets.queries import no_such_version
 from escrow.datasets.service import DatasetService
 from escrow.errors import GoneError, InvalidStateError, RangeNotSatisfiableError
 from storage.blobs import BlobStore, BlobStream
@@ -380,10 +381,11 @@ def _downloadable(
 ) -> tuple[Dataset, DatasetVersion, str]:
     """The dataset and version, authorized for download, and the version's wrapped key;
     410 for what was shredded."""
-    dataset = datasets.load(dataset_id, "download")
+    dataset, version = authorized_version(datasets.deps, dataset_id, "download", number)
     if dataset.status == "shredded":
         raise GoneError("this dataset was shredded: its keys and content are destroyed")
-    version = find_version(datasets.session, dataset, number)
+    if version is None:
+        raise no_such_version(dataset.id, number)
     if version.wrapped_dek is None:
         raise GoneError("this version was shredded: its keys and content are destroyed")
     return dataset, version, version.wrapped_dek

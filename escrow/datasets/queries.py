@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    false,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from escrow.errors import NotFoundError
@@ -23,16 +32,25 @@ def find_dataset(session: Session, dataset_id: str) -> Dataset:
 
 
 def find_version(session: Session, dataset: Dataset, number: int) -> DatasetVersion:
-    if not 1 <= number <= MAX_INTEGER:  # the column could not hold it: no such version
-        raise NotFoundError(f"dataset {dataset.id!r} has no version {number}")
-    version = session.scalar(
-        select(DatasetVersion).where(
-            DatasetVersion.dataset_id == dataset.id, DatasetVersion.number == number
-        )
-    )
+    version = session.scalar(select(DatasetVersion).where(_numbered(dataset.id, number)))
     if version is None:
-        raise NotFoundError(f"dataset {dataset.id!r} has no version {number}")
+        raise no_such_version(dataset.id, number)
     return version
+
+
+def version_of_dataset(number: int) -> ColumnElement[bool]:
+    """Joins the enclosing query's dataset to its version ``number``."""
+    return _numbered(Dataset.id, number)
+
+
+def no_such_version(dataset_id: str, number: int) -> NotFoundError:
+    return NotFoundError(f"dataset {dataset_id!r} has no version {number}")
+
+
+def _numbered(dataset_id: str | SQLColumnExpression[str], number: int) -> ColumnElement[bool]:
+    if not 1 <= number <= MAX_INTEGER:  # the column could not hold it: no such version
+        return false()
+    return and_(DatasetVersion.dataset_id == dataset_id, DatasetVersion.number == number)
 
 
 _GRANTEE = "grantee"
