@@ -1,7 +1,7 @@
 """Audited requests per second through a real server, against a bare app in the same run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/throughput.py [--seconds 20] [--rounds 3]
-        [--connections 32] [--workers 2]       (or: make throughput)
+        [--connections 32] [--workers 2] [--shape NAME]       (or: make throughput)
 
 A = `escrow serve --workers N` on a throwaway PostgreSQL database (local blob files), set up
 over HTTP with two partner organizations: a 4 KiB dataset of the first released whole to
@@ -15,9 +15,11 @@ request of each shape in turn on every connection:
 
 B = a bare litestar app, served by uvicorn the way `escrow serve` serves (N workers, uvloop,
 httptools), answering the same four shapes with bodies of the same sizes and no work.
-A and B alternate for --rounds. For A, audited requests/s is counted from the log (its size
-after the round, once everything queued is integrated, minus its size before, over the
-round's seconds), not assumed. Every response's status is checked against its shape's;
+`--shape content|deposit|metadata|probe` sends that shape alone on every connection instead
+of the mix (its ceiling, and what a change to it moves). A and B alternate for --rounds.
+For A, audited requests/s is counted from the log (its size after the round, once
+everything queued is integrated, minus its size before, over the round's seconds), not
+assumed. Every response's status is checked against its shape's;
 anything else counts as an error. Prints per round and the medians with their spread.
 """
 
@@ -44,7 +46,9 @@ import psycopg
 from live_server import ESCROW, free_port
 from load_stack import child, throwaway_database, wait_ready
 
-# The shapes, in wrk's turn order: (method, path template, expected status).
+# The shapes, in wrk's turn order: (method, path template, expected status); --shape names
+# one of NAMES to measure it alone.
+NAMES = ("content", "deposit", "metadata", "probe")
 SHAPES = (
     ("GET", "/v1/datasets/{dataset}/versions/1/content", 206),
     ("POST", "/v1/datasets/{dataset}/versions", 201),
@@ -57,7 +61,7 @@ SHAPES = (
 # expected status must be a quarter of the answers (within a few requests in flight), and
 # any other status is an error.
 _MIX_LUA = """
-local shapes = {
+local all = {
   {method = "GET", path = "%(content)s", token = "%(member)s",
    headers = {["Range"] = "bytes=0-1023"}},
   {method = "POST", path = "%(versions)s", token = "%(steward)s",
@@ -65,6 +69,8 @@ local shapes = {
   {method = "GET", path = "%(metadata)s", token = "%(member)s", headers = {}},
   {method = "GET", path = "%(probe)s", token = "%(member)s", headers = {}},
 }
+local shapes = {}
+for _, i in ipairs({%(only)s}) do table.insert(shapes, all[i]) end
 local threads = {}
 
 function setup(thread)
@@ -162,7 +168,7 @@ class World:
     member: str
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int) -> Round:
+def wrk(url: str, script: Path, seconds: int, connections: int, shapes: tuple[int, ...]) -> Round:
     out = subprocess.run(
         [
             shutil.which("wrk") or "wrk",
@@ -187,25 +193,29 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> Round:
         result["requests"] / result["seconds"],
         result["p50_ms"],
         result["p99_ms"],
-        _unexpected(result["statuses"], connections) + result["socket_errors"],
+        _unexpected(result["statuses"], connections, shapes) + result["socket_errors"],
     )
 
 
-def _unexpected(per_thread: list[dict[str, int]], connections: int) -> int:
+def _unexpected(per_thread: list[dict[str, int]], connections: int, shapes: tuple[int, ...]) -> int:
     """Answers whose status no shape expects, plus any shortfall of an expected status
     beyond the requests that may be in flight when the run stops."""
     counts: dict[int, int] = {}
     for statuses in per_thread:
         for status, n in statuses.items():
             counts[int(status)] = counts.get(int(status), 0) + n
-    expected = {status for _, _, status in SHAPES}
-    quarter = sum(counts.values()) / len(SHAPES)
-    stray = sum(n for status, n in counts.items() if status not in expected)
-    short = sum(max(0, int(quarter - counts.get(status, 0)) - connections) for status in expected)
+    statuses = [SHAPES[i][2] for i in shapes]
+    share = sum(counts.values()) / len(statuses)  # each shape's share of the answers
+    stray = sum(n for status, n in counts.items() if status not in statuses)
+    short = sum(
+        max(0, int(share * statuses.count(status) - counts.get(status, 0)) - connections)
+        for status in set(statuses)
+    )
     return stray + short
 
 
-def mix_script(directory: Path, world: World) -> Path:
+def mix_script(directory: Path, world: World, shapes: tuple[int, ...]) -> Path:
+    """wrk's script sending ``shapes`` (indexes into SHAPES) in turn on every connection."""
     base = f"/v1/datasets/{world.dataset}"
     script = directory / "mix.lua"
     script.write_text(
@@ -218,6 +228,7 @@ def mix_script(directory: Path, world: World) -> Path:
             "steward": world.steward,
             "member": world.member,
             "body": ("region,amount\\n" + "EU,1234567890\\n" * 73)[:1024],
+            "only": ", ".join(str(i + 1) for i in shapes),
         }
     )
     return script
@@ -386,7 +397,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--shape", choices=NAMES, help="measure this shape alone instead of the mix"
+    )
     args = parser.parse_args()
+    shapes = (NAMES.index(args.shape),) if args.shape else tuple(range(len(SHAPES)))
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `make throughput` installs it (Debian package wrk)")
     escrow_rounds: list[Round] = []
@@ -395,13 +410,13 @@ def main() -> None:
         root = Path(tmp)
         url, database_url, operator = stack.enter_context(escrow_server(root, args.workers))
         world = setup_world(url, operator)
-        script = mix_script(root, world)
+        script = mix_script(root, world, shapes)
         bare = stack.enter_context(bare_server(root, args.workers))
-        wrk(url, script, 3, args.connections)  # warm both up
-        wrk(bare, script, 3, args.connections)
+        wrk(url, script, 3, args.connections, shapes)  # warm both up
+        wrk(bare, script, 3, args.connections, shapes)
         for n in range(args.rounds):
             before = log_size(database_url)
-            measured = wrk(url, script, args.seconds, args.connections)
+            measured = wrk(url, script, args.seconds, args.connections, shapes)
             audited = (log_size(database_url) - before) / args.seconds
             escrow_rounds.append(
                 Round(
@@ -412,7 +427,7 @@ def main() -> None:
                     audited,
                 )
             )
-            bare_rounds.append(wrk(bare, script, args.seconds, args.connections))
+            bare_rounds.append(wrk(bare, script, args.seconds, args.connections, shapes))
             _print_round(n + 1, escrow_rounds[-1], bare_rounds[-1])
     _print_summary(escrow_rounds, bare_rounds, args)
 
@@ -437,7 +452,8 @@ def _print_summary(escrow: list[Round], bare: list[Round], args: argparse.Namesp
         e.requests_per_second / b.requests_per_second for e, b in zip(escrow, bare, strict=True)
     ]
     print(
-        f"escrow --workers {args.workers}, {args.connections} connections, {args.rounds} rounds"
+        f"escrow --workers {args.workers}, {args.connections} connections,"
+        f" {args.shape or 'the mix'}, {args.rounds} rounds"
         f" of {args.seconds} s (A/B alternated):\n"
         f"  requests/s        {_spread([r.requests_per_second for r in escrow])}\n"
         f"  audit events/s    {_spread([r.audited_per_second or 0.0 for r in escrow])}"
