@@ -107,3 +107,21 @@ def partner_steward(server: LiveServer, slug: str = "bench") -> httpx.Client:
         ).json()
         key = admin.post(f"/v1/orgs/{slug}/service-accounts/{account['id']}/keys").json()
     return server.client(server.token_for(key["key_id"], key["secret"]))
+
+
+def release_view(steward: httpx.Client, dataset: str, beneficiary: str, view: object) -> str:
+    """Agrees ``view`` of the dataset with ``beneficiary`` and releases it at once (no
+    approvals required); returns the agreement's id."""
+    agreement = steward.post(
+        f"/v1/datasets/{dataset}/agreements",
+        json={
+            "beneficiary": beneficiary,
+            "purpose": "benchmark",
+            "view": view,
+            "approvals": {"required": 0, "from": ["owner:steward"]},
+        },
+    )
+    agreement.raise_for_status()
+    agreement_id = str(agreement.json()["id"])
+    steward.post(f"/v1/agreements/{agreement_id}/release").raise_for_status()
+    return agreement_id

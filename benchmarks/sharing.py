@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import delta_sharing
-from live_server import LiveServer, live_server
+from live_server import LiveServer, live_server, release_view
 
 MiB = 1 << 20
 SCHEMA = {
@@ -72,16 +72,7 @@ def run(mib: int) -> None:
             content=csv_payload(mib),
             headers={"Content-Type": "text/csv"},
         ).raise_for_status()
-        agreement = steward.post(
-            f"/v1/datasets/{dataset}/agreements",
-            json={
-                "beneficiary": "globex",
-                "purpose": "benchmark",
-                "view": VIEW,
-                "approvals": {"required": 0, "from": ["owner:steward"]},
-            },
-        ).json()["id"]
-        steward.post(f"/v1/agreements/{agreement}/release").raise_for_status()
+        release_view(steward, dataset, "globex", VIEW)
 
         started = time.perf_counter()
         received = 0

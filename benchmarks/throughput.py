@@ -204,12 +204,12 @@ def _unexpected(per_thread: list[dict[str, int]], connections: int, shapes: tupl
     for statuses in per_thread:
         for status, n in statuses.items():
             counts[int(status)] = counts.get(int(status), 0) + n
-    statuses = [SHAPES[i][2] for i in shapes]
-    share = sum(counts.values()) / len(statuses)  # each shape's share of the answers
-    stray = sum(n for status, n in counts.items() if status not in statuses)
+    expected = [SHAPES[i][2] for i in shapes]
+    share = sum(counts.values()) / len(expected)  # each shape's share of the answers
+    stray = sum(n for status, n in counts.items() if status not in expected)
     short = sum(
-        max(0, int(share * statuses.count(status) - counts.get(status, 0)) - connections)
-        for status in set(statuses)
+        max(0, int(share * expected.count(status) - counts.get(status, 0)) - connections)
+        for status in set(expected)
     )
     return stray + short
 

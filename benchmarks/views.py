@@ -293,7 +293,7 @@ def _file_chunks(path: Path) -> Any:
 def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
     """Plain download vs view, through a real server (see the module docstring)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from live_server import live_server
+    from live_server import live_server, release_view
 
     files = {
         "csv": (write_csv, root / "data.csv", mib),
@@ -319,17 +319,7 @@ def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
                 content=_file_chunks(path),
                 headers={"Content-Type": media_type},
             ).raise_for_status()
-            agreement = steward.post(
-                f"/v1/datasets/{dataset}/agreements",
-                json={
-                    "beneficiary": "globex",
-                    "purpose": "benchmark",
-                    "view": VIEW,
-                    "approvals": {"required": 0, "from": ["owner:steward"]},
-                },
-            )
-            agreement.raise_for_status()
-            steward.post(f"/v1/agreements/{agreement.json()['id']}/release").raise_for_status()
+            release_view(steward, dataset, "globex", VIEW)
             urls[fmt] = f"/v1/datasets/{dataset}/versions/1/content"
             path.unlink()
         pid = server.process.pid
