@@ -125,3 +125,20 @@ def release_view(steward: httpx.Client, dataset: str, beneficiary: str, view: ob
     agreement_id = str(agreement.json()["id"])
     steward.post(f"/v1/agreements/{agreement_id}/release").raise_for_status()
     return agreement_id
+
+
+def account_token(server: LiveServer, operator: httpx.Client, org: str, role: str) -> str:
+    """A token of a service account with ``role`` in ``org``; the operator seeds the org's
+    first admin, which adds any other role."""
+    seeded = operator.post(
+        f"/v1/orgs/{org}/service-accounts", json={"name": "admin", "roles": ["admin"]}
+    ).json()["api_key"]
+    admin_token = server.token_for(seeded["key_id"], seeded["secret"])
+    if role == "admin":
+        return str(admin_token)
+    with server.client(admin_token) as admin:
+        account = admin.post(
+            f"/v1/orgs/{org}/service-accounts", json={"name": role, "roles": [role]}
+        ).json()
+        key = admin.post(f"/v1/orgs/{org}/service-accounts/{account['id']}/keys").json()
+    return str(server.token_for(key["key_id"], key["secret"]))

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import delta_sharing
-from live_server import LiveServer, live_server, release_view
+from live_server import account_token, live_server, release_view
 
 MiB = 1 << 20
 SCHEMA = {
@@ -50,21 +50,13 @@ def csv_payload(mib: int) -> Iterator[bytes]:
         yield block
 
 
-def _account(server: LiveServer, operator: object, org: str, role: str) -> str:
-    account = operator.post(  # type: ignore[attr-defined]
-        f"/v1/orgs/{org}/service-accounts", json={"name": role, "roles": [role]}
-    ).json()
-    key = operator.post(f"/v1/orgs/{org}/service-accounts/{account['id']}/keys").json()  # type: ignore[attr-defined]
-    return server.token_for(key["key_id"], key["secret"])
-
-
 def run(mib: int) -> None:
     with live_server() as server, server.client(server.operator_token) as operator:
         for slug in ("acme", "globex"):
             operator.post("/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"})
         operator.post("/v1/partnerships", json={"orgs": ["acme", "globex"], "kind": "supplier"})
-        steward = server.client(_account(server, operator, "acme", "steward"))
-        admin = server.client(_account(server, operator, "globex", "admin"))
+        steward = server.client(account_token(server, operator, "acme", "steward"))
+        admin = server.client(account_token(server, operator, "globex", "admin"))
         body = {"name": "sales", "media_type": "text/csv", "schema": SCHEMA}
         dataset = steward.post("/v1/datasets", json=body).json()["id"]
         steward.post(

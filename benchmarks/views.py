@@ -293,7 +293,7 @@ def _file_chunks(path: Path) -> Any:
 def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
     """Plain download vs view, through a real server (see the module docstring)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from live_server import live_server, release_view
+    from live_server import account_token, live_server, release_view
 
     files = {
         "csv": (write_csv, root / "data.csv", mib),
@@ -306,8 +306,8 @@ def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
         for slug in ("acme", "globex"):
             operator.post("/v1/orgs", json={"slug": slug, "name": slug, "tier": "core"})
         operator.post("/v1/partnerships", json={"orgs": ["acme", "globex"], "kind": "supplier"})
-        steward = server.client(_token(server, operator, "acme", "steward"))
-        partner = server.client(_token(server, operator, "globex", "admin"))
+        steward = server.client(account_token(server, operator, "acme", "steward"))
+        partner = server.client(account_token(server, operator, "globex", "admin"))
         urls = {}
         for fmt, (_, path, _) in files.items():
             media_type = MEDIA_TYPES[fmt]
@@ -350,23 +350,6 @@ def over_http(root: Path, mib: int, parquet_mib: int, repeat: int) -> None:
             f"({ratios[0]:.2f}-{ratios[-1]:.2f}) {runs_of[0][3] / MiB:8.1f}"
             f" {max(r[4] for r in runs_of):12.0f} MiB"
         )
-
-
-def _token(server: Any, operator: Any, org: str, role: str) -> str:
-    """A token of a service account with ``role`` in ``org``; the operator seeds the org's
-    first admin, which adds any other role."""
-    seeded = operator.post(
-        f"/v1/orgs/{org}/service-accounts", json={"name": "admin", "roles": ["admin"]}
-    ).json()["api_key"]
-    admin_token = server.token_for(seeded["key_id"], seeded["secret"])
-    if role == "admin":
-        return str(admin_token)
-    with server.client(admin_token) as admin:
-        account = admin.post(
-            f"/v1/orgs/{org}/service-accounts", json={"name": role, "roles": [role]}
-        ).json()
-        key = admin.post(f"/v1/orgs/{org}/service-accounts/{account['id']}/keys").json()
-    return str(server.token_for(key["key_id"], key["secret"]))
 
 
 def main() -> None:
