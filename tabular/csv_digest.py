@@ -73,7 +73,10 @@ class CsvTable:
 
     def consume(self, block: bytes, *, final: bool) -> int:
         """Absorbs the block's whole records; returns how many bytes they take."""
-        if self._columns is not None and self._absorb_by_arrow(block):
+        # A block within the record limit holds no record over it; a longer one (a chunk took
+        # the held bytes past the limit) is read record by record, each length checked.
+        within = len(block) <= self._max
+        if within and self._columns is not None and self._absorb_by_arrow(block):
             return len(block)
         try:
             text = block.decode()
@@ -82,7 +85,7 @@ class CsvTable:
         # Process-wide; only ever raised, so that no field within the record limit fails.
         if csv.field_size_limit() < self._max + 64:
             csv.field_size_limit(self._max + 64)
-        if len(block) <= self._max:
+        if within:
             rows, errors = _read_all(csv.reader(_lines(text, final)))
             if final or rows[-1:] == [_SENTINEL_ROW]:
                 self._absorb(rows if final else rows[:-1], errors, nul="\x00" in text)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crypto import canonical_json
@@ -297,6 +297,7 @@ def test_a_table_of_quoted_fields_is_read_by_arrow_block_by_block() -> None:
     assert len(read) > 5 and all(read)
 
 
+@example(b"a\naa\n", [2], 2)  # a chunk of whole records, one over the limit: refused
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(st.sampled_from(list('ab,"\n\r é\x00')), max_size=120).map(str.encode),
