@@ -99,7 +99,7 @@ def dependencies() -> dict[str, Provide]:
         "datasets": service(lambda _, deps: DatasetService(deps)),
         "populations": service(lambda _, deps: PopulationService(deps)),
         "profiles": service(lambda _, deps: ProfileService(deps)),
-        "ecosystem": service(lambda _, deps: EcosystemService(deps)),
+        "ecosystem": service(lambda c, deps: EcosystemService(deps, c.trail)),
         # Use cases that name more collaborators.
         "audits": service(audit_service),
         "agreements": service(agreement_service),

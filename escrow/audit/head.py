@@ -2,8 +2,9 @@
 
 Holding the head row (``SELECT ... FOR UPDATE``) is what makes a transaction the log's
 integrator until it commits: only the holder gives out sequence numbers. A transaction that
-merely records an event never waits for it (``SKIP LOCKED``: it queues its event instead);
-one that must return an index waits, for a bounded time. Everything the holder writes for
+merely records an event never asks for it on PostgreSQL (it queues its event), the
+background integrator takes it only if free (``SKIP LOCKED``), and a transaction that must
+return an index waits for it, for a bounded time. Everything the holder writes for
 a batch goes out in one statement on PostgreSQL (events, organizations, sensitive
 plaintexts, tree nodes, the queue rows it consumed, the new head). SQLite serializes
 writers for the whole transaction anyway (BEGIN IMMEDIATE), so there it uses plain

@@ -1,8 +1,9 @@
 """Integration: numbering recorded events, extending the Merkle tree, moving the head.
 
 Tessera's sequence-then-integrate, done by whichever transaction holds the log's head row
-(escrow.audit.head): a request that finds it free, a request that must return an index and
-waits for it, or the background integrator that drains what was queued while it was held.
+(escrow.audit.head): the background integrator that drains the queue, a request that must
+return an index and waits for it, a read of the log catching up, or, on SQLite, every
+request.
 The holder takes the oldest queued events (committed ones, and its own), gives them and its
 own event consecutive numbers, and writes events, tree nodes and the new head in one
 statement. Its transaction commits the batch with its own change or rolls all of it back,
@@ -58,9 +59,9 @@ class Recorded(TypedDict):
 
 
 def record_event(session: Session, event: Recorded, *, wait_seconds: float | None) -> int | None:
-    """Numbers ``event`` in this transaction if the head can be held (waiting up to
-    ``wait_seconds``; None: only if free), with the queued events before it; else queues it.
-    Returns its sequence number, or None when queued."""
+    """Numbers ``event`` in this transaction, with the queued events before it, if it must
+    return its index (waiting up to ``wait_seconds`` for the head) or the log is on SQLite;
+    else queues it. Returns its sequence number, or None when queued."""
     return record_events(session, [event], wait_seconds=wait_seconds)[0]
 
 
@@ -68,8 +69,14 @@ def record_events(
     session: Session, events: Sequence[Recorded], *, wait_seconds: float | None
 ) -> list[int | None]:
     """``record_event`` for events one transaction records together, in their order: the head
-    is asked for once, and they are numbered, or queued, in one statement."""
-    tree = lock_head(session, wait_seconds=wait_seconds)
+    is asked for once, and they are numbered, or queued, in one statement.
+
+    On PostgreSQL an event that need not return its index is only queued (DESIGN section 5:
+    a plain insert, no lock), whether or not the head is free: the background integrator
+    numbers it within ``ESCROW_AUDIT_INTEGRATE_MS``, and reads of the log catch up first.
+    SQLite has one writer at a time, so there the head is always free and taken."""
+    queue_only = wait_seconds is None and session.get_bind().dialect.name == "postgresql"
+    tree = None if queue_only else lock_head(session, wait_seconds=wait_seconds)
     if tree is None:
         session.execute(insert(AuditQueueEntry), [dict(event) for event in events])
         return [None] * len(events)

@@ -1,6 +1,6 @@
 """The audit trail's long-lived parts, and its schedules: checkpoints every N seconds, and in
-every process the background integrator, which numbers what was queued while the log's
-head was held (escrow.audit.integrator) within ``ESCROW_AUDIT_INTEGRATE_MS``."""
+every process the background integrator, which numbers what requests queued
+(escrow.audit.integrator) within ``ESCROW_AUDIT_INTEGRATE_MS``."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ class AuditTrail:
     wait_seconds: int = 5  # how long catching up waits for another holder of the head
 
     def issue_checkpoint(self) -> SignedCheckpoint:
-        """Signs the committed tree if it grew since the latest checkpoint (the schedule's tick)."""
+        """Signs the tree, with every event committed before the call, if it grew since the
+        latest checkpoint (the schedule's tick)."""
         with self.db.session() as session:
+            self.catch_up(session)
             return self.checkpoints.issue(session)
 
     def integrate_queued(self) -> int:
@@ -63,7 +65,7 @@ checkpoint_schedule = every(
 )
 integration_schedule = every(
     "audit-integrator",
-    # On SQLite (one writer at a time) every append finds the head free: nothing is queued.
+    # On SQLite (one writer at a time) every append numbers its event: nothing is queued.
     lambda c: 0 if c.db.engine.dialect.name == "sqlite" else c.trail.integrate_ms / 1000,
     lambda c: c.trail.integrate_queued(),
     per_process=True,  # the head row decides who integrates; any process may

@@ -51,6 +51,7 @@ def _export_local(org: str | None, output: IO[bytes]) -> Exported:
                 org_id = find_org(session, org).id if org else None
             except NotFoundError as exc:
                 raise click.ClickException(str(exc)) from None
+            trail.catch_up(session)  # every event committed so far, queued ones included
             signed = trail.checkpoints.current(session)
         lines = 0
         for chunk in trail.bundle(ExportPlan(trail.checkpoints.origin, signed, org_id)):

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from escrow.audit.log import AuditRecord
+from escrow.audit.trail import AuditTrail
 from escrow.ecosystem.figures import Report, measure
 from escrow.ecosystem.periods import Period, Window
 from escrow.errors import ValidationError
 from escrow.guard import Target
 from escrow.orgs.queries import as_resource, find_org_or_none, slugs_of
 from escrow.policy.resources import PLATFORM
-from escrow.service import Service
+from escrow.service import Service, ServiceDeps
 from storage.models import Organization
 
 RESOURCE_TYPE = "ecosystem_metrics"
@@ -27,6 +28,10 @@ class ReportRead:
 
 
 class EcosystemService(Service):
+    def __init__(self, deps: ServiceDeps, trail: AuditTrail) -> None:
+        super().__init__(deps)
+        self.trail = trail  # interactions are counted from integrated events
+
     def report(
         self, org: str | None, start: datetime | None, end: datetime | None, period: Period
     ) -> ReportRead:
@@ -37,6 +42,7 @@ class EcosystemService(Service):
         window = Window.of(start, end, period, now)
         target = self._readable_scope(org)
         org_id = target.id if target else None
+        self.trail.catch_up(self.session)  # the latest actions included
         report = measure(self.session, window, org_id, now)
         slugs = slugs_of(self.session, set(report.partners))
         self.commit_with_event(

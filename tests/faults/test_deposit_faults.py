@@ -23,6 +23,7 @@ from storage.blobs import (
     S3BlobStore,
 )
 from storage.models import AuditEvent, DatasetVersion
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import Partners, create_dataset, deposit
 from tests.fixtures.s3 import S3Server, new_bucket_name
 
@@ -54,7 +55,7 @@ def _versions(components: Components) -> list[DatasetVersion]:
 
 
 def _last_event(components: Components) -> AuditEvent:
-    with components.db.session() as session:
+    with log_session(components) as session:
         event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
         assert event is not None
         return event

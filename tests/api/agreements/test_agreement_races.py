@@ -23,6 +23,7 @@ from escrow.components import Components
 from storage.models import Agreement, AuditEvent
 from tests.api.agreements.test_agreements import Deal
 from tests.fixtures.api import Ecosystem
+from tests.fixtures.audit import log_session
 
 _WAIT = 10.0  # seconds; each wait is released by the test itself long before
 
@@ -44,9 +45,9 @@ class Gates:
         self.armed = False
 
     def before_execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        """Once armed, the approval is parked before its commit holding the log head, so whoever
-        asks for the head now is the download: it has decided and is about to record it."""
-        if self.armed and "audit_head" in statement and "FOR UPDATE" in statement:
+        """Once armed, the approval is parked before its commit, so whoever records an audit
+        event now is the download: it has decided and is recording it."""
+        if self.armed and statement.startswith("INSERT INTO audit_queue"):
             self.download_decided.set()
 
     def before_commit(self, session: Session) -> None:
@@ -99,8 +100,8 @@ def test_a_download_during_an_approval_does_not_release_the_agreement_again(
     gates.armed = True
     download, downloaded = _in_thread(lambda: deal.content(deal.partner))
     # Without row locks the download now evaluates the release; with them it skips the
-    # agreement the approval holds, is refused, and waits for the audit log head to record
-    # the refusal. Either way the approval commits only once the download has decided.
+    # agreement the approval holds, is refused, and records the refusal. Either way the
+    # approval commits only once the download has decided.
     assert gates.download_decided.wait(_WAIT)
     assert not gates.download_evaluating.is_set()
     gates.commit.set()
@@ -112,7 +113,7 @@ def test_a_download_during_an_approval_does_not_release_the_agreement_again(
     # It decided while the agreement was still pending: refused, and the refusal is the
     # same 404 as for any dataset it was never granted.
     assert downloaded[0].status_code == 404, downloaded[0].text
-    with components.db.session() as session:
+    with log_session(components) as session:
         releases = session.scalar(
             select(func.count())
             .select_from(AuditEvent)

@@ -15,6 +15,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.database import commits
 from tests.fixtures.datasets import create_dataset, deposit
 
@@ -193,12 +194,12 @@ def test_lists_evaluate_nothing_and_an_expired_release_leaves_them_by_its_time(
     listed = deal.partner.get("/v1/datasets").json()["items"]
     assert [d["id"] for d in listed] == [deal.dataset["id"]]
     deal.eco.advance(clock, days=1)
-    with components.db.session() as session:
+    with log_session(components) as session:
         events_before = session.query(AuditEvent).count()
     assert deal.partner.get("/v1/datasets").json()["items"] == []
     listed_agreements = deal.partner.get("/v1/agreements").json()["items"]
     assert [a["state"] for a in listed_agreements] == ["released"]  # as last evaluated
-    with components.db.session() as session:
+    with log_session(components) as session:
         # The two lists were audited reads at most; neither recorded the expiry.
         actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.seq)][
             events_before:
@@ -393,7 +394,7 @@ def test_the_partner_receives_only_the_granted_fields_and_rows(
     assert deal.partner.get(url, headers={"Range": "bytes=0-3"}).status_code == 416
     # The owner still receives the original.
     assert deal.steward.get(url).content == SALES
-    with components.db.session() as session:
+    with log_session(components) as session:
         [last] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "dataset.download.view")
         )

@@ -11,10 +11,11 @@ from crypto import canonical_json
 from escrow.components import Components
 from storage.models import AuditEvent, AuditEventOrg, Organization
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 
 
 def _events(components: Components) -> list[AuditEvent]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         return list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
 
 
@@ -67,7 +68,7 @@ def test_denied_attempts_are_audited(eco: Ecosystem, components: Components) -> 
     concealed, for_operators = _events(components)[-2:]
     assert concealed.outcome == "denied" and concealed.resource_type == "organization"
     assert concealed.resource_id == "globex"  # as the prober named it, not globex's id
-    with components.db.session() as session:
+    with log_session(components) as session:
         globex = session.scalar(select(Organization).where(Organization.slug == "globex"))
         orgs = set(
             session.scalars(select(AuditEventOrg.org_id).where(AuditEventOrg.seq == concealed.seq))

@@ -50,6 +50,7 @@ def test_a_deposit_that_cannot_number_its_receipt_is_503_and_keeps_nothing(
 def test_a_denial_is_queued_at_once_and_the_next_read_of_the_log_sees_it(
     partners: Partners, db: Database, components: Components
 ) -> None:
+    components.trail.integrate_queued()  # what setting the partners up recorded
     with audit_head_held(db):
         probe = partners.member.get("/v1/orgs/nowhere", headers={"X-Request-ID": "queued-probe"})
         assert probe.status_code == 404  # answered without waiting for the head

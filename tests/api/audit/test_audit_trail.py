@@ -28,14 +28,15 @@ from escrow.cli.main import audit  # type: ignore[attr-defined]  # the group wit
 from escrow.clock import FrozenClock
 from escrow.components import Components
 from escrow.context import RequestContext
-from storage.models import AuditCheckpoint, AuditEvent, AuditNode, AuditSecret
+from storage.models import AuditCheckpoint, AuditEvent, AuditNode, AuditQueueEntry, AuditSecret
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.ports import free_port
 from tests.unit.audit.rfc9162 import consistency_ok, inclusion_ok, leaf, mth
 
 
 def _entries(components: Components) -> list[bytes]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.scalars(select(AuditEvent.entry).order_by(AuditEvent.seq))
         return [entry.encode() for entry in rows]
 
@@ -213,7 +214,7 @@ def test_sensitive_values_enter_the_log_only_as_keyed_digests(
     assert json.loads(entry)["sensitive"] == digests
     assert all(d.startswith("hmac-sha256:") and len(d) == 76 for d in digests.values())
     before = components.trail.issue_checkpoint()
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.scalars(select(AuditSecret).where(AuditSecret.seq == seq)).all()
         assert {row.name: row.value for row in rows} == {
             "purpose": "demand planning",
@@ -264,6 +265,11 @@ def test_server_host_export_command_writes_a_verifiable_bundle(
     eco: Ecosystem, components: Components, settings_env: dict[str, str], tmp_path: Path
 ) -> None:
     people = _partners(eco)
+    with components.db.session() as session:  # numbered or still queued: all in the bundle
+        recorded = sum(
+            session.scalar(select(func.count()).select_from(table)) or 0
+            for table in (AuditEvent, AuditQueueEntry)
+        )
     runner = CliRunner()
     key = runner.invoke(audit, ["public-key", "--local"], env=settings_env)
     assert key.output.strip() == components.trail.checkpoints.public_key
@@ -273,6 +279,8 @@ def test_server_host_export_command_writes_a_verifiable_bundle(
             audit, ["export", "--local", "-o", str(path), *args], env=settings_env
         )
         assert written.exit_code == 0, written.output
+        if not args:
+            assert len(path.read_bytes().splitlines()) == 1 + recorded + 1  # head, entries, tail
         result = _verify(path.read_bytes(), key.output.strip(), tmp_path)
         assert result.exit_code == 0, result.output
     assert people["acme"] in result.output

@@ -17,6 +17,7 @@ from escrow.components import Components
 from escrow.errors import PROBLEM_BASE
 from storage.models import AuditEvent, AuditEventOrg
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 
 JUNK = {"Authorization": "Bearer not.a.token"}
 
@@ -33,7 +34,7 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 def _failure_events(components: Components) -> list[tuple[dict[str, Any], list[str]]]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.scalars(
             select(AuditEvent)
             .where(AuditEvent.action == "auth.authenticate", AuditEvent.outcome == "denied")

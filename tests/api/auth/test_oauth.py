@@ -14,6 +14,7 @@ from sqlalchemy import select
 from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 
 TOKEN, REVOKE = "/v1/auth/token", "/v1/auth/revoke"
 GRANT = {"grant_type": "client_credentials"}
@@ -26,7 +27,7 @@ def member(eco: Ecosystem) -> Caller:
 
 
 def _last(components: Components) -> AuditEvent:
-    with components.db.session() as session:
+    with log_session(components) as session:
         event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert event is not None
     return event

@@ -33,6 +33,7 @@ from escrow.errors import PROBLEM_BASE, AuthenticationError
 from escrow.settings import Rate, TokenRateSettings
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 
 LIMITS = {
     "ESCROW_TOKEN_RATE_LIMIT": "true",
@@ -103,7 +104,7 @@ def _limited(response: Any) -> int:
 
 
 def _rate_limited_events(components: Components) -> list[dict[str, Any]]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.scalars(
             select(AuditEvent).where(AuditEvent.reason == "rate_limited").order_by(AuditEvent.seq)
         )

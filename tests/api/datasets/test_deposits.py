@@ -14,6 +14,7 @@ from escrow.cli.main import cli
 from escrow.components import Components
 from storage.blobs import BlobStore
 from storage.models import AuditEvent, DatasetVersion
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import Partners, create_dataset, deposit, sha256
 
 CSV = b"region,amount\nEU,10\nUS,20\n"
@@ -206,7 +207,7 @@ def test_deposit_and_download_are_audited(
     partners.member.get(
         f"/v1/datasets/{dataset['id']}/versions/1/content", headers={"Range": "bytes=0-3"}
     )
-    with components.db.session() as session:
+    with log_session(components) as session:
         events = {e.seq: e for e in session.scalars(select(AuditEvent))}
     deposited = events[receipt["audit_index"]]
     assert (deposited.action, deposited.outcome) == ("dataset.deposit", "success")

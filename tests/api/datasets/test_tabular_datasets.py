@@ -15,6 +15,7 @@ from escrow.components import Components
 from storage.models import AuditEvent, DatasetVersion
 from tests.api.agreements.test_agreements import Deal
 from tests.fixtures.api import Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import create_dataset, deposit
 
 SALES = b"region,amount,customer\r\nEU,10,alice\r\nUS,20,bob\r\nEU,30.5,carol\r\n"
@@ -81,7 +82,7 @@ def test_a_second_version_with_another_schema_is_refused_and_nothing_is_kept(
     assert "high" not in response.text
     versions = deal.steward.get(f"/v1/datasets/{dataset['id']}/versions").json()["items"]
     assert [v["version"] for v in versions] == [1]
-    with components.db.session() as session:
+    with log_session(components) as session:
         reasons = session.scalars(
             select(AuditEvent.reason).where(
                 AuditEvent.action == "dataset.deposit", AuditEvent.outcome == "failed"

@@ -28,6 +28,7 @@ from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.models import AuditEvent, Organization
 from tests.fixtures.api import Caller, Ecosystem, token_for
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import create_dataset, deposit
 
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)  # day 0 of the market; its week starts here
@@ -191,7 +192,7 @@ NOTHING: tuple[dict[str, int], int, dict[str, int], int | None] = (
 def audited(components: Components, start: str, end: str) -> list[tuple[datetime, set[str]]]:
     """Each audit event in [start, end): its time and the slugs of the orgs it names."""
     low, high = datetime.fromisoformat(start), datetime.fromisoformat(end)
-    with components.db.session() as session:
+    with log_session(components) as session:
         slugs: dict[str, str] = {
             row.id: row.slug for row in session.execute(select(Organization.id, Organization.slug))
         }
@@ -331,7 +332,7 @@ def test_pending_approvals_follow_decisions(market: Market) -> None:
 
 def test_reading_is_audited(market: Market, components: Components) -> None:
     report(market.admin, **WINDOW)
-    with components.db.session() as session:
+    with log_session(components) as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
         acme = session.scalar(select(Organization.id).where(Organization.slug == "acme"))
     assert last is not None
@@ -366,7 +367,7 @@ def test_only_operators_and_the_organizations_admins_read_it(
     assert status(market.admin, org="hooli") == 404
     assert status(market.admin, org="no-such-org") == 404
     assert status(market.globex_admin) == 200
-    with components.db.session() as session:
+    with log_session(components) as session:
         denied = session.scalars(
             select(AuditEvent.action).where(
                 AuditEvent.resource_type == "ecosystem_metrics",

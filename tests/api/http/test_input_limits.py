@@ -17,6 +17,7 @@ from escrow.params import MAX_CURSOR_LENGTH, MAX_QUERY_TEXT
 from escrow.policy.validation import MAX_BUNDLE_BYTES, MAX_FILE_BYTES, MAX_POLAR_FILES
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import Partners
 
 DEFAULTS = load_settings({})
@@ -254,7 +255,7 @@ def test_a_path_identifier_longer_than_any_is_404(
     # At the limit the request is decided as usual: a denial, audited with the id asked for.
     at_limit = "b" * MAX_PATH_SEGMENT
     _problem(partners.admin.get(f"/v1/policies/{at_limit}"), 403, "forbidden")
-    with components.db.session() as session:
+    with log_session(components) as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert last is not None and (last.outcome, last.resource_id) == ("denied", at_limit)
 
@@ -286,5 +287,5 @@ def test_a_policy_bundle_with_too_many_files_is_422_and_not_stored(partners: Par
 
 
 def _audit_size(components: Components) -> int:
-    with components.db.session() as session:
+    with log_session(components) as session:
         return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

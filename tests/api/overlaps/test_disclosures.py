@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from storage.models import AuditEvent
 from tests.api.overlaps.conftest import Crms
+from tests.fixtures.audit import log_session
 
 
 def test_the_ledger_shows_what_a_partner_was_shown_of_my_data(crms: Crms, components):
@@ -28,7 +29,7 @@ def test_the_ledger_shows_what_a_partner_was_shown_of_my_data(crms: Crms, compon
     assert customers["counts"] == [1]
     assert customers["records"] == 1
     assert customers["fields"] == ["company"]
-    with components.db.session() as session:
+    with log_session(components) as session:
         events = {
             seq: json.loads(entry)
             for seq, entry in session.execute(
@@ -48,7 +49,7 @@ def test_audit_events_of_reads_carry_counts_and_field_names_never_values(crms: C
     crms.acme.get(
         "/v1/overlaps/greenfield", params={"partner": "globex", "theirs": crms.globex_customers}
     )
-    with components.db.session() as session:
+    with log_session(components) as session:
         entry = session.scalar(
             select(AuditEvent.entry)
             .where(AuditEvent.action == "overlaps.greenfield")
@@ -64,7 +65,7 @@ def test_audit_events_of_reads_carry_counts_and_field_names_never_values(crms: C
 def test_denied_reads_are_audited_and_ledgers_stay_private(crms: Crms, components):
     params = {"partner": "globex", "mine": crms.acme_customers, "theirs": crms.globex_customers}
     assert crms.acme.get("/v1/overlaps/records", params=params).status_code == 403
-    with components.db.session() as session:
+    with log_session(components) as session:
         denied = session.scalar(
             select(AuditEvent.reason).where(
                 AuditEvent.action == "overlaps.records", AuditEvent.outcome == "denied"

@@ -12,6 +12,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import create_dataset
 
 
@@ -50,7 +51,7 @@ def test_an_allowed_action_names_the_rule_and_role(people: People, components: C
     assert why["path"][0].startswith("main.polar:") and len(why["path"]) >= 3
     assert why["actor_roles"] == ["steward"] and "steward on owner" in why["roles_on_resource"]
     assert why["release_blockers"] is None
-    with components.db.session() as session:
+    with log_session(components) as session:
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "authz.explain")
         ).one()

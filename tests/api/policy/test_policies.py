@@ -13,6 +13,7 @@ from escrow.policy.engine import PolicyBundle
 from escrow.policy.store import PolicyStore
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import create_dataset, deposit
 from tests.unit.policy.hostile_org_files import HOSTILE, MEDDLING
 
@@ -43,7 +44,7 @@ def body(
 
 
 def _events(components: Components, action: str) -> list[AuditEvent]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
         return list(session.scalars(query))
 

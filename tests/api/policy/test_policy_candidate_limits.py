@@ -11,6 +11,7 @@ from escrow.components import Components
 from storage.models import AuditEvent
 from tests.api.policy.test_policies import REPO, body
 from tests.fixtures.api import Caller
+from tests.fixtures.audit import log_session
 
 BUDGET_SECONDS = 6  # about 5 times what the repository's cases take on a busy CI box
 # 2**28 calls, each failing at the end: Polar would search for far longer than its own 30 s.
@@ -33,7 +34,7 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 def _failed_uploads(components: Components) -> list[AuditEvent]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         query = select(AuditEvent).where(
             AuditEvent.action == "policy.upload", AuditEvent.outcome == "failed"
         )

@@ -11,6 +11,7 @@ from escrow.clock import FrozenClock
 from escrow.components import Components
 from storage.models import AuditEvent, SharingProfile
 from tests.api.sharing.conftest import Recipient, Sharing
+from tests.fixtures.audit import log_session
 
 
 def test_admin_gets_the_protocol_profile_file_once(
@@ -30,7 +31,7 @@ def test_admin_gets_the_protocol_profile_file_once(
     listed = admin.get("/v1/orgs/globex/sharing-profiles").json()["items"]
     assert [p["id"] for p in listed] == [profile_id]
     assert profile["bearerToken"] not in json.dumps(listed)
-    with components.db.session() as session:
+    with log_session(components) as session:
         stored = session.get(SharingProfile, profile_id)
         assert stored is not None and profile["bearerToken"] not in stored.secret_hash
         actions = list(session.scalars(select(AuditEvent.action)))
@@ -82,7 +83,7 @@ def test_a_revoked_profile_is_refused_at_once(
         "errorCode": "UNAUTHENTICATED",
         "message": "bearer token rejected: revoked_profile",
     }
-    with components.db.session() as session:
+    with log_session(components) as session:
         reasons = list(
             session.scalars(
                 select(AuditEvent.reason).where(AuditEvent.action == "sharing.authenticate")

@@ -14,6 +14,7 @@ from escrow.components import Components
 from escrow.keys.service import KekRotation
 from storage.models import AuditEvent, SharingFile
 from tests.api.sharing.conftest import Recipient, Sharing
+from tests.fixtures.audit import log_session
 
 TABLE = "/shares/acme/schemas/default/tables/q3-sales"
 
@@ -85,7 +86,7 @@ def test_each_file_is_one_download_event_per_query_not_per_range(
     sharing.release()
 
     def downloads() -> int:
-        with components.db.session() as session:
+        with log_session(components) as session:
             return int(
                 session.scalar(select(func.count()).where(AuditEvent.action == "dataset.download"))
                 or 0
@@ -98,7 +99,7 @@ def test_each_file_is_one_download_event_per_query_not_per_range(
     second = _file_path(_lines(recipient.post(TABLE + "/query", json={}))[2]["file"]["url"])
     assert client.get(second).status_code == 200
     assert downloads() == 2
-    with components.db.session() as session:
+    with log_session(components) as session:
         event = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "dataset.download")
         ).first()

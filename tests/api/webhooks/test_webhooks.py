@@ -34,6 +34,7 @@ from escrow.webhooks.events import EVENT_TYPES
 from escrow.webhooks.schemas import EventType
 from storage.models import AuditEvent, AuditSecret, WebhookDelivery, WebhookSecret
 from tests.fixtures.api import Caller, Ecosystem
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import create_dataset, deposit
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 
@@ -123,7 +124,7 @@ def _counter(result: str) -> float:
 
 
 def _events(components: Components) -> list[AuditEvent]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         return list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
 
 
@@ -349,7 +350,7 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(
     with components.db.session() as session:
         assert len(session.scalars(select(WebhookSecret)).all()) == 1
     # No secret, in any form, reaches the audit log or its erasable plaintexts.
-    with components.db.session() as session:
+    with log_session(components) as session:
         plaintexts = [s.value for s in session.scalars(select(AuditSecret))]
     entries = [e.entry for e in _events(components)]
     for secret in (old, new, immediate["secret"]):
@@ -489,7 +490,7 @@ def test_no_database_lock_is_held_while_the_receiver_answers(
     seen: list[str] = []
 
     def meanwhile(_received: object) -> None:
-        with components.db.session() as session:
+        with log_session(components) as session:
             row = session.scalars(
                 select(WebhookDelivery).with_for_update(nowait=True)
             ).one()  # raises if the sender still held the row's lock

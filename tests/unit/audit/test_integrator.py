@@ -1,6 +1,6 @@
-"""The audit integrator on PostgreSQL: appends never wait for the log's head unless they
-need an index, queued events are numbered by the next holder, and a holder that dies
-mid-batch leaves no gap and no duplicate."""
+"""The audit integrator on PostgreSQL: appends only queue their events unless they need an
+index (then they wait for the log's head), queued events are numbered by the next holder,
+and a holder that dies mid-batch leaves no gap and no duplicate."""
 
 from __future__ import annotations
 
@@ -57,9 +57,15 @@ def _log_state(db: Database) -> tuple[list[int], list[str], int]:
         return [seq for seq, _, _ in rows], [request for _, request, _ in rows], queued
 
 
-def test_an_append_that_finds_the_head_free_numbers_its_event_at_once(db: Database) -> None:
+def test_an_append_that_needs_no_index_is_only_queued_and_an_integration_numbers_it(
+    db: Database,
+) -> None:
     log = _log()
-    assert [_append(db, log, f"r-{n}") for n in range(3)] == [0, 1, 2]
+    assert [_append(db, log, f"r-{n}") for n in range(3)] == [None, None, None]
+    assert _log_state(db) == ([], [], 3)  # the head was free, and still not taken
+    with db.session() as session:
+        assert integrate_queued(session) == 3
+        session.commit()
     assert _log_state(db) == ([0, 1, 2], ["r-0", "r-1", "r-2"], 0)
 
 
@@ -71,8 +77,8 @@ def test_while_the_head_is_held_an_append_is_queued_and_numbered_by_the_next_hol
         assert _append(db, log, "queued-1") is None  # did not wait: it queued
         assert _append(db, log, "queued-2") is None
         assert _log_state(db)[2] == 2
-    # The next append to find the head free numbers the queue first, then its own event.
-    assert _append(db, log, "next") == 2
+    # The next holder (an append that needs its index) numbers the queue first, then its own.
+    assert _append(db, log, "next", indexed=True) == 2
     assert _log_state(db) == ([0, 1, 2], ["queued-1", "queued-2", "next"], 0)
     with db.session() as session:  # what the queue held moved with the events
         orgs = session.scalars(select(AuditEventOrg.seq).where(AuditEventOrg.org_id == "o-1"))
@@ -90,16 +96,16 @@ def _append_pair(db: Database, log: AuditLog, request_id: str) -> list[int | Non
         return numbers
 
 
-def test_events_appended_together_are_numbered_or_queued_together_in_their_order(
+def test_events_appended_together_are_queued_together_and_numbered_in_their_order(
     db: Database,
 ) -> None:
     log = _log()
-    assert _append(db, log, "before") == 0
-    assert _append_pair(db, log, "pair-1") == [1, 2]
+    assert _append(db, log, "before", indexed=True) == 0
+    assert _append_pair(db, log, "pair-1") == [None, None]
     with audit_head_held(db):
         assert _append_pair(db, log, "pair-2") == [None, None]  # both queued, no wait
-        assert _log_state(db)[2] == 2
-    assert _append(db, log, "after") == 5
+        assert _log_state(db)[2] == 4
+    assert _append(db, log, "after", indexed=True) == 5
     assert _log_state(db) == (
         [0, 1, 2, 3, 4, 5],
         ["before", "pair-1", "pair-1", "pair-2", "pair-2", "after"],

@@ -13,6 +13,7 @@ from escrow.errors import ConfigError
 from escrow.policy.engine import PolicyBundle, PolicyLoadError
 from escrow.policy.store import PolicyStore
 from storage.models import AuditEvent, PolicyBundleRow
+from tests.fixtures.audit import log_session
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 REPO = PolicyBundle.from_directory(POLICIES)
@@ -43,7 +44,7 @@ def test_start_seeds_the_deployment_bundle_once_and_audits_it(components: Compon
     (row,) = _rows(components)
     assert (row.sha256, row.state, row.author_id) == (REPO.sha256, "active", None)
     assert row.files == REPO.files and row.tests == REPO.tests
-    with components.db.session() as session:
+    with log_session(components) as session:
         (event,) = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "policy.activate")
         ).all()

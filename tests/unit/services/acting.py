@@ -16,6 +16,7 @@ from escrow.context import Actor, RequestContext
 from escrow.service import ServiceDeps
 from storage.models import AuditEvent, AuditEventOrg, Organization, Principal
 from tests.fixtures.api import Caller
+from tests.fixtures.audit import log_session
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def acting_as(components: Components, principal_id: str, request_id: str) -> Ite
 def events_of(components: Components, request_id: str) -> list[tuple[str, str]]:
     """(action, outcome) of each committed audit event the request wrote, in log order (read
     in a session of its own, so only what was committed counts)."""
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.execute(
             select(AuditEvent.action, AuditEvent.outcome)
             .where(AuditEvent.request_id == request_id)
@@ -51,7 +52,7 @@ def events_of(components: Components, request_id: str) -> list[tuple[str, str]]:
 def denials_of(components: Components, request_id: str) -> list[tuple[str | None, str, str]]:
     """(actor, action, reason) of each committed denial the request wrote, in log order; a
     concealed denial adds an operator-only event with no actor."""
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.execute(
             select(AuditEvent.actor_id, AuditEvent.action, AuditEvent.reason)
             .where(AuditEvent.request_id == request_id, AuditEvent.outcome == "denied")
@@ -62,7 +63,7 @@ def denials_of(components: Components, request_id: str) -> list[tuple[str | None
 
 def entries_of(components: Components, request_id: str) -> list[dict[str, Any]]:
     """The committed audit entries (the Merkle leaves' JSON) the request wrote, in log order."""
-    with components.db.session() as session:
+    with log_session(components) as session:
         rows = session.scalars(
             select(AuditEvent.entry)
             .where(AuditEvent.request_id == request_id)
@@ -87,13 +88,13 @@ def authenticated_as(components: Components, caller: Caller) -> Iterator[Service
 
 
 def audit_events(components: Components, action: str) -> list[AuditEvent]:
-    with components.db.session() as session:
+    with log_session(components) as session:
         query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
         return list(session.scalars(query))
 
 
 def orgs_of(components: Components, seq: int) -> set[str]:
     """The organizations whose scoped reads include event ``seq``."""
-    with components.db.session() as session:
+    with log_session(components) as session:
         query = select(AuditEventOrg.org_id).where(AuditEventOrg.seq == seq)
         return set(session.scalars(query))

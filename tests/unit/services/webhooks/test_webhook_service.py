@@ -21,6 +21,7 @@ from escrow.webhooks.results import Delivery
 from escrow.wiring import webhook_service
 from storage.models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from tests.fixtures.api import Caller
+from tests.fixtures.audit import log_session
 from tests.fixtures.datasets import Partners
 from tests.fixtures.webhook_receiver import WebhookReceiver, running_receiver, verify_signature
 from tests.unit.services.acting import audit_events, authenticated_as, context_of
@@ -126,7 +127,7 @@ def test_the_outbox_row_is_written_in_the_transaction_of_the_audited_change(
         )
         assert session.scalar(select(WebhookDelivery).where(WebhookDelivery.audit_seq == seq))
         session.rollback()
-    with components.db.session() as session:
+    with log_session(components) as session:
         assert session.get(AuditEvent, seq) is None
         assert len(list(session.scalars(select(WebhookDelivery)))) == 1
 
