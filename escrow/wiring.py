@@ -37,7 +37,9 @@ def agreement_service(c: Components, deps: ServiceDeps) -> AgreementService:
 
 
 def policy_service(c: Components, deps: ServiceDeps) -> PolicyService:
-    return PolicyService(deps, c.policy, c.policy_facts, c.settings.policy_validation_seconds)
+    return PolicyService(
+        deps, c.policy, c.policy_facts, c.settings.policy_validation_seconds, c.trail
+    )
 
 
 def explain_service(c: Components, deps: ServiceDeps) -> ExplainService:

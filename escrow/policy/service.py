@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
+from escrow.audit.trail import AuditTrail
 from escrow.context import Actor
 from escrow.errors import (
     ConflictError,
@@ -34,12 +35,18 @@ class PolicyService(Service):
     """Operators only ("manage_policies" on the Platform); every change is audited."""
 
     def __init__(
-        self, deps: ServiceDeps, store: PolicyStore, facts: PolicyFacts, validation_seconds: float
+        self,
+        deps: ServiceDeps,
+        store: PolicyStore,
+        facts: PolicyFacts,
+        validation_seconds: float,
+        trail: AuditTrail,
     ) -> None:
         super().__init__(deps)
         self.store = store
         self.facts = facts
         self.validation_seconds = validation_seconds  # a candidate's load and tests, at most
+        self.trail = trail  # impact replays integrated decisions
 
     def upload(self, files: Mapping[str, str], tests: Mapping[str, str]) -> StoredBundle:
         """Stores a candidate that loads and passes the repository's and its own tests."""
@@ -103,6 +110,7 @@ class PolicyService(Service):
         candidate = PolicyEngine(PolicyBundle(dict(row.files), dict(row.tests)))
         active = self.store.engine
         now = self.deps.clock.now()
+        self.trail.catch_up(self.session)  # the latest decisions included
         report = impact(self.session, self.facts, active, candidate, limit, now)
         self._record(
             "policy.impact",

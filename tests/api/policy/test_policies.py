@@ -182,7 +182,6 @@ def test_bundle_shape_and_size_limits(operator: Caller) -> None:
 
 
 def test_impact_lists_flipped_decisions_and_changed_releases(acme: Acme) -> None:
-    assert acme.members_listing() == 403  # audited: denied read_members
     released = acme.approve(
         acme.agreement(create_dataset(acme.steward, "one", labels=["regulated"])["id"], 1)
     )
@@ -192,6 +191,7 @@ def test_impact_lists_flipped_decisions_and_changed_releases(acme: Acme) -> None
         acme.operator, body({"orgs/acme.polar": BOARD_RULE}, main=MEMBERS_READ_MEMBERS)
     )
     assert candidate["state"] == "candidate" and candidate["author"] == acme.operator.id
+    assert acme.members_listing() == 403  # audited (queued, just now): denied read_members
 
     report = acme.operator.post(f"/v1/policies/{candidate['id']}/impact", json={"limit": 200})
     assert report.status_code == 200, report.text
