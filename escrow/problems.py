@@ -6,8 +6,14 @@ import logging
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    NotAuthorizedException,
+    ValidationException,
+)
 from litestar.plugins.problem_details import ProblemDetailsException
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -48,6 +54,7 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def to_problem(exc: Exception) -> ProblemDetailsException:
+    exc = _body_error(exc) or exc
     if isinstance(exc, EscrowError):
         return _problem(exc.status, exc.slug, exc.title, exc.detail, exc.extra, exc.headers)
     if isinstance(exc, ValidationException):
@@ -149,6 +156,26 @@ def sharing_error(
 # msgspec's words for a well-formed value outside a declared bound (a length, a range, a
 # pattern): those are 422 like the services' own checks; wrong types and shapes stay 400.
 _LIMIT_MESSAGE = re.compile(r"Expected `\w+` (?:of length [<>]=|[<>]=? |matching )")
+
+
+# Where msgspec places an error inside the request body while litestar parses a handler's
+# arguments: ``Expected `array`, got `int` - at `$.data.orgs```.
+_BODY_ERROR = re.compile(r"^(?P<message>.*?) - at `\$\.data\.(?P<key>.+)`$")
+
+
+def _body_error(exc: Exception) -> ValidationException | None:
+    """The client's error behind a 500 that litestar raises for a body field named like a
+    dependency (``orgs``): it takes the field's error for the dependency's and gives up."""
+    cause = exc.__cause__
+    if not isinstance(exc, InternalServerException) or not isinstance(
+        cause, msgspec.ValidationError
+    ):
+        return None
+    found = _BODY_ERROR.match(str(cause))
+    if found is None:
+        return None
+    error = {"message": found["message"], "key": found["key"], "source": "body"}
+    return ValidationException(detail="Validation failed for the request body", extra=[error])
 
 
 def _exceeds_a_limit(exc: ValidationException) -> bool:

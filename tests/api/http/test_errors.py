@@ -51,6 +51,24 @@ def test_well_formed_values_outside_their_bounds_are_422(operator: Caller, name:
     assert body["type"].endswith("/validation-error") and body["errors"][0]["key"] == "name"
 
 
+@pytest.mark.parametrize(
+    ("orgs", "status", "message"),
+    [
+        (1, 400, "Expected `array`, got `int`"),
+        (["acme"], 422, "Expected `array` of length >= 2"),
+    ],
+)
+def test_a_body_field_named_like_a_dependency_is_the_client_s_error(
+    operator: Caller, orgs: object, status: int, message: str
+) -> None:
+    """``orgs`` is both a field of the partnership body and a dependency's name: litestar
+    reads a bad value there as a failing dependency (500); it is the client's error."""
+    body = _is_problem(
+        operator.post("/v1/partnerships", json={"orgs": orgs, "kind": "resale"}), status
+    )
+    assert body["errors"] == [{"message": message, "key": "orgs", "source": "body"}]
+
+
 def test_oversized_body_is_413(operator: Caller) -> None:
     response = operator.post(
         "/v1/orgs",
