@@ -58,12 +58,13 @@ TEST_WORKERS ?= 2
 test: $(STAMP) postgres softhsm
 	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The schema fuzzer of `make test` (tests/fuzz) with many examples per operation and no
-# per-test timeout; FUZZ_EXAMPLES=N to change the count.
+# The schema fuzzer of `make test` (tests/fuzz) with many examples per operation, fresh
+# ones on every run (`make test` repeats the same draw), and no per-test timeout;
+# FUZZ_EXAMPLES=N to change the count.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(STAMP) postgres
 	ESCROW_TEST_PG_ADMIN_URL=$(PG_ADMIN_URL) ESCROW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
-	  $(BIN)/pytest tests/fuzz -p no:cacheprovider --timeout=0
+	  ESCROW_HYPOTHESIS=explore $(BIN)/pytest tests/fuzz -p no:cacheprovider --timeout=0
 
 # Sustained load (benchmarks/load.py): a throwaway database, moto as the S3 server and
 # LOAD_REPLICAS API processes; LOAD_CLIENTS partner clients for LOAD_SECONDS, then every

@@ -225,8 +225,6 @@ def _fuzz(app: Litestar, caller: Caller, path_ids: dict[str, str]) -> list[str]:
     settings = hypothesis.settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
-        database=None,
-        derandomize=False,
         suppress_health_check=list(HealthCheck),
         phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink],
     )
