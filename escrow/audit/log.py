@@ -1,14 +1,13 @@
 """Recording audit events: in the caller's transaction, numbered by whoever holds the head.
 
-An event is written in the transaction of the change it records (no event, no change). If
-that transaction can take the log's head row without waiting, it is the integrator for
-the moment: it numbers the events others queued and its own, extends the Merkle tree and
-moves the head (escrow.audit.integrator). If another transaction holds the head, the event
-goes to ``audit_queue`` instead and the caller goes on: nobody waits on a global lock to
+An event is written in the transaction of the change it records (no event, no change). On
+PostgreSQL it goes to ``audit_queue``, a plain insert: nobody waits on a global lock to
 record. Callers that must return the event's index (a deposit receipt, a webhook that cites
-it) ask for one and wait for the head, boundedly. Queued events are numbered by the next
-holder or by the background integrator moments later; a rollback undoes all of it, so the
-sequence and the tree never have gaps or duplicates.
+it) ask for one and wait for the log's head row, boundedly: holding it, their transaction
+numbers the events queued before and its own, extends the Merkle tree and moves the head
+(escrow.audit.integrator). Queued events are numbered by the next holder or by the
+background integrator moments later; a rollback undoes all of it, so the sequence and the
+tree never have gaps or duplicates. On SQLite (one writer) every event is numbered at once.
 
 Everything that does not depend on the sequence number (the entry's bytes but for ``seq``,
 keyed digests, size checks) is prepared before the head is touched.
@@ -21,7 +20,9 @@ erased without changing a single leaf.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.orm import Session
 
 from crypto import canonical_json
-from escrow.audit.head import DEFAULT_INDEX_WAIT_SECONDS
+from escrow.audit.head import DEFAULT_INDEX_WAIT_SECONDS, AuditUnavailableError
 from escrow.audit.integrator import Recorded, record_events
 from escrow.clock import Clock
 from escrow.context import RequestContext
@@ -91,6 +92,7 @@ class AuditLog:
         self._listeners = list(listeners)
         self._needs_index: list[NeedsIndex] = []
         self._index_wait = index_wait_seconds
+        self._indexing = threading.Lock()
 
     def add_listener(
         self, listener: AuditListener, *, needs_index: NeedsIndex | None = None
@@ -100,6 +102,27 @@ class AuditLog:
         self._listeners.append(listener)
         if needs_index is not None:
             self._needs_index.append(needs_index)
+
+    @contextmanager
+    def indexing(self) -> Iterator[None]:
+        """Around a whole transaction that will append an indexed event, from before its first
+        lock to its end: this process's such transactions take turns here, so at most one of
+        them waits in the database for the rows it will lock (the head, a dataset's row).
+
+        Waiting there, a crowd is woken by every commit of the holder: each waiter rechecks
+        the row and all but one go back to sleep (CPU spent on nothing, and tails of
+        seconds). The turn is waited for at most ``index_wait_seconds``, then
+        AuditUnavailableError (503, nothing changed), as the head is.
+        """
+        if not self._indexing.acquire(timeout=self._index_wait):
+            raise AuditUnavailableError(
+                f"appends that need an index waited for their turn more than"
+                f" {self._index_wait:g} s; nothing was changed, retry shortly"
+            )
+        try:
+            yield
+        finally:
+            self._indexing.release()
 
     def digest(self, value: str) -> str:
         """The keyed digest an event holds for ``value`` (to search events by a known value)."""

@@ -202,7 +202,7 @@ class Depositor:
 
     def _record(self, upload: Upload, sha256: str, scanned: ScanResult | None) -> Deposited:
         """The version row, its event and its signed receipt, committed together."""
-        with self.shared.db.session() as session:
+        with self.shared.audit.indexing(), self.shared.db.session() as session:
             number, current = _count_version(session, upload.dataset_id)
             schema, schema_change = self._schema_for(upload, current, scanned)
             if schema_change is not None:

@@ -1,7 +1,7 @@
-"""Through HTTP, while another transaction integrates the audit log (holds its head): a
-request that needs its event's index waits, boundedly, then answers 503 having changed
-nothing; any other request records its event in the queue and answers at once; and a read
-of the log sees what was queued."""
+"""Through HTTP, while another transaction integrates the audit log (holds its head), or
+another of this process waits for it: a request that needs its event's index waits,
+boundedly, then answers 503 having changed nothing; any other request records its event in
+the queue and answers at once; and a read of the log sees what was queued."""
 
 from __future__ import annotations
 
@@ -45,6 +45,23 @@ def test_a_deposit_that_cannot_number_its_receipt_is_503_and_keeps_nothing(
     assert stored.status_code == 201, stored.text
     version = stored.json()
     assert version["version"] == 1 and isinstance(version["receipt"]["audit_index"], int)
+
+
+def test_a_deposit_that_cannot_get_its_turn_in_this_process_is_503_and_keeps_nothing(
+    partners: Partners, components: Components
+) -> None:
+    """Another transaction of this process that will number an event holds its turn
+    (AuditLog.indexing) past the wait: the deposit is refused like one that cannot get the
+    head."""
+    dataset = create_dataset(partners.steward)
+    versions = f"/v1/datasets/{dataset['id']}/versions"
+    with components.audit.indexing():
+        refused = deposit(partners.steward, dataset["id"], ROWS)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["type"] == "https://partner-escrow.dev/problems/audit-unavailable"
+    assert refused.headers["retry-after"] == "1"
+    assert partners.steward.get(versions).json()["items"] == []
+    assert deposit(partners.steward, dataset["id"], ROWS).status_code == 201
 
 
 def test_a_denial_is_queued_at_once_and_the_next_read_of_the_log_sees_it(

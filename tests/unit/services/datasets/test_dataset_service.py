@@ -106,6 +106,36 @@ def test_a_body_unlike_its_declared_digest_is_refused_and_nothing_is_kept(
     assert not [t for t in threading.enumerate() if t.name.startswith("deposit-scan")]
 
 
+def test_deposits_racing_into_one_dataset_take_consecutive_numbers_and_indexes(
+    partners: Partners, components: Components
+) -> None:
+    """Eight threads of this process deposit into one dataset at once: they take turns for
+    the dataset's row and the log's head (AuditLog.indexing), and each version gets its own
+    number and its own audit index."""
+    dataset_id = create(components, partners.steward)
+    start = threading.Barrier(8)
+    receipts: list[dict] = []
+
+    def depositing() -> None:
+        start.wait()
+        for _ in range(3):
+            receipts.append(
+                deposit(components, partners.steward, dataset_id, [CSV]).version.receipt
+            )
+
+    threads = [threading.Thread(target=depositing) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r["version"] for r in receipts) == list(range(1, 25))
+    events = audit_events(components, "dataset.deposit")
+    by_index = {event.seq: event for event in events}
+    assert sorted(by_index) == sorted(r["audit_index"] for r in receipts)
+    for receipt in receipts:
+        assert by_index[receipt["audit_index"]].resource_id == dataset_id
+
+
 def test_a_withdrawn_dataset_takes_no_new_versions_but_its_owner_still_reads_it(
     partners: Partners, components: Components
 ) -> None:
