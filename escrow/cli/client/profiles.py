@@ -91,7 +91,7 @@ class ProfileStore:
         if chosen is None and len(profiles.entries) == 1:
             chosen = next(iter(profiles.entries))
         if chosen is None or chosen not in profiles.entries:
-            which = f"profile {chosen!r}" if chosen else "a profile"
+            which = f"profile {chosen!r}" if chosen else "profile"
             raise CliError.local(
                 ExitCode.AUTH,
                 "not-logged-in",
