@@ -29,10 +29,14 @@ class AccessRefresh(Protocol):
     ) -> bool: ...
 
     def refresh_due(
-        self, dataset_id: InstrumentedAttribute[str], org_id: str, now: datetime
+        self,
+        dataset_id: InstrumentedAttribute[str],
+        org_id: str | ColumnElement[str],
+        now: datetime | ColumnElement[datetime],
     ) -> ColumnElement[bool]:
         """Whether ``refresh_for_dataset`` would find anything at ``now`` (a clause a
-        dataset's own query can carry, so an access with nothing due costs no query)."""
+        dataset's own query can carry, so an access with nothing due costs no query). It
+        depends on its arguments alone, so a query may be built once with bind parameters."""
         ...
 
 

@@ -114,7 +114,10 @@ class Lifecycle:
         return bool(agreements)
 
     def refresh_due(
-        self, dataset_id: InstrumentedAttribute[str], org_id: str, now: datetime
+        self,
+        dataset_id: InstrumentedAttribute[str],
+        org_id: str | ColumnElement[str],
+        now: datetime | ColumnElement[datetime],
     ) -> ColumnElement[bool]:
         return exists().where(Agreement.state.in_(OPEN), *_changing(dataset_id, org_id, now))
 
@@ -228,7 +231,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _changing(
-    dataset_id: str | InstrumentedAttribute[str], org_id: str, now: datetime
+    dataset_id: str | InstrumentedAttribute[str],
+    org_id: str | ColumnElement[str],
+    now: datetime | ColumnElement[datetime],
 ) -> tuple[ColumnElement[bool], ...]:
     """The org's agreements for the dataset that time or the release rule may change at
     ``now``: pending ones, and released ones past their expiry."""

@@ -5,12 +5,15 @@ The datasets' public way in for other features (agreements name the dataset they
 
 from __future__ import annotations
 
-from sqlalchemy import false, select
+from typing import Any
 
-from escrow.datasets.queries import as_resource, version_of_dataset
+from sqlalchemy import Select, and_, bindparam, select
+
+from escrow.datasets.queries import as_resource
 from escrow.guard import Target
+from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
-from escrow.service import ServiceDeps
+from escrow.service import AccessRefresh, ServiceDeps
 from storage.models import Dataset, DatasetVersion, Organization
 
 
@@ -42,23 +45,48 @@ def _authorized(
 ) -> tuple[Dataset, Organization, DatasetVersion | None]:
     """One query brings the dataset, its owner (which the policy's resource needs), whether
     the caller's agreements for it have anything due, and with ``number`` that version."""
-    org_id = deps.ctx.principal.org_id
-    due = deps.access.refresh_due(Dataset.id, org_id, deps.clock.now()) if org_id else false()
-    query = (
-        select(Dataset, Organization, due.label("due"))
-        .join(Organization, Organization.id == Dataset.owner_org_id)
-        .where(Dataset.id == dataset_id)
-    )
-    if number is not None:
-        query = query.add_columns(DatasetVersion).outerjoin(
-            DatasetVersion, version_of_dataset(number)
-        )
-    found = deps.session.execute(query).first()
+    params = {
+        "dataset_id": dataset_id,
+        "org_id": deps.ctx.principal.org_id or "",  # no organization: nothing is due
+        "now": deps.clock.now(),
+    }
+    if number is not None:  # a number the column could not hold: no such version
+        params["number"] = number if 1 <= number <= MAX_INTEGER else 0
+    found = deps.session.execute(_query(deps.access, number is not None), params).first()
     if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
     dataset, owner, anything_due = found[:3]  # the owner stays in the session for the policy
     authorize_dataset(deps, dataset, action, refresh=bool(anything_due))
     return dataset, owner, found[3] if number is not None else None
+
+
+# _authorized's statements, by lifecycle type and whether they read a version: built once
+# (a statement built per call costs more CPU than PostgreSQL spends answering it).
+_QUERIES: dict[tuple[type[AccessRefresh], bool], Select[Any]] = {}
+
+
+def _query(access: AccessRefresh, with_version: bool) -> Select[Any]:
+    """The dataset ``:dataset_id``, its owner, and whether ``:org_id`` has agreements for it
+    due at ``:now``; ``with_version``: and its version ``:number`` (None if it has none)."""
+    key = (type(access), with_version)
+    query = _QUERIES.get(key)
+    if query is None:
+        due = access.refresh_due(Dataset.id, bindparam("org_id"), bindparam("now"))
+        query = (
+            select(Dataset, Organization, due.label("due"))
+            .join(Organization, Organization.id == Dataset.owner_org_id)
+            .where(Dataset.id == bindparam("dataset_id"))
+        )
+        if with_version:
+            query = query.add_columns(DatasetVersion).outerjoin(
+                DatasetVersion,
+                and_(
+                    DatasetVersion.dataset_id == Dataset.id,
+                    DatasetVersion.number == bindparam("number"),
+                ),
+            )
+        _QUERIES[key] = query
+    return query
 
 
 def authorize_dataset(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from crypto import canonical_json
@@ -60,6 +60,20 @@ class Grant:
 WHOLE = Grant(None, None)
 
 
+# An organization's unexpired released agreements for a dataset, latest release first;
+# built once (a statement built per call costs more CPU than PostgreSQL spends on it).
+_RELEASED_TO_ORG = (
+    select(Agreement)
+    .where(
+        Agreement.dataset_id == bindparam("dataset_id"),
+        Agreement.beneficiary_org_id == bindparam("org_id"),
+        Agreement.state == "released",
+        or_(Agreement.expires_at.is_(None), Agreement.expires_at > bindparam("now")),
+    )
+    .order_by(Agreement.released_at.desc(), Agreement.id.desc())
+)
+
+
 def grant_for(session: Session, dataset: Dataset, org_id: str, now: datetime) -> Grant:
     """The owner gets everything; a beneficiary gets its released agreement's view.
 
@@ -68,18 +82,8 @@ def grant_for(session: Session, dataset: Dataset, org_id: str, now: datetime) ->
     """
     if org_id == dataset.owner_org_id:
         return WHOLE
-    agreements = list(
-        session.scalars(
-            select(Agreement)
-            .where(
-                Agreement.dataset_id == dataset.id,
-                Agreement.beneficiary_org_id == org_id,
-                Agreement.state == "released",
-                or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
-            )
-            .order_by(Agreement.released_at.desc(), Agreement.id.desc())
-        )
-    )
+    params = {"dataset_id": dataset.id, "org_id": org_id, "now": now}
+    agreements = list(session.scalars(_RELEASED_TO_ORG, params))
     for agreement in agreements:
         if agreement.view is None:
             return Grant(agreement.id, None)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Select,
-    SQLColumnExpression,
     and_,
+    bindparam,
     false,
     literal,
     or_,
@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from escrow.errors import NotFoundError
-from escrow.orgs.queries import PARTNER, org_by_id, partners_fact
+from escrow.orgs.queries import PARTNER, PARTNERS_FACT, PARTNERS_OF, org_by_id
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
@@ -38,16 +38,11 @@ def find_version(session: Session, dataset: Dataset, number: int) -> DatasetVers
     return version
 
 
-def version_of_dataset(number: int) -> ColumnElement[bool]:
-    """Joins the enclosing query's dataset to its version ``number``."""
-    return _numbered(Dataset.id, number)
-
-
 def no_such_version(dataset_id: str, number: int) -> NotFoundError:
     return NotFoundError(f"dataset {dataset_id!r} has no version {number}")
 
 
-def _numbered(dataset_id: str | SQLColumnExpression[str], number: int) -> ColumnElement[bool]:
+def _numbered(dataset_id: str, number: int) -> ColumnElement[bool]:
     if not 1 <= number <= MAX_INTEGER:  # the column could not hold it: no such version
         return false()
     return and_(DatasetVersion.dataset_id == dataset_id, DatasetVersion.number == number)
@@ -56,7 +51,9 @@ def _numbered(dataset_id: str | SQLColumnExpression[str], number: int) -> Column
 _GRANTEE = "grantee"
 
 
-def _released(dataset_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+def _released(
+    dataset_id: str | ColumnElement[str], now: datetime | ColumnElement[datetime]
+) -> tuple[ColumnElement[bool], ...]:
     """A released agreement for the dataset that has not expired at ``now``."""
     return (
         Agreement.dataset_id == dataset_id,
@@ -80,17 +77,25 @@ def released_to_org(org_id: str, now: datetime) -> Select[tuple[int]]:
     )
 
 
+# The owner's partners and the dataset's grantees at an instant, in one query (a UNION of
+# both facts), built once (see PARTNERS_FACT).
+_FACTS = PARTNERS_FACT.union_all(
+    select(literal(_GRANTEE), Agreement.beneficiary_org_id).where(
+        *_released(bindparam("dataset_id"), bindparam("now"))
+    )
+)
+
+
 def as_resource(session: Session, dataset: Dataset, now: datetime | None = None) -> DatasetResource:
     """The dataset for the policy; with ``now``, also who holds a release at that instant.
 
-    The owner's partners and the dataset's grantees come from one query (a UNION of both
-    facts), so that deciding on a dataset costs one round trip besides its owner's row.
+    Deciding on a dataset costs one round trip besides its owner's row (``_FACTS``).
     """
     owner = org_by_id(session, dataset.owner_org_id)
-    partners = partners_fact(owner.id)
-    grantees = select(literal(_GRANTEE), Agreement.beneficiary_org_id)
-    rows = session.execute(
-        partners.union_all(grantees.where(*_released(dataset.id, now))) if now else partners
+    rows = (
+        session.execute(_FACTS, {PARTNERS_OF: owner.id, "dataset_id": dataset.id, "now": now})
+        if now
+        else session.execute(PARTNERS_FACT, {PARTNERS_OF: owner.id})
     ).all()
     return DatasetResource(
         id=dataset.id,
