@@ -100,6 +100,11 @@ class AuditUnavailableError(UnavailableError):
         self.headers["Retry-After"] = "1"
 
 
+_HEAD = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
+_HEAD_HELD = _HEAD.with_for_update()
+_HEAD_IF_FREE = _HEAD.with_for_update(skip_locked=True)
+
+
 def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange | None:
     """Holds the log's head for the rest of the transaction; returns the tree to extend.
 
@@ -108,16 +113,15 @@ def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange |
     and must roll back). Fails closed: AuditIntegrityError if the stored compact range does
     not fit the size.
     """
-    query = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
     postgres = session.get_bind().dialect.name == "postgresql"
     if wait_seconds is None:
-        row = session.execute(query.with_for_update(skip_locked=True)).one_or_none()
+        row = session.execute(_HEAD_IF_FREE).one_or_none()
         if row is None:
             return None
     elif postgres:
         session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
         try:
-            row = session.execute(query.with_for_update()).one()
+            row = session.execute(_HEAD_HELD).one()
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise AuditUnavailableError(
@@ -127,7 +131,7 @@ def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange |
             raise
         session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     else:
-        row = session.execute(query).one()
+        row = session.execute(_HEAD).one()
     size, compact = row
     raw = bytes(compact or b"")
     if len(raw) != _HASH * int(size).bit_count():

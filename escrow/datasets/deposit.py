@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -316,15 +316,18 @@ class Depositor:
             session.commit()
 
 
+_COUNT_VERSION = (
+    update(Dataset)
+    .where(Dataset.id == bindparam("dataset_id"), Dataset.status == "active")
+    .values(version_count=Dataset.version_count + 1)
+    .returning(Dataset.version_count, Dataset.schema)
+)
+
+
 def _count_version(session: Session, dataset_id: str) -> tuple[int, dict[str, Any] | None]:
     """Counts the version in while the dataset is active: (its number, the dataset's schema
     until now). The dataset's row stays locked until the version is recorded."""
-    counted = session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id, Dataset.status == "active")
-        .values(version_count=Dataset.version_count + 1)
-        .returning(Dataset.version_count, Dataset.schema)
-    ).one_or_none()
+    counted = session.execute(_COUNT_VERSION, {"dataset_id": dataset_id}).one_or_none()
     if counted is None:
         raise InvalidStateError("the dataset stopped accepting versions during upload")
     return int(counted[0]), counted[1]

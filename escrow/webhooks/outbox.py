@@ -94,13 +94,11 @@ class WebhookOutbox:
         )
 
 
+_AN_ACTIVE_ENDPOINT = select(WebhookEndpoint.id).where(WebhookEndpoint.status == "active").limit(1)
+
+
 def _any_endpoint(session: Session) -> bool:
-    return (
-        session.scalar(
-            select(WebhookEndpoint.id).where(WebhookEndpoint.status == "active").limit(1)
-        )
-        is not None
-    )
+    return session.scalar(_AN_ACTIVE_ENDPOINT) is not None
 
 
 def _subscribers(session: Session, occurrence: Occurrence) -> list[WebhookEndpoint]:
