@@ -85,8 +85,11 @@ def org_by_id(session: Session, org_id: str) -> Organization:
     return org
 
 
+_BY_SLUG = select(Organization).where(Organization.slug == bindparam("slug"))
+
+
 def find_org_or_none(session: Session, slug: str) -> Organization | None:
-    return session.scalar(select(Organization).where(Organization.slug == slug))
+    return session.scalar(_BY_SLUG, {"slug": slug})
 
 
 def find_org(session: Session, slug: str) -> Organization:
