@@ -168,17 +168,28 @@ class DatasetController(Controller):
         range_header = request.headers.get("range")
         if_range = request.headers.get("if-range")
 
-        def open_content() -> Content:
+        def open_content() -> tuple[Content, list[bytes] | None]:
             with shared.unit_of_work(ctx) as deps:
-                return contents.open(
+                content = contents.open(
                     DatasetService(deps), dataset_id, number, range_header, if_range, format
                 )
+            return content, _whole_if_small(content)
 
-        content = await to_thread.run_sync(open_content)
-        return _stream(content)
+        content, whole = await to_thread.run_sync(open_content)
+        return _stream(content, whole)
 
 
-def _stream(content: Content) -> Stream:
+def _whole_if_small(content: Content) -> list[bytes] | None:
+    """A download (not a view: its closing event waits for its end) of at most FEED_SIZE,
+    read whole in the hop that opened it rather than one hop per chunk and one to close;
+    None when it is longer (then it streams from its start, as read so far: nothing)."""
+    original = content.original
+    if original is None or original.length > FEED_SIZE:
+        return None
+    return list(content.chunks)
+
+
+def _stream(content: Content, whole: list[bytes] | None) -> Stream:
     original = content.original  # None for a view or a conversion: served whole, length unknown
     headers = {"ETag": content.etag, "Accept-Ranges": "none" if original is None else "bytes"}
     status = 200
@@ -189,11 +200,17 @@ def _stream(content: Content) -> Stream:
             status = 206
             headers["Content-Range"] = f"bytes {served.start}-{served.end - 1}/{original.size}"
     return Stream(
-        _in_threads(content.chunks),
+        _in_threads(content.chunks) if whole is None else _sent(whole),
         status_code=status,
         headers=headers,
         media_type=content.media_type,
     )
+
+
+async def _sent(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        DOWNLOAD_BYTES.inc(len(chunk))  # as _in_threads counts
 
 
 async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
