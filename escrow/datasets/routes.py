@@ -181,8 +181,8 @@ class DatasetController(Controller):
 
 def _whole_if_small(content: Content) -> list[bytes] | None:
     """A download (not a view: its closing event waits for its end) of at most FEED_SIZE,
-    read whole in the hop that opened it rather than one hop per chunk and one to close;
-    None when it is longer (then it streams from its start, as read so far: nothing)."""
+    read whole in the hop that opened it rather than one hop per chunk and one to close.
+    None for a longer one or a view: nothing of it is read here, it streams hop by hop."""
     original = content.original
     if original is None or original.length > FEED_SIZE:
         return None
