@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from crypto import canonical_json
+from escrow.datasets.queries import unexpired_release
 from escrow.errors import InvalidStateError
 from storage.models import Agreement, Dataset, DatasetVersion
 from tabular import RangeReader, TableFormat, apply_view, table_format
@@ -65,10 +66,8 @@ WHOLE = Grant(None, None)
 _RELEASED_TO_ORG = (
     select(Agreement)
     .where(
-        Agreement.dataset_id == bindparam("dataset_id"),
+        *unexpired_release(bindparam("dataset_id"), bindparam("now")),
         Agreement.beneficiary_org_id == bindparam("org_id"),
-        Agreement.state == "released",
-        or_(Agreement.expires_at.is_(None), Agreement.expires_at > bindparam("now")),
     )
     .order_by(Agreement.released_at.desc(), Agreement.id.desc())
 )

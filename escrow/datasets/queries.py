@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Select,
+    SQLColumnExpression,
     and_,
     bindparam,
     false,
@@ -51,10 +52,11 @@ def _numbered(dataset_id: str, number: int) -> ColumnElement[bool]:
 _GRANTEE = "grantee"
 
 
-def _released(
-    dataset_id: str | ColumnElement[str], now: datetime | ColumnElement[datetime]
+def unexpired_release(
+    dataset_id: str | SQLColumnExpression[str], now: datetime | SQLColumnExpression[datetime]
 ) -> tuple[ColumnElement[bool], ...]:
-    """A released agreement for the dataset that has not expired at ``now``."""
+    """A released agreement for the dataset that has not expired at ``now`` (values, bind
+    parameters or the enclosing query's columns)."""
     return (
         Agreement.dataset_id == dataset_id,
         Agreement.state == "released",
@@ -64,16 +66,13 @@ def _released(
 
 def released_to(dataset_id: str, now: datetime) -> Select[tuple[str]]:
     """Organizations holding a released agreement for the dataset that has not expired."""
-    return select(Agreement.beneficiary_org_id).where(*_released(dataset_id, now))
+    return select(Agreement.beneficiary_org_id).where(*unexpired_release(dataset_id, now))
 
 
 def released_to_org(org_id: str, now: datetime) -> Select[tuple[int]]:
     """Correlated with the enclosing query's dataset: an unexpired release to the org."""
     return select(1).where(
-        Agreement.dataset_id == Dataset.id,
-        Agreement.beneficiary_org_id == org_id,
-        Agreement.state == "released",
-        or_(Agreement.expires_at.is_(None), Agreement.expires_at > now),
+        *unexpired_release(Dataset.id, now), Agreement.beneficiary_org_id == org_id
     )
 
 
@@ -81,7 +80,7 @@ def released_to_org(org_id: str, now: datetime) -> Select[tuple[int]]:
 # both facts), built once (see PARTNERS_FACT).
 _FACTS = PARTNERS_FACT.union_all(
     select(literal(_GRANTEE), Agreement.beneficiary_org_id).where(
-        *_released(bindparam("dataset_id"), bindparam("now"))
+        *unexpired_release(bindparam("dataset_id"), bindparam("now"))
     )
 )
 
