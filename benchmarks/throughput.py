@@ -20,7 +20,10 @@ of the mix (its ceiling, and what a change to it moves). A and B alternate for -
 For A, audited requests/s is counted from the log (its size after the round, once
 everything queued is integrated, minus its size before, over the round's seconds), not
 assumed. Every response's status is checked against its shape's;
-anything else counts as an error. Prints per round and the medians with their spread.
+anything else counts as an error. Also printed: the CPU time the server spent per request
+(its processes' user + system time over the round, from /proc: the escrow processes, and
+every PostgreSQL process of the machine's cluster), steadier than requests/s on a noisy
+machine. Prints per round and the medians with their spread.
 """
 
 from __future__ import annotations
@@ -158,6 +161,8 @@ class Round:
     p99_ms: float
     errors: int
     audited_per_second: float | None = None
+    escrow_cpu_ms: float | None = None  # per request
+    postgres_cpu_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,38 @@ def wrk(url: str, script: Path, seconds: int, connections: int, shapes: tuple[in
         result["p99_ms"],
         _unexpected(result["statuses"], connections, shapes) + result["socket_errors"],
     )
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stats() -> dict[int, tuple[int, str, float]]:
+    """Every process: pid -> (parent pid, name, user + system CPU seconds)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # it exited
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICK)
+    return found
+
+
+def cpu_seconds(root: int) -> tuple[float, float]:
+    """(CPU seconds of ``root`` and its descendants, of every postgres process), so far."""
+    stats = _stats()
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, (parent, _, _) in stats.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    ours = sum(stats[pid][2] for pid in tree if pid in stats)
+    postgres = sum(cpu for _, name, cpu in stats.values() if name.startswith("postgres"))
+    return ours, postgres
 
 
 def _unexpected(per_thread: list[dict[str, int]], connections: int, shapes: tuple[int, ...]) -> int:
@@ -325,8 +362,8 @@ def log_size(database_url: str) -> int:
 
 
 @contextmanager
-def escrow_server(root: Path, workers: int) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """(url, database url, operator key) of `escrow serve --workers N` on PostgreSQL."""
+def escrow_server(root: Path, workers: int) -> Iterator[tuple[str, str, dict[str, str], int]]:
+    """(url, database url, operator key, pid) of `escrow serve --workers N` on PostgreSQL."""
     with ExitStack() as stack:
         database_url = stack.enter_context(throwaway_database())
         port = free_port()
@@ -348,7 +385,7 @@ def escrow_server(root: Path, workers: int) -> Iterator[tuple[str, str, dict[str
         process = stack.enter_context(child([ESCROW, "serve"], env, log))
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, process, log)
-        yield url, database_url, json.loads(boot.stdout)
+        yield url, database_url, json.loads(boot.stdout), process.pid
 
 
 @contextmanager
@@ -408,7 +445,7 @@ def main() -> None:
     bare_rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="escrow-throughput-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        url, database_url, operator = stack.enter_context(escrow_server(root, args.workers))
+        url, database_url, operator, pid = stack.enter_context(escrow_server(root, args.workers))
         world = setup_world(url, operator)
         script = mix_script(root, world, shapes)
         bare = stack.enter_context(bare_server(root, args.workers))
@@ -416,8 +453,11 @@ def main() -> None:
         wrk(bare, script, 3, args.connections, shapes)
         for n in range(args.rounds):
             before = log_size(database_url)
+            cpu_before = cpu_seconds(pid)
             measured = wrk(url, script, args.seconds, args.connections, shapes)
+            cpu_after = cpu_seconds(pid)
             audited = (log_size(database_url) - before) / args.seconds
+            served = measured.requests_per_second * args.seconds
             escrow_rounds.append(
                 Round(
                     measured.requests_per_second,
@@ -425,6 +465,8 @@ def main() -> None:
                     measured.p99_ms,
                     measured.errors,
                     audited,
+                    1000 * (cpu_after[0] - cpu_before[0]) / served,
+                    1000 * (cpu_after[1] - cpu_before[1]) / served,
                 )
             )
             bare_rounds.append(wrk(bare, script, args.seconds, args.connections, shapes))
@@ -436,15 +478,19 @@ def _print_round(n: int, escrow: Round, bare: Round) -> None:
     print(
         f"round {n}: escrow {escrow.requests_per_second:7.0f} req/s"
         f" ({escrow.audited_per_second:7.0f} audit events/s) p50 {escrow.p50_ms:6.1f} ms"
-        f" p99 {escrow.p99_ms:7.1f} ms errors {escrow.errors}   bare"
+        f" p99 {escrow.p99_ms:7.1f} ms errors {escrow.errors}"
+        f" cpu/request {escrow.escrow_cpu_ms:.2f} + {escrow.postgres_cpu_ms:.2f} ms   bare"
         f" {bare.requests_per_second:7.0f} req/s p50 {bare.p50_ms:5.1f} ms p99 {bare.p99_ms:6.1f}"
         f" ms errors {bare.errors}",
         flush=True,
     )
 
 
-def _spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})"
+def _spread(values: list[float], digits: int = 0) -> str:
+    return (
+        f"{statistics.median(values):.{digits}f}"
+        f" (min {min(values):.{digits}f}, max {max(values):.{digits}f})"
+    )
 
 
 def _print_summary(escrow: list[Round], bare: list[Round], args: argparse.Namespace) -> None:
@@ -461,6 +507,8 @@ def _print_summary(escrow: list[Round], bare: list[Round], args: argparse.Namesp
         f"  p50 / p99 ms      {statistics.median([r.p50_ms for r in escrow]):.1f} /"
         f" {statistics.median([r.p99_ms for r in escrow]):.1f}\n"
         f"  errors            {sum(r.errors for r in escrow)}\n"
+        f"  CPU ms/request    escrow {_spread([r.escrow_cpu_ms or 0.0 for r in escrow], 2)},"
+        f" PostgreSQL {_spread([r.postgres_cpu_ms or 0.0 for r in escrow], 2)}\n"
         f"  bare app req/s    {_spread([r.requests_per_second for r in bare])}"
         f" (errors {sum(r.errors for r in bare)})\n"
         f"  ratio to bare     {statistics.median(ratios):.3f}"
