@@ -13,7 +13,7 @@ from storage.blobs import (
     BlobWriter,
     open_blob_store,
 )
-from storage.db import Database
+from storage.db import Database, ReadCommittingSession, end_transaction
 
 __all__ = [
     "BlobNotFoundError",
@@ -22,5 +22,7 @@ __all__ = [
     "BlobStoreUnavailableError",
     "BlobWriter",
     "Database",
+    "ReadCommittingSession",
+    "end_transaction",
     "open_blob_store",
 ]

@@ -7,16 +7,90 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class ReadCommittingSession(Session):
+    """A session that ends a transaction which only read with COMMIT, not ROLLBACK, when it
+    closes.
+
+    The two are the same to the database for a transaction that wrote nothing, but psycopg
+    forgets every statement it prepared on a connection at each ROLLBACK (and sends
+    DEALLOCATE ALL): a pool whose connections are rolled back after every read keeps no
+    prepared statement, so the server parses and plans every query of every request.
+
+    Fails closed: anything that may have written ends with ROLLBACK as before, and so does a
+    transaction whose connection was lost. Writing, as seen here: a flush, a statement
+    executed through the session that is not a SELECT (``text()`` included), or changes
+    still pending. A statement executed on ``session.connection()`` directly is not seen:
+    write through ``execute``. (A read that failed leaves nothing to keep: PostgreSQL
+    answers the COMMIT of a failed transaction by rolling it back.)"""
+
+    wrote = False
+    used: Connection | None = None  # the transaction's connection, once it has one
+
+    def close(self) -> None:
+        try:
+            if self.only_read():
+                self.commit()
+        finally:
+            super().close()
+
+    def only_read(self) -> bool:
+        """Whether the transaction under way (if any) has written nothing, as seen here."""
+        transaction = self.get_transaction()
+        return (
+            transaction is not None
+            and transaction.is_active
+            and not self.wrote
+            and not (self.new or self.dirty or self.deleted)
+            and (self.used is None or not self.used.invalidated)  # lost with the server
+        )
+
+
+def end_transaction(session: Session) -> None:
+    """Ends the session's transaction keeping nothing it wrote: ROLLBACK, or COMMIT when it
+    only read (see ``ReadCommittingSession``). For a use case that abandons its work and
+    goes on in the same session (a denial recording its audit event)."""
+    if isinstance(session, ReadCommittingSession) and session.only_read():
+        session.commit()
+    else:
+        session.rollback()
+
+
+@event.listens_for(ReadCommittingSession, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        cast(ReadCommittingSession, state.session).wrote = True
+
+
+@event.listens_for(ReadCommittingSession, "after_flush")
+def _note_flush(session: Session, _context: object) -> None:
+    cast(ReadCommittingSession, session).wrote = True
+
+
+@event.listens_for(ReadCommittingSession, "after_begin")
+def _note_connection(
+    session: Session, _transaction: SessionTransaction, connection: Connection
+) -> None:
+    cast(ReadCommittingSession, session).used = connection
+
+
+@event.listens_for(ReadCommittingSession, "after_transaction_end")
+def _forget_transaction(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        ending = cast(ReadCommittingSession, session)
+        ending.wrote = False
+        ending.used = None
 
 
 class Database:
@@ -29,7 +103,9 @@ class Database:
         open at once (closed as they come back)."""
         self.url = url
         self.engine: Engine = _create_engine(url, echo=echo, connections=connections)
-        self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker: sessionmaker[Session] = sessionmaker(
+            self.engine, class_=ReadCommittingSession, expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,9 +19,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -191,12 +191,15 @@ class SharedBuckets:
             }
             for charge, level in levels
         ]
+        # The table's, not the entity's: an ORM update given many rows is an update by
+        # primary key, which takes no WHERE of its own.
+        table = cast(Table, RateBucket.__table__)
         statement = (
-            update(RateBucket)
-            .where(RateBucket.bucket == bindparam("b"), RateBucket.subject == bindparam("s"))
+            update(table)
+            .where(table.c.bucket == bindparam("b"), table.c.subject == bindparam("s"))
             .values(tokens=bindparam("tokens"), at=bindparam("at"), full_at=bindparam("full_at"))
         )
-        session.connection().execute(statement, rows)
+        session.execute(statement, rows)
 
 
 def forget_full_buckets(db: Database, now: datetime) -> int:

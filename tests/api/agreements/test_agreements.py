@@ -16,7 +16,7 @@ from escrow.components import Components
 from storage.models import AuditEvent
 from tests.fixtures.api import Caller, Ecosystem
 from tests.fixtures.audit import log_session
-from tests.fixtures.database import commits
+from tests.fixtures.database import row_locks
 from tests.fixtures.datasets import create_dataset, deposit
 
 CSV = b"region,amount\nEU,10\nUS,20\n"
@@ -174,13 +174,14 @@ def test_a_read_under_a_live_release_locks_no_agreement_while_a_pending_one_is_e
     agreement, a release past its expiry; a live release is left as it is."""
     agreement = deal.propose(approvals={"required": 0, "from": ["owner:steward"]})
     assert deal.steward.post(f"/v1/agreements/{agreement['id']}/release").status_code == 200
-    with commits(components) as done:  # a lock would be released by a commit
-        assert deal.partner.get(f"/v1/datasets/{deal.dataset['id']}").status_code == 200
-    assert done == []
+    dataset = deal.dataset["id"]
+    with row_locks(components, dataset) as locks:
+        assert deal.partner.get(f"/v1/datasets/{dataset}").status_code == 200
+    assert locks == []
     deal.propose(approvals={"required": 1, "from": ["owner:steward"]})  # pending
-    with commits(components) as done:
-        assert deal.partner.get(f"/v1/datasets/{deal.dataset['id']}").status_code == 200
-    assert len(done) == 1
+    with row_locks(components, dataset) as locks:
+        assert deal.partner.get(f"/v1/datasets/{dataset}").status_code == 200
+    assert len(locks) == 1
 
 
 def test_lists_evaluate_nothing_and_an_expired_release_leaves_them_by_its_time(

@@ -13,6 +13,8 @@ def test_storage_all_is_exact_and_resolvable() -> None:
         "BlobStoreUnavailableError",
         "BlobWriter",
         "Database",
+        "ReadCommittingSession",
+        "end_transaction",
         "open_blob_store",
     }
     for name in storage.__all__:
