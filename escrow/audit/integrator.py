@@ -80,7 +80,9 @@ def record_events(
     queue_only = wait_seconds is None and session.get_bind().dialect.name == "postgresql"
     tree = None if queue_only else lock_head(session, wait_seconds=wait_seconds)
     if tree is None:
-        session.execute(_QUEUE, [dict(event) for event in events])
+        rows = [dict(event) for event in events]
+        # One row as one statement: a list, even of one, is an executemany (a pipeline).
+        session.execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
         return [None] * len(events)
     backlog = queued_entries(session, BATCH)
     return list(_integrate(session, tree, [*backlog, *events])[len(backlog) :])

@@ -321,6 +321,8 @@ _COUNT_VERSION = (
     .where(Dataset.id == bindparam("dataset_id"), Dataset.status == "active")
     .values(version_count=Dataset.version_count + 1)
     .returning(Dataset.version_count, Dataset.schema)
+    # The session is the deposit's own and holds no Dataset to bring up to date.
+    .execution_options(synchronize_session=False)
 )
 
 
