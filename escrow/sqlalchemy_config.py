@@ -42,7 +42,7 @@ class BorrowedEngineConfig(SQLAlchemySyncConfig):
     async def close_request_session(self, message: Message, scope: Scope) -> None:
         """Close the request's session once its response starts: on the event loop when it
         holds no transaction (nothing to send to the database), else on a worker thread
-        (the rollback of what it read is a round trip)."""
+        (ending its transaction is a round trip)."""
         if message["type"] not in _SESSION_ENDS:
             return
         session = cast(

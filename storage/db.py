@@ -113,7 +113,8 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that rolls back anything not committed when the block ends."""
+        """A session that rolls back anything it wrote and did not commit when the block
+        ends (a transaction that only read ends with COMMIT: ``ReadCommittingSession``)."""
         with self.sessionmaker() as session:
             yield session
 
