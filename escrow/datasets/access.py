@@ -9,9 +9,8 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, select
 
-from escrow.datasets.queries import as_resource
+from escrow.datasets.queries import as_resource, storable_number
 from escrow.guard import Target
-from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
 from escrow.service import AccessRefresh, ServiceDeps
 from storage.models import Dataset, DatasetVersion, Organization
@@ -50,8 +49,8 @@ def _authorized(
         "org_id": deps.ctx.principal.org_id or "",  # no organization: nothing is due
         "now": deps.clock.now(),
     }
-    if number is not None:  # a number the column could not hold: no such version
-        params["number"] = number if 1 <= number <= MAX_INTEGER else 0
+    if number is not None:
+        params["number"] = storable_number(number)
     found = deps.session.execute(_query(deps.access, number is not None), params).first()
     if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))

@@ -10,7 +10,6 @@ from sqlalchemy import (
     SQLColumnExpression,
     and_,
     bindparam,
-    false,
     literal,
     or_,
     select,
@@ -43,10 +42,16 @@ def no_such_version(dataset_id: str, number: int) -> NotFoundError:
     return NotFoundError(f"dataset {dataset_id!r} has no version {number}")
 
 
+def storable_number(number: int) -> int:
+    """``number`` as a query may bind it: a number the column could not hold is no version's
+    (0, which none has), never an out-of-range error from the database."""
+    return number if 1 <= number <= MAX_INTEGER else 0
+
+
 def _numbered(dataset_id: str, number: int) -> ColumnElement[bool]:
-    if not 1 <= number <= MAX_INTEGER:  # the column could not hold it: no such version
-        return false()
-    return and_(DatasetVersion.dataset_id == dataset_id, DatasetVersion.number == number)
+    return and_(
+        DatasetVersion.dataset_id == dataset_id, DatasetVersion.number == storable_number(number)
+    )
 
 
 _GRANTEE = "grantee"
