@@ -16,9 +16,9 @@ import base64
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,8 +232,8 @@ class Depositor:
             stored = _Stored(number, sha256, content_digest, seq, now)
             receipt = self._receipt(upload, stored)
             version = self._version(upload, stored, receipt)
-            session.add(version)
             try:
+                session.execute(_INSERT_VERSION, _columns(version))
                 session.commit()
             except IntegrityError as clash:
                 return self._replayed(session, upload, clash)
@@ -316,14 +316,23 @@ class Depositor:
             session.commit()
 
 
+# The deposit's two writes are Core statements on the tables: its session holds no ORM
+# object to keep up to date, and the ORM's per-statement work (bulk-update synchronisation,
+# a unit of work for one row) cost more CPU than PostgreSQL spends on the rows.
+_DATASETS = cast(Table, Dataset.__table__)
+_VERSIONS = cast(Table, DatasetVersion.__table__)
 _COUNT_VERSION = (
-    update(Dataset)
-    .where(Dataset.id == bindparam("dataset_id"), Dataset.status == "active")
-    .values(version_count=Dataset.version_count + 1)
-    .returning(Dataset.version_count, Dataset.schema)
-    # The session is the deposit's own and holds no Dataset to bring up to date.
-    .execution_options(synchronize_session=False)
+    update(_DATASETS)
+    .where(_DATASETS.c.id == bindparam("dataset_id"), _DATASETS.c.status == "active")
+    .values(version_count=_DATASETS.c.version_count + 1)
+    .returning(_DATASETS.c.version_count, _DATASETS.c.schema)
 )
+_INSERT_VERSION = insert(_VERSIONS)
+
+
+def _columns(version: DatasetVersion) -> dict[str, Any]:
+    """The row of a version not added to a session, by column name."""
+    return {column.key: getattr(version, column.key) for column in _VERSIONS.columns}
 
 
 def _count_version(session: Session, dataset_id: str) -> tuple[int, dict[str, Any] | None]:
