@@ -13,7 +13,7 @@ from storage.blobs import (
     BlobWriter,
     open_blob_store,
 )
-from storage.db import Database, ReadCommittingSession, end_transaction
+from storage.db import Database, ReadCommittingSession, end_transaction, pipelined
 
 __all__ = [
     "BlobNotFoundError",
@@ -25,4 +25,5 @@ __all__ = [
     "ReadCommittingSession",
     "end_transaction",
     "open_blob_store",
+    "pipelined",
 ]

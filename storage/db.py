@@ -5,17 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -67,6 +68,40 @@ def end_transaction(session: Session) -> None:
         session.commit()
     else:
         session.rollback()
+
+
+def pipelined(
+    session: Session, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
+) -> list[list[tuple[Any, ...]]]:
+    """Runs ``statements`` (SQL with psycopg's ``%(name)s`` parameters, and their values) in
+    the session's transaction on PostgreSQL, in order and in one round trip; the rows of
+    each (none for a statement that returns none).
+
+    Each statement runs once those before it have: under READ COMMITTED it sees what they
+    did, and what was committed before it started (a read after a lock sees what the lock's
+    previous holder committed). A failure is raised as SQLAlchemy's error for it (its
+    ``orig`` is psycopg's, with the SQLSTATE); the statements after it did not run, and the
+    transaction must roll back. Statements other than SELECTs count as writes (see
+    ``ReadCommittingSession``). They bypass SQLAlchemy's execution events and its
+    per-statement work, which is the point: keep them to hot paths.
+    """
+    if isinstance(session, ReadCommittingSession) and any(
+        sql.lstrip()[:6].upper() != "SELECT" for sql, _ in statements
+    ):
+        session.wrote = True
+    driver = cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
+    cursors: list[psycopg.Cursor[Any]] = []
+    try:
+        with driver.pipeline():
+            for sql, params in statements:
+                cursors.append(driver.execute(sql, params))
+        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+    except psycopg.Error as failure:
+        sql = ";\n".join(sql for sql, _ in statements)
+        raise DBAPIError.instance(sql, None, failure, psycopg.Error) from failure
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 @event.listens_for(ReadCommittingSession, "do_orm_execute")

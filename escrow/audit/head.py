@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from crypto import CompactRange, NodeId
 from escrow.audit.tree import AuditIntegrityError
 from escrow.errors import UnavailableError
+from storage.db import pipelined
 from storage.models import (
     AuditEvent,
     AuditEventOrg,
@@ -42,40 +43,33 @@ _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 # Data-modifying CTEs: one round trip. Rows travel as JSON documents (escaped in C, where
 # text arrays would be escaped element by element in Python). Foreign keys to audit_events
 # are checked at the end of the statement, after the event rows are there.
-_BATCH_PG = text(
-    """
+_BATCH_PG = """
     WITH events AS (
         INSERT INTO audit_events (
             seq, occurred_at, request_id, actor_id, actor_org_id, action, resource_type,
             resource_id, outcome, reason, policy_version, entry
         )
-        SELECT * FROM json_to_recordset(CAST(:events AS json)) AS e(
+        SELECT * FROM json_to_recordset(CAST(%(events)s AS json)) AS e(
             seq bigint, occurred_at timestamptz, request_id varchar, actor_id varchar,
             actor_org_id varchar, action varchar, resource_type varchar, resource_id varchar,
             outcome varchar, reason varchar, policy_version varchar, entry text
         )
     ), orgs AS (
         INSERT INTO audit_event_orgs (seq, org_id)
-        SELECT * FROM json_to_recordset(CAST(:orgs AS json)) AS o(seq bigint, org_id varchar)
+        SELECT * FROM json_to_recordset(CAST(%(orgs)s AS json)) AS o(seq bigint, org_id varchar)
     ), secrets AS (
         INSERT INTO audit_secrets (seq, name, digest, value)
-        SELECT * FROM json_to_recordset(CAST(:secrets AS json))
+        SELECT * FROM json_to_recordset(CAST(%(secrets)s AS json))
             AS s(seq bigint, name varchar, digest varchar, value text)
     ), nodes AS (
         INSERT INTO audit_nodes (level, idx, hash)
         SELECT level, idx, decode(hash, 'hex')
-        FROM json_to_recordset(CAST(:nodes AS json)) AS n(level smallint, idx bigint, hash text)
+        FROM json_to_recordset(CAST(%(nodes)s AS json)) AS n(level smallint, idx bigint, hash text)
     ), consumed AS (
-        DELETE FROM audit_queue WHERE id = ANY(CAST(:queued AS bigint[]))
+        DELETE FROM audit_queue WHERE id = ANY(CAST(%(queued)s AS bigint[]))
     )
-    UPDATE audit_head SET size = :size, compact = :compact WHERE id = 1
+    UPDATE audit_head SET size = %(size)s, compact = %(compact)s WHERE id = 1
     """
-)
-
-_QUEUED_PG = text(
-    "SELECT CAST(json_agg(q ORDER BY q.id) AS text) FROM"
-    " (SELECT * FROM audit_queue ORDER BY id LIMIT :limit) AS q"
-)
 
 
 @dataclass
@@ -101,12 +95,24 @@ class AuditUnavailableError(UnavailableError):
 
 
 _HEAD = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
-_HEAD_HELD = _HEAD.with_for_update()
 _HEAD_IF_FREE = _HEAD.with_for_update(skip_locked=True)
+# Waiting for the head on PostgreSQL, in one round trip (storage.db.pipelined): bound the
+# wait, lock, lift the bound, read the queue. The queue is read once the head is held, in a
+# snapshot of its own: what the previous holder committed (and consumed) is seen.
+_HEAD_HELD_PG = "SELECT size, compact FROM audit_head WHERE id = 1 FOR UPDATE"
+_WAIT_DEFAULT_PG = "SET LOCAL lock_timeout = DEFAULT"
+_QUEUED_PG = (
+    "SELECT CAST(json_agg(q ORDER BY q.id) AS text) FROM"
+    " (SELECT * FROM audit_queue ORDER BY id LIMIT %(limit)s) AS q"
+)
 
 
-def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange | None:
-    """Holds the log's head for the rest of the transaction; returns the tree to extend.
+def take_head(
+    session: Session, *, wait_seconds: float | None, limit: int
+) -> tuple[CompactRange, list[dict[str, Any]]] | None:
+    """Holds the log's head for the rest of the transaction: the tree to extend, and the
+    oldest queued events (at most ``limit``: those committed, and this transaction's own)
+    as dicts of their columns.
 
     ``wait_seconds`` None: only if no other transaction holds it (None otherwise). A number:
     waits that long at most, then AuditUnavailableError (the transaction is then spoiled
@@ -114,25 +120,42 @@ def lock_head(session: Session, *, wait_seconds: float | None) -> CompactRange |
     not fit the size.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
-    if wait_seconds is None:
+    if postgres and wait_seconds is not None:
+        return _wait_for_head_pg(session, wait_seconds, limit)
+    if wait_seconds is None and postgres:
         row = session.execute(_HEAD_IF_FREE).one_or_none()
         if row is None:
             return None
-    elif postgres:
-        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
-        try:
-            row = session.execute(_HEAD_HELD).one()
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                raise AuditUnavailableError(
-                    f"the audit log's integrator held its head for more than {wait_seconds:g}"
-                    " s; nothing was changed, retry shortly"
-                ) from None
-            raise
-        session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
-    else:
+    else:  # SQLite: its writers take turns for the whole transaction (BEGIN IMMEDIATE)
         row = session.execute(_HEAD).one()
-    size, compact = row
+    return _tree(*row), _queued(session, limit)
+
+
+def _wait_for_head_pg(
+    session: Session, wait_seconds: float, limit: int
+) -> tuple[CompactRange, list[dict[str, Any]]]:
+    bound = f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"
+    try:
+        _, head, _, queued = pipelined(
+            session,
+            [
+                (bound, None),
+                (_HEAD_HELD_PG, None),
+                (_WAIT_DEFAULT_PG, None),
+                (_QUEUED_PG, {"limit": limit}),
+            ],
+        )
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise AuditUnavailableError(
+                f"the audit log's integrator held its head for more than {wait_seconds:g}"
+                " s; nothing was changed, retry shortly"
+            ) from None
+        raise
+    return _tree(*head[0]), _from_document(queued)
+
+
+def _tree(size: int, compact: bytes | None) -> CompactRange:
     raw = bytes(compact or b"")
     if len(raw) != _HASH * int(size).bit_count():
         raise AuditIntegrityError(f"audit_head's compact range does not fit size {size}")
@@ -143,24 +166,30 @@ def write_batch(session: Session, batch: Batch, tree: CompactRange) -> None:
     """Writes a batch's events and what they add, consumes its queue rows, moves the head."""
     head = {"size": tree.size, "compact": b"".join(tree.roots) or None}
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _BATCH_PG,
-            {
-                "events": _json(
-                    {**event, "occurred_at": _iso(event["occurred_at"])} for event in batch.events
-                ),
-                "orgs": _json({"seq": seq, "org_id": org} for seq, org in batch.orgs),
-                "secrets": _json(
-                    {"seq": seq, "name": name, "digest": digest, "value": value}
-                    for seq, name, digest, value in batch.secrets
-                ),
-                "nodes": _json(
-                    {"level": node.level, "idx": node.index, "hash": digest.hex()}
-                    for node, digest in batch.nodes
-                ),
-                "queued": batch.queued,
-                **head,
-            },
+        pipelined(
+            session,
+            [
+                (
+                    _BATCH_PG,
+                    {
+                        "events": _json(
+                            {**event, "occurred_at": _iso(event["occurred_at"])}
+                            for event in batch.events
+                        ),
+                        "orgs": _json({"seq": seq, "org_id": org} for seq, org in batch.orgs),
+                        "secrets": _json(
+                            {"seq": seq, "name": name, "digest": digest, "value": value}
+                            for seq, name, digest, value in batch.secrets
+                        ),
+                        "nodes": _json(
+                            {"level": node.level, "idx": node.index, "hash": digest.hex()}
+                            for node, digest in batch.nodes
+                        ),
+                        "queued": batch.queued,
+                        **head,
+                    },
+                )
+            ],
         )
         return
     session.execute(insert(AuditEvent), batch.events)
@@ -190,13 +219,16 @@ def _json(rows: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
 
 
-def queued_entries(session: Session, limit: int) -> list[dict[str, Any]]:
-    """The oldest queued events (those committed, and this transaction's own), as dicts of
-    their columns. On PostgreSQL they come as one JSON document (parsed in C, and
-    ``occurred_at`` stays the ISO text the batch writes back)."""
+def _queued(session: Session, limit: int) -> list[dict[str, Any]]:
     if session.get_bind().dialect.name == "postgresql":
-        document = session.scalar(_QUEUED_PG, {"limit": limit})
-        return list(json.loads(document)) if document else []
+        return _from_document(pipelined(session, [(_QUEUED_PG, {"limit": limit})])[0])
     queue = AuditQueueEntry.__table__
     rows = session.execute(select(queue).order_by(queue.c.id).limit(limit)).mappings()
     return [dict(row) for row in rows]
+
+
+def _from_document(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Queued events as _QUEUED_PG reads them: one JSON document (parsed in C, and
+    ``occurred_at`` stays the ISO text the batch writes back)."""
+    document = rows[0][0]
+    return list(json.loads(document)) if document else []

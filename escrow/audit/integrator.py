@@ -21,7 +21,7 @@ from sqlalchemy import Table, exists, insert, select
 from sqlalchemy.orm import Session
 
 from crypto import CompactRange, leaf_hash
-from escrow.audit.head import Batch, lock_head, queued_entries, write_batch
+from escrow.audit.head import Batch, take_head, write_batch
 from storage.models import AuditQueueEntry
 
 BATCH = 1000  # queued events one transaction numbers at most
@@ -78,13 +78,13 @@ def record_events(
     numbers it within ``ESCROW_AUDIT_INTEGRATE_MS``, and reads of the log catch up first.
     SQLite has one writer at a time, so there the head is always free and taken."""
     queue_only = wait_seconds is None and session.get_bind().dialect.name == "postgresql"
-    tree = None if queue_only else lock_head(session, wait_seconds=wait_seconds)
-    if tree is None:
+    head = None if queue_only else take_head(session, wait_seconds=wait_seconds, limit=BATCH)
+    if head is None:
         rows = [dict(event) for event in events]
         # One row as one statement: a list, even of one, is an executemany (a pipeline).
         session.execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
         return [None] * len(events)
-    backlog = queued_entries(session, BATCH)
+    tree, backlog = head
     return list(_integrate(session, tree, [*backlog, *events])[len(backlog) :])
 
 
@@ -95,10 +95,10 @@ def integrate_queued(
     ``wait_seconds``); how many it numbered."""
     if not session.scalar(select(exists().where(AuditQueueEntry.id.is_not(None)))):
         return 0  # nothing queued: the head is not even touched
-    tree = lock_head(session, wait_seconds=wait_seconds)
-    if tree is None:
+    head = take_head(session, wait_seconds=wait_seconds, limit=limit)
+    if head is None:
         return 0
-    backlog = queued_entries(session, limit)
+    tree, backlog = head
     if backlog:
         _integrate(session, tree, backlog)
     return len(backlog)

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, insert, literal, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.db import Database, end_transaction
+from storage.db import Database, end_transaction, pipelined
 from storage.models import RateBucket
 
 
@@ -79,6 +79,9 @@ WRITES: dict[str, Callable[[Session], object]] = {
     ),
     "SQL text": lambda s: s.execute(
         text("INSERT INTO rate_buckets VALUES ('test', 'text', 1, 0, 0)")
+    ),
+    "a pipelined statement": lambda s: pipelined(
+        s, [("INSERT INTO rate_buckets VALUES ('test', 'pipelined', 1, 0, 0)", None)]
     ),
 }
 

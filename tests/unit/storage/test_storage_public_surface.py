@@ -16,6 +16,7 @@ def test_storage_all_is_exact_and_resolvable() -> None:
         "ReadCommittingSession",
         "end_transaction",
         "open_blob_store",
+        "pipelined",
     }
     for name in storage.__all__:
         assert getattr(storage, name) is not None

@@ -1,0 +1,62 @@
+"""``storage.db.pipelined``: statements in one round trip, in the session's transaction
+(real PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError
+
+from storage.db import Database, pipelined
+from storage.models import RateBucket
+
+_INSERT = "INSERT INTO rate_buckets VALUES ('test', %(subject)s, 1, 0, 0)"
+_COUNT = "SELECT count(*) FROM rate_buckets"
+
+
+@pytest.fixture
+def sequence(db: Database) -> Iterator[str]:
+    """A sequence: it moves on even in a transaction that rolls back."""
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE SEQUENCE pipelined_test"))
+    yield "pipelined_test"
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP SEQUENCE pipelined_test"))
+
+
+def test_each_statement_gives_its_rows_and_sees_those_before_it(db: Database) -> None:
+    with db.session() as session:
+        rows = pipelined(
+            session,
+            [
+                (_COUNT, None),
+                (_INSERT, {"subject": "a"}),
+                (_COUNT, None),
+                ("SELECT 1 WHERE false", None),
+            ],
+        )
+        assert rows == [[(0,)], [], [(1,)], []]
+        session.commit()
+    with db.session() as session:  # in the session's transaction: committed with it
+        assert session.scalar(select(func.count()).select_from(RateBucket)) == 1
+
+
+def test_a_failure_is_sqlalchemys_error_and_what_follows_it_does_not_run(
+    db: Database, sequence: str
+) -> None:
+    with db.session() as session:
+        with pytest.raises(DataError) as failure:
+            pipelined(
+                session,
+                [
+                    (_INSERT, {"subject": "b"}),
+                    ("SELECT 1 / 0", None),
+                    (f"SELECT nextval('{sequence}')", None),
+                ],
+            )
+        assert getattr(failure.value.orig, "sqlstate", None) == "22012"  # division by zero
+        session.rollback()
+        assert session.scalar(text(f"SELECT nextval('{sequence}')")) == 1  # never taken before
+        assert session.scalar(select(func.count()).select_from(RateBucket)) == 0
