@@ -128,14 +128,16 @@ def test_database_failure_after_the_blob_is_written_removes_the_blob(
 ) -> None:
     dataset = create_dataset(partners.steward)
 
-    def fail(*_args: object) -> None:
-        raise OperationalError("INSERT", {}, Exception("connection reset"))
+    def fail(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO dataset_versions"):
+            raise OperationalError(statement, {}, Exception("connection reset"))
 
-    event.listen(DatasetVersion, "before_insert", fail)
+    engine = components.db.engine
+    event.listen(engine, "before_cursor_execute", fail)
     try:
         response = deposit(partners.steward, dataset["id"], b"a,b\n1,2\n")
     finally:
-        event.remove(DatasetVersion, "before_insert", fail)
+        event.remove(engine, "before_cursor_execute", fail)
     assert response.status_code == 503
     assert _versions(components) == [] and list(blobs.iter_keys()) == []
     assert deposit(partners.steward, dataset["id"], b"a,b\n1,2\n").status_code == 201
