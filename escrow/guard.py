@@ -23,7 +23,7 @@ from escrow.audit.log import AuditLog, AuditRecord
 from escrow.context import Actor, RequestContext
 from escrow.errors import ForbiddenError, NotFoundError
 from escrow.instruments import AUTHZ_DECISIONS
-from storage.db import end_transaction
+from storage.db import discard_writes
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Guard:
             return decision
         if conceal:
             self._deny_concealed(session, ctx, action, target, decision.policy_version)
-        end_transaction(session)
+        discard_writes(session)
         self._record(session, ctx, action, target, decision.policy_version)
         session.commit()
         raise ForbiddenError(f"policy does not allow {action!r} on this {target.resource_type}")
@@ -104,7 +104,7 @@ class Guard:
         policy_version: str,
     ) -> NoReturn:
         named = target.as_named()
-        end_transaction(session)
+        discard_writes(session)
         # The operators' record names the denial by the request both carry (request_id).
         operator_only = RequestContext(ctx.request_id, None, ctx.client_ip)
         concealed = (

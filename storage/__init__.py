@@ -13,7 +13,7 @@ from storage.blobs import (
     BlobWriter,
     open_blob_store,
 )
-from storage.db import Database, ReadCommittingSession, end_transaction, pipelined
+from storage.db import Database, ReadCommittingSession, discard_writes, pipelined
 
 __all__ = [
     "BlobNotFoundError",
@@ -23,7 +23,7 @@ __all__ = [
     "BlobWriter",
     "Database",
     "ReadCommittingSession",
-    "end_transaction",
+    "discard_writes",
     "open_blob_store",
     "pipelined",
 ]

@@ -60,13 +60,13 @@ class ReadCommittingSession(Session):
         )
 
 
-def end_transaction(session: Session) -> None:
-    """Ends the session's transaction keeping nothing it wrote: ROLLBACK, or COMMIT when it
-    only read (see ``ReadCommittingSession``). For a use case that abandons its work and
-    goes on in the same session (a denial recording its audit event)."""
-    if isinstance(session, ReadCommittingSession) and session.only_read():
-        session.commit()
-    else:
+def discard_writes(session: Session) -> None:
+    """Keeps nothing the session's transaction wrote, for a use case that abandons its work
+    and goes on in the same session (a denial recording its audit event): ROLLBACK when it
+    may have written (see ``ReadCommittingSession``). A transaction that only read has
+    nothing to undo: it goes on, and what follows commits with it (no COMMIT and BEGIN in
+    between)."""
+    if not (isinstance(session, ReadCommittingSession) and session.only_read()):
         session.rollback()
 
 

@@ -20,7 +20,7 @@ from escrow.context import Actor, RequestContext
 from escrow.errors import AuthenticationError, RateLimitedError
 from escrow.guard import Guard, Target
 from escrow.policy.resources import AccessTokenResource, OrgResource
-from storage.db import end_transaction
+from storage.db import discard_writes
 from storage.models import ApiKey, Organization, Principal, RevokedToken
 
 # Reasons a token holder may learn; the others would help probe the key space.
@@ -168,7 +168,7 @@ class AuthService:
 
     def _audit_failures(self, reason: str, report: FailureReport) -> None:
         """One event per address and window: this failure, and the tally since the last."""
-        end_transaction(self.session)
+        discard_writes(self.session)
         self.audit.append(
             self.session,
             self.ctx,
@@ -271,7 +271,7 @@ class AuthService:
         reason: str,
         org_ids: tuple[str, ...],
     ) -> NoReturn:
-        end_transaction(self.session)
+        discard_writes(self.session)
         self.audit.append(
             self.session,
             self.ctx,

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, insert, literal, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.db import Database, end_transaction, pipelined
+from storage.db import Database, discard_writes, pipelined
 from storage.models import RateBucket
 
 
@@ -130,12 +130,15 @@ def test_after_a_commit_a_read_only_transaction_commits_again(db: Database) -> N
     assert _buckets(db) == 1
 
 
-def test_ending_a_transaction_keeps_no_write_and_commits_a_read(db: Database) -> None:
+def test_discarding_writes_rolls_back_a_write_and_lets_a_read_go_on(db: Database) -> None:
     with endings(db) as ended, db.session() as session:
         session.scalar(select(func.count()).select_from(RateBucket))
-        end_transaction(session)
+        discard_writes(session)  # only read: the transaction goes on
         session.add(_bucket("dropped"))
         session.flush()
-        end_transaction(session)
-    assert ended == ["commit", "rollback"]
-    assert _buckets(db) == 0
+        discard_writes(session)
+        session.add(_bucket("kept"))
+        session.commit()
+    assert ended == ["rollback", "commit"]
+    with db.session() as session:
+        assert session.scalars(select(RateBucket.subject)).all() == ["kept"]

@@ -14,7 +14,7 @@ def test_storage_all_is_exact_and_resolvable() -> None:
         "BlobWriter",
         "Database",
         "ReadCommittingSession",
-        "end_transaction",
+        "discard_writes",
         "open_blob_store",
         "pipelined",
     }
