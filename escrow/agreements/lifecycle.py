@@ -119,7 +119,10 @@ class Lifecycle:
         org_id: str | ColumnElement[str],
         now: datetime | ColumnElement[datetime],
     ) -> ColumnElement[bool]:
-        return exists().where(Agreement.state.in_(OPEN), *_changing(dataset_id, org_id, now))
+        # Equalities, not IN: an IN list is rendered anew at every execution (SQLAlchemy's
+        # "post-compile" parameters), and this clause is in every access's query.
+        is_open = or_(*(Agreement.state == state for state in OPEN))
+        return exists().where(is_open, *_changing(dataset_id, org_id, now))
 
     def _release(
         self,
