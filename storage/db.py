@@ -89,7 +89,8 @@ def pipelined(
         sql.lstrip()[:6].upper() != "SELECT" for sql, _ in statements
     ):
         session.wrote = True
-    driver = cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
+    connection = session.connection()
+    driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
     cursors: list[psycopg.Cursor[Any]] = []
     try:
         with driver.pipeline():
@@ -97,8 +98,15 @@ def pipelined(
                 cursors.append(driver.execute(sql, params))
         return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
     except psycopg.Error as failure:
+        # As SQLAlchemy does for its own statements: a lost connection is invalidated, so
+        # that ending the transaction does not try it again (and the pool replaces it).
+        lost = connection.dialect.is_disconnect(cast(Any, failure), connection.connection, None)
+        if lost:
+            connection.invalidate(failure)
         sql = ";\n".join(sql for sql, _ in statements)
-        raise DBAPIError.instance(sql, None, failure, psycopg.Error) from failure
+        raise DBAPIError.instance(
+            sql, None, failure, psycopg.Error, connection_invalidated=lost
+        ) from failure
     finally:
         for cursor in cursors:
             cursor.close()

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import DataError
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from storage.db import Database, pipelined
 from storage.models import RateBucket
@@ -59,4 +60,22 @@ def test_a_failure_is_sqlalchemys_error_and_what_follows_it_does_not_run(
         assert getattr(failure.value.orig, "sqlstate", None) == "22012"  # division by zero
         session.rollback()
         assert session.scalar(text(f"SELECT nextval('{sequence}')")) == 1  # never taken before
+        assert session.scalar(select(func.count()).select_from(RateBucket)) == 0
+
+
+def test_a_lost_connection_is_invalidated_and_the_session_closes_cleanly(db: Database) -> None:
+    """As for SQLAlchemy's own statements: ending the transaction does not try the dead
+    connection again (a restart under a request answered 500 from the session's close)."""
+    with db.session() as session:
+        pid = session.scalar(select(func.pg_backend_pid()))
+        admin = create_engine(db.url, poolclass=NullPool)
+        try:
+            with admin.connect() as connection:
+                connection.execute(select(func.pg_terminate_backend(pid, 10_000)))
+        finally:
+            admin.dispose()
+        with pytest.raises(OperationalError) as failure:
+            pipelined(session, [(_COUNT, None)])
+        assert failure.value.connection_invalidated
+    with db.session() as session:  # and the pool serves again
         assert session.scalar(select(func.count()).select_from(RateBucket)) == 0
