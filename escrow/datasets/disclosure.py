@@ -61,10 +61,11 @@ class Grant:
 WHOLE = Grant(None, None)
 
 
-# An organization's unexpired released agreements for a dataset, latest release first;
-# built once (a statement built per call costs more CPU than PostgreSQL spends on it).
+# The grants (id, view) of an organization's unexpired released agreements for a dataset,
+# latest release first; built once (a statement built per call costs more CPU than
+# PostgreSQL spends on it), and two columns, not the agreements (loading one costs more).
 _RELEASED_TO_ORG = (
-    select(Agreement)
+    select(Agreement.id, Agreement.view)
     .where(
         *unexpired_release(bindparam("dataset_id"), bindparam("now")),
         Agreement.beneficiary_org_id == bindparam("org_id"),
@@ -82,11 +83,9 @@ def grant_for(session: Session, dataset: Dataset, org_id: str, now: datetime) ->
     if org_id == dataset.owner_org_id:
         return WHOLE
     params = {"dataset_id": dataset.id, "org_id": org_id, "now": now}
-    agreements = list(session.scalars(_RELEASED_TO_ORG, params))
-    for agreement in agreements:
-        if agreement.view is None:
-            return Grant(agreement.id, None)
-    return Grant(agreements[0].id, agreements[0].view) if agreements else WHOLE
+    grants = [Grant(id_, view) for id_, view in session.execute(_RELEASED_TO_ORG, params)]
+    whole = next((grant for grant in grants if grant.view is None), None)
+    return whole or (grants[0] if grants else WHOLE)
 
 
 def require_viewable(media_type: str) -> None:

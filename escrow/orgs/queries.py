@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, case, literal, or_, select
+from sqlalchemy import BindParameter, Select, Table, and_, bindparam, case, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -17,11 +18,15 @@ PARTNERS_OF = "partners_of"  # the bind parameter of PARTNERS_FACT
 
 
 def _partners_fact() -> Select[tuple[str, str]]:
+    # On the table, not the mapped class: a Core statement skips the ORM's per-execution work.
+    partnerships = cast(Table, Partnership.__table__).c
     org_id: BindParameter[str] = bindparam(PARTNERS_OF)
-    other = case((Partnership.org_a_id == org_id, Partnership.org_b_id), else_=Partnership.org_a_id)
+    other = case(
+        (partnerships.org_a_id == org_id, partnerships.org_b_id), else_=partnerships.org_a_id
+    )
     return select(literal(PARTNER), other).where(
-        Partnership.status == "active",
-        or_(Partnership.org_a_id == org_id, Partnership.org_b_id == org_id),
+        partnerships.status == "active",
+        or_(partnerships.org_a_id == org_id, partnerships.org_b_id == org_id),
     )
 
 
