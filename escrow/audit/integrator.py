@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
-from sqlalchemy import Table, exists, insert, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from crypto import CompactRange, leaf_hash
-from escrow.audit.head import Batch, take_head, write_batch
+from escrow.audit.head import Batch, queue_events, take_head, write_batch
 from storage.models import AuditQueueEntry
 
 BATCH = 1000  # queued events one transaction numbers at most
-# A Core insert into the table: the ORM's bulk insert costs more CPU than the row.
-_QUEUE = insert(cast(Table, AuditQueueEntry.__table__))
 _COLUMNS = (
     "occurred_at",
     "request_id",
@@ -80,9 +78,7 @@ def record_events(
     queue_only = wait_seconds is None and session.get_bind().dialect.name == "postgresql"
     head = None if queue_only else take_head(session, wait_seconds=wait_seconds, limit=BATCH)
     if head is None:
-        rows = [dict(event) for event in events]
-        # One row as one statement: a list, even of one, is an executemany (a pipeline).
-        session.execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
+        queue_events(session, events)
         return [None] * len(events)
     tree, backlog = head
     return list(_integrate(session, tree, [*backlog, *events])[len(backlog) :])
