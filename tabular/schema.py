@@ -214,6 +214,9 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
         return bool(pc.all(pc.match_substring_regex(text, pattern)).as_py())
 
     # An integer is also a decimal: a column of integers needs only the narrower pattern.
+    # The other kinds exclude each other value by value (a decimal is neither "true" nor
+    # "false" and has no "-" after four digits; a boolean has no digit): once every value is
+    # of one, the others are not asked (each ask is a pass over the column).
     integers = "integer" in candidates and every(_INTEGER)
     if "number" in candidates and (integers or every(_DECIMAL)):
         numbers = pc.cast(text, pa.float64())
@@ -221,11 +224,13 @@ def _string_kinds(text: pa.Array, candidates: set[str]) -> set[str]:
             kinds.add("number")
             if integers:
                 kinds.add("integer")
+        return kinds
     if (
         "boolean" in candidates
         and pc.all(pc.is_in(pc.utf8_lower(text), pa.array(["true", "false"]))).as_py()
     ):
         kinds.add("boolean")
+        return kinds
     if candidates & {"date", "timestamp"} and every(_TIMESTAMP):
         # The regex admits the common ISO forms; the calendar is checked by a round trip
         # through Arrow for whole seconds (with or without Z), by the reference otherwise.
