@@ -13,7 +13,7 @@ from storage.blobs import (
     BlobWriter,
     open_blob_store,
 )
-from storage.db import Database, ReadCommittingSession, discard_writes, pipelined
+from storage.db import Database, ReadCommittingSession, discard_writes, raw_execute
 
 __all__ = [
     "BlobNotFoundError",
@@ -25,5 +25,5 @@ __all__ = [
     "ReadCommittingSession",
     "discard_writes",
     "open_blob_store",
-    "pipelined",
+    "raw_execute",
 ]

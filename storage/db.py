@@ -70,20 +70,18 @@ def discard_writes(session: Session) -> None:
         session.rollback()
 
 
-def pipelined(
+def raw_execute(
     session: Session, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
 ) -> list[list[tuple[Any, ...]]]:
     """Runs ``statements`` (SQL with psycopg's ``%(name)s`` parameters, and their values) in
-    the session's transaction on PostgreSQL, in order and in one round trip; the rows of
-    each (none for a statement that returns none).
+    order in the session's transaction, on psycopg directly (PostgreSQL); the rows of each
+    (none for a statement that returns none).
 
-    Each statement runs once those before it have: under READ COMMITTED it sees what they
-    did, and what was committed before it started (a read after a lock sees what the lock's
-    previous holder committed). A failure is raised as SQLAlchemy's error for it (its
-    ``orig`` is psycopg's, with the SQLSTATE); the statements after it did not run, and the
-    transaction must roll back. Statements other than SELECTs count as writes (see
-    ``ReadCommittingSession``). They bypass SQLAlchemy's execution events and its
-    per-statement work, which is the point: keep them to hot paths.
+    They bypass SQLAlchemy's execution events and its per-statement work (about half the
+    CPU of a small statement), which is the point: keep them to hot paths. A failure is
+    raised as SQLAlchemy's error for it (its ``orig`` is psycopg's, with the SQLSTATE); the
+    statements after it do not run, and the transaction must roll back. Statements other
+    than SELECTs count as writes (see ``ReadCommittingSession``).
     """
     if isinstance(session, ReadCommittingSession) and any(
         sql.lstrip()[:6].upper() != "SELECT" for sql, _ in statements
@@ -91,28 +89,22 @@ def pipelined(
         session.wrote = True
     connection = session.connection()
     driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
-    cursors: list[psycopg.Cursor[Any]] = []
-    try:
-        if len(statements) == 1:  # pipeline mode costs more CPU than it saves for one
-            cursors.append(driver.execute(*statements[0]))
-        else:
-            with driver.pipeline():
-                for sql, params in statements:
-                    cursors.append(driver.execute(sql, params))
-        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
-    except psycopg.Error as failure:
-        # As SQLAlchemy does for its own statements: a lost connection is invalidated, so
-        # that ending the transaction does not try it again (and the pool replaces it).
-        lost = connection.dialect.is_disconnect(cast(Any, failure), connection.connection, None)
-        if lost:
-            connection.invalidate(failure)
-        sql = ";\n".join(sql for sql, _ in statements)
-        raise DBAPIError.instance(
-            sql, None, failure, psycopg.Error, connection_invalidated=lost
-        ) from failure
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    results: list[list[tuple[Any, ...]]] = []
+    for sql, params in statements:
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall() if cursor.description is not None else [])
+        except psycopg.Error as failure:
+            # As SQLAlchemy does for its own statements: a lost connection is invalidated,
+            # so that ending the transaction does not try it again (the pool replaces it).
+            lost = connection.dialect.is_disconnect(cast(Any, failure), connection.connection, None)
+            if lost:
+                connection.invalidate(failure)
+            raise DBAPIError.instance(
+                sql, None, failure, psycopg.Error, connection_invalidated=lost
+            ) from failure
+    return results
 
 
 @event.listens_for(ReadCommittingSession, "do_orm_execute")

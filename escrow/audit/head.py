@@ -2,13 +2,13 @@
 
 Holding the head row (``SELECT ... FOR UPDATE``) is what makes a transaction the log's
 integrator until it commits: only the holder gives out sequence numbers. A transaction that
-merely records an event never asks for it on PostgreSQL (it queues its event), the
-background integrator takes it only if free (``SKIP LOCKED``), and a transaction that must
-return an index waits for it, for a bounded time. Everything the holder writes for
-a batch goes out in one statement on PostgreSQL (events, organizations, sensitive
-plaintexts, tree nodes, the queue rows it consumed, the new head). SQLite serializes
-writers for the whole transaction anyway (BEGIN IMMEDIATE), so there it uses plain
-statements.
+merely records an event never asks for it on PostgreSQL (it queues its events, in one
+statement), the background integrator takes it only if free (``SKIP LOCKED``), and a
+transaction that must return an index waits for it, for a bounded time. Everything the
+holder writes for a batch goes out in one statement on PostgreSQL (events, organizations,
+sensitive plaintexts, tree nodes, the queue rows it consumed, the new head). SQLite
+serializes writers for the whole transaction anyway (BEGIN IMMEDIATE), so there it uses
+plain statements.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from crypto import CompactRange, NodeId
 from escrow.audit.tree import AuditIntegrityError
 from escrow.errors import UnavailableError
-from storage.db import pipelined
+from storage.db import raw_execute
 from storage.models import (
     AuditEvent,
     AuditEventOrg,
@@ -94,11 +94,12 @@ class AuditUnavailableError(UnavailableError):
         self.headers["Retry-After"] = "1"
 
 
-_QUEUE = insert(cast(Table, AuditQueueEntry.__table__))  # Core: the ORM's bulk insert costs more
+# SQLite's queue insert: Core (the ORM's bulk insert costs more CPU than the row).
+_QUEUE = insert(cast(Table, AuditQueueEntry.__table__))
 _HEAD = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
 _HEAD_IF_FREE = _HEAD.with_for_update(skip_locked=True)
-# Waiting for the head on PostgreSQL, in one round trip (storage.db.pipelined): bound the
-# wait, lock, lift the bound, read the queue. The queue is read once the head is held, in a
+# Waiting for the head on PostgreSQL (through storage.db.raw_execute): bound the wait, lock,
+# lift the bound, read the queue. The queue is read once the head is held, in a
 # snapshot of its own: what the previous holder committed (and consumed) is seen.
 _HEAD_HELD_PG = "SELECT size, compact FROM audit_head WHERE id = 1 FOR UPDATE"
 _WAIT_DEFAULT_PG = "SET LOCAL lock_timeout = DEFAULT"
@@ -134,15 +135,14 @@ def take_head(
     and must roll back). Fails closed: AuditIntegrityError if the stored compact range does
     not fit the size.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres and wait_seconds is not None:
+    if session.get_bind().dialect.name != "postgresql":
+        row = session.execute(_HEAD).one()  # SQLite: writers take turns (BEGIN IMMEDIATE)
+    elif wait_seconds is not None:
         return _wait_for_head_pg(session, wait_seconds, limit)
-    if wait_seconds is None and postgres:
-        row = session.execute(_HEAD_IF_FREE).one_or_none()
-        if row is None:
-            return None
-    else:  # SQLite: its writers take turns for the whole transaction (BEGIN IMMEDIATE)
-        row = session.execute(_HEAD).one()
+    elif (free := session.execute(_HEAD_IF_FREE).one_or_none()) is not None:
+        row = free
+    else:
+        return None
     return _tree(*row), _queued(session, limit)
 
 
@@ -151,7 +151,7 @@ def _wait_for_head_pg(
 ) -> tuple[CompactRange, list[dict[str, Any]]]:
     bound = f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"
     try:
-        _, head, _, queued = pipelined(
+        _, head, _, queued = raw_execute(
             session,
             [
                 (bound, None),
@@ -181,7 +181,7 @@ def write_batch(session: Session, batch: Batch, tree: CompactRange) -> None:
     """Writes a batch's events and what they add, consumes its queue rows, moves the head."""
     head = {"size": tree.size, "compact": b"".join(tree.roots) or None}
     if session.get_bind().dialect.name == "postgresql":
-        pipelined(
+        raw_execute(
             session,
             [
                 (
@@ -238,7 +238,7 @@ def queue_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Queues events (``audit_queue`` rows but their ids) for the integrator, in their order."""
     if session.get_bind().dialect.name == "postgresql":
         document = _json({**event, "occurred_at": _iso(event["occurred_at"])} for event in events)
-        pipelined(session, [(_QUEUE_PG, {"events": document})])
+        raw_execute(session, [(_QUEUE_PG, {"events": document})])
         return
     # SQLite. One row as one statement: a list, even of one, is an executemany.
     rows = [dict(event) for event in events]
@@ -247,7 +247,7 @@ def queue_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
 
 def _queued(session: Session, limit: int) -> list[dict[str, Any]]:
     if session.get_bind().dialect.name == "postgresql":
-        return _from_document(pipelined(session, [(_QUEUED_PG, {"limit": limit})])[0])
+        return _from_document(raw_execute(session, [(_QUEUED_PG, {"limit": limit})])[0])
     queue = AuditQueueEntry.__table__
     rows = session.execute(select(queue).order_by(queue.c.id).limit(limit)).mappings()
     return [dict(row) for row in rows]

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, insert, literal, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.db import Database, discard_writes, pipelined
+from storage.db import Database, discard_writes, raw_execute
 from storage.models import RateBucket
 
 
@@ -80,8 +80,8 @@ WRITES: dict[str, Callable[[Session], object]] = {
     "SQL text": lambda s: s.execute(
         text("INSERT INTO rate_buckets VALUES ('test', 'text', 1, 0, 0)")
     ),
-    "a pipelined statement": lambda s: pipelined(
-        s, [("INSERT INTO rate_buckets VALUES ('test', 'pipelined', 1, 0, 0)", None)]
+    "a raw statement": lambda s: raw_execute(
+        s, [("INSERT INTO rate_buckets VALUES ('test', 'raw', 1, 0, 0)", None)]
     ),
 }
 

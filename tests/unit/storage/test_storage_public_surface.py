@@ -16,7 +16,7 @@ def test_storage_all_is_exact_and_resolvable() -> None:
         "ReadCommittingSession",
         "discard_writes",
         "open_blob_store",
-        "pipelined",
+        "raw_execute",
     }
     for name in storage.__all__:
         assert getattr(storage, name) is not None

@@ -1,4 +1,4 @@
-"""``storage.db.pipelined``: statements in one round trip, in the session's transaction
+"""``storage.db.raw_execute``: statements on psycopg directly, in the session's transaction
 (real PostgreSQL)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from storage.db import Database, pipelined
+from storage.db import Database, raw_execute
 from storage.models import RateBucket
 
 _INSERT = "INSERT INTO rate_buckets VALUES ('test', %(subject)s, 1, 0, 0)"
@@ -21,15 +21,15 @@ _COUNT = "SELECT count(*) FROM rate_buckets"
 def sequence(db: Database) -> Iterator[str]:
     """A sequence: it moves on even in a transaction that rolls back."""
     with db.engine.begin() as connection:
-        connection.execute(text("CREATE SEQUENCE pipelined_test"))
-    yield "pipelined_test"
+        connection.execute(text("CREATE SEQUENCE raw_execute_test"))
+    yield "raw_execute_test"
     with db.engine.begin() as connection:
-        connection.execute(text("DROP SEQUENCE pipelined_test"))
+        connection.execute(text("DROP SEQUENCE raw_execute_test"))
 
 
 def test_each_statement_gives_its_rows_and_sees_those_before_it(db: Database) -> None:
     with db.session() as session:
-        rows = pipelined(
+        rows = raw_execute(
             session,
             [
                 (_COUNT, None),
@@ -49,7 +49,7 @@ def test_a_failure_is_sqlalchemys_error_and_what_follows_it_does_not_run(
 ) -> None:
     with db.session() as session:
         with pytest.raises(DataError) as failure:
-            pipelined(
+            raw_execute(
                 session,
                 [
                     (_INSERT, {"subject": "b"}),
@@ -75,7 +75,7 @@ def test_a_lost_connection_is_invalidated_and_the_session_closes_cleanly(db: Dat
         finally:
             admin.dispose()
         with pytest.raises(OperationalError) as failure:
-            pipelined(session, [(_COUNT, None)])
+            raw_execute(session, [(_COUNT, None)])
         assert failure.value.connection_invalidated
     with db.session() as session:  # and the pool serves again
         assert session.scalar(select(func.count()).select_from(RateBucket)) == 0
