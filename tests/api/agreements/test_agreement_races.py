@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from escrow.agreements import lifecycle, queries
+from escrow.audit import head
 from escrow.components import Components
 from storage.models import Agreement, AuditEvent
 from tests.api.agreements.test_agreements import Deal
@@ -44,11 +45,16 @@ class Gates:
         self.download_decided = threading.Event()  # evaluating, or refused and recording it
         self.armed = False
 
-    def before_execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        """Once armed, the approval is parked before its commit, so whoever records an audit
+    def queue_events(self, real: Any) -> Any:
+        """Once armed, the approval is parked before its commit, so whoever queues an audit
         event now is the download: it has decided and is recording it."""
-        if self.armed and statement.startswith("INSERT INTO audit_queue"):
-            self.download_decided.set()
+
+        def noted(*args: Any) -> Any:
+            if self.armed:
+                self.download_decided.set()
+            return real(*args)
+
+        return noted
 
     def before_commit(self, session: Session) -> None:
         releasing = any(isinstance(o, Agreement) and o.state == "released" for o in session.dirty)
@@ -73,10 +79,12 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
     monkeypatch.setattr(
         lifecycle, "agreement_resource", gates.agreement_resource(queries.as_resource)
     )
+    # Where the log queues a request's events (the download's refusal among them).
+    monkeypatch.setattr(
+        "escrow.audit.integrator.queue_events", gates.queue_events(head.queue_events)
+    )
     event.listen(Session, "before_commit", gates.before_commit)
-    event.listen(Engine, "before_cursor_execute", gates.before_execute)
     yield gates
-    event.remove(Engine, "before_cursor_execute", gates.before_execute)
     event.remove(Session, "before_commit", gates.before_commit)
 
 
