@@ -17,9 +17,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -94,8 +94,6 @@ class AuditUnavailableError(UnavailableError):
         self.headers["Retry-After"] = "1"
 
 
-# SQLite's queue insert: Core (the ORM's bulk insert costs more CPU than the row).
-_QUEUE = insert(cast(Table, AuditQueueEntry.__table__))
 _HEAD = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
 _HEAD_IF_FREE = _HEAD.with_for_update(skip_locked=True)
 # Waiting for the head on PostgreSQL (through storage.db.raw_execute): bound the wait, lock,
@@ -235,14 +233,11 @@ def _json(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def queue_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
-    """Queues events (``audit_queue`` rows but their ids) for the integrator, in their order."""
-    if session.get_bind().dialect.name == "postgresql":
-        document = _json({**event, "occurred_at": _iso(event["occurred_at"])} for event in events)
-        raw_execute(session, [(_QUEUE_PG, {"events": document})])
-        return
-    # SQLite. One row as one statement: a list, even of one, is an executemany.
-    rows = [dict(event) for event in events]
-    session.execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
+    """Queues events (``audit_queue`` rows but their ids) for the integrator, in their order.
+    PostgreSQL only: on SQLite the head is always free, and every event is numbered in its
+    own transaction."""
+    document = _json({**event, "occurred_at": _iso(event["occurred_at"])} for event in events)
+    raw_execute(session, [(_QUEUE_PG, {"events": document})])
 
 
 def _queued(session: Session, limit: int) -> list[dict[str, Any]]:
