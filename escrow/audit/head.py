@@ -137,10 +137,11 @@ def take_head(
         row = session.execute(_HEAD).one()  # SQLite: writers take turns (BEGIN IMMEDIATE)
     elif wait_seconds is not None:
         return _wait_for_head_pg(session, wait_seconds, limit)
-    elif (free := session.execute(_HEAD_IF_FREE).one_or_none()) is not None:
-        row = free
     else:
-        return None
+        free = session.execute(_HEAD_IF_FREE).one_or_none()
+        if free is None:
+            return None
+        row = free
     return _tree(*row), _queued(session, limit)
 
 
@@ -185,10 +186,7 @@ def write_batch(session: Session, batch: Batch, tree: CompactRange) -> None:
                 (
                     _BATCH_PG,
                     {
-                        "events": _json(
-                            {**event, "occurred_at": _iso(event["occurred_at"])}
-                            for event in batch.events
-                        ),
+                        "events": _events_json(batch.events),
                         "orgs": _json({"seq": seq, "org_id": org} for seq, org in batch.orgs),
                         "secrets": _json(
                             {"seq": seq, "name": name, "digest": digest, "value": value}
@@ -228,6 +226,11 @@ def _iso(value: datetime | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
+def _events_json(events: Iterable[Mapping[str, Any]]) -> str:
+    """Events' columns as the statements above read them (``occurred_at`` as ISO text)."""
+    return _json({**event, "occurred_at": _iso(event["occurred_at"])} for event in events)
+
+
 def _json(rows: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
 
@@ -236,8 +239,7 @@ def queue_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Queues events (``audit_queue`` rows but their ids) for the integrator, in their order.
     PostgreSQL only: on SQLite the head is always free, and every event is numbered in its
     own transaction."""
-    document = _json({**event, "occurred_at": _iso(event["occurred_at"])} for event in events)
-    raw_execute(session, [(_QUEUE_PG, {"events": document})])
+    raw_execute(session, [(_QUEUE_PG, {"events": _events_json(events)})])
 
 
 def _queued(session: Session, limit: int) -> list[dict[str, Any]]:
