@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, select
 
-from escrow.datasets.queries import as_resource, storable_number
+from escrow.datasets.disclosure import Grant, chosen_grant
+from escrow.datasets.queries import resource_and_grants, storable_number
 from escrow.guard import Target
-from escrow.policy.resources import DatasetResource
 from escrow.service import AccessRefresh, ServiceDeps
 from storage.models import Dataset, DatasetVersion, Organization
 
@@ -24,26 +24,29 @@ def authorized_dataset(deps: ServiceDeps, dataset_id: str, action: str) -> Datas
 
 def authorized_with_owner(
     deps: ServiceDeps, dataset_id: str, action: str
-) -> tuple[Dataset, Organization]:
-    """``authorized_dataset``, and its owner (for answers that name it)."""
-    dataset, owner, _ = _authorized(deps, dataset_id, action)
-    return dataset, owner
+) -> tuple[Dataset, Organization, Grant]:
+    """``authorized_dataset``, its owner (for answers that name it), and what the caller's
+    organization is granted of it (``disclosure.grant_for``), read with the decision's facts."""
+    dataset, owner, _, grant = _authorized(deps, dataset_id, action)
+    return dataset, owner, grant
 
 
 def authorized_version(
     deps: ServiceDeps, dataset_id: str, action: str, number: int
-) -> tuple[Dataset, DatasetVersion | None]:
-    """``authorized_dataset``, and its version ``number`` (None: it has none), read by the
-    same query; nothing of the version is used unless the action is allowed."""
-    dataset, _, version = _authorized(deps, dataset_id, action, number)
-    return dataset, version
+) -> tuple[Dataset, DatasetVersion | None, Grant]:
+    """``authorized_dataset``, its version ``number`` (None: it has none), read by the same
+    query (nothing of the version is used unless the action is allowed), and the caller's
+    grant as in ``authorized_with_owner``."""
+    dataset, _, version, grant = _authorized(deps, dataset_id, action, number)
+    return dataset, version, grant
 
 
 def _authorized(
     deps: ServiceDeps, dataset_id: str, action: str, number: int | None = None
-) -> tuple[Dataset, Organization, DatasetVersion | None]:
+) -> tuple[Dataset, Organization, DatasetVersion | None, Grant]:
     """One query brings the dataset, its owner (which the policy's resource needs), whether
-    the caller's agreements for it have anything due, and with ``number`` that version."""
+    the caller's agreements for it have anything due, and with ``number`` that version; a
+    second the decision's facts and the caller's grants."""
     params = {
         "dataset_id": dataset_id,
         "org_id": deps.ctx.principal.org_id or "",  # no organization: nothing is due
@@ -55,8 +58,8 @@ def _authorized(
     if found is None:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
     dataset, owner, anything_due = found[:3]  # the owner stays in the session for the policy
-    authorize_dataset(deps, dataset, action, refresh=bool(anything_due))
-    return dataset, owner, found[3] if number is not None else None
+    grant = _authorize(deps, dataset, action, refresh=bool(anything_due))
+    return dataset, owner, found[3] if number is not None else None, grant
 
 
 # _authorized's statements, by lifecycle type and whether they read a version: built once
@@ -88,10 +91,9 @@ def _query(access: AccessRefresh, with_version: bool) -> Select[Any]:
     return query
 
 
-def authorize_dataset(
-    deps: ServiceDeps, dataset: Dataset, action: str, *, refresh: bool = True
-) -> DatasetResource:
-    """Check ``action``; callers who may not even read the dataset get 404.
+def _authorize(deps: ServiceDeps, dataset: Dataset, action: str, *, refresh: bool) -> Grant:
+    """Check ``action``; callers who may not even read the dataset get 404. The caller's
+    grant of the dataset comes with the decision's facts (one statement), at the same instant.
 
     A partner's agreements for the dataset are brought up to date first, so a release that
     became due (or an expiry) counts at the second of access (``refresh`` False: the caller
@@ -105,7 +107,7 @@ def authorize_dataset(
         and deps.access.refresh_for_dataset(session, ctx, dataset.id, actor.org_id)
     ):
         session.commit()  # what became due, and the rows' locks released
-    resource = as_resource(session, dataset, deps.clock.now())
+    resource, grants = resource_and_grants(session, dataset, deps.clock.now(), actor.org_id)
     deps.guard.require(
         session,
         ctx,
@@ -114,4 +116,4 @@ def authorize_dataset(
         Target("dataset", dataset.id, (dataset.owner_org_id,)),
         conceal=action == "read" or not deps.guard.allows(ctx, "read", resource),
     )
-    return resource
+    return chosen_grant(dataset, actor.org_id, grants)

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from crypto import canonical_json
-from escrow.datasets.queries import unexpired_release
+from escrow.datasets.queries import Grants, unexpired_release
 from escrow.errors import InvalidStateError
 from storage.models import Agreement, Dataset, DatasetVersion
 from tabular import RangeReader, TableFormat, apply_view, table_format
@@ -75,17 +75,26 @@ _RELEASED_TO_ORG = (
 
 
 def grant_for(session: Session, dataset: Dataset, org_id: str, now: datetime) -> Grant:
-    """The owner gets everything; a beneficiary gets its released agreement's view.
-
-    With several released agreements, one that grants the dataset whole wins; otherwise
-    the most recently released view applies (views are never merged).
-    """
+    """The owner gets everything; a beneficiary gets its released agreement's view
+    (``chosen_grant``)."""
     if org_id == dataset.owner_org_id:
         return WHOLE
     params = {"dataset_id": dataset.id, "org_id": org_id, "now": now}
-    grants = [Grant(id_, view) for id_, view in session.execute(_RELEASED_TO_ORG, params)]
-    whole = next((grant for grant in grants if grant.view is None), None)
-    return whole or (grants[0] if grants else WHOLE)
+    return chosen_grant(dataset, org_id, list(session.execute(_RELEASED_TO_ORG, params).tuples()))
+
+
+def chosen_grant(dataset: Dataset, org_id: str | None, grants: Grants) -> Grant:
+    """What ``org_id`` receives of the dataset, given its grants (latest release first).
+
+    The owner gets everything. With several released agreements, one that grants the
+    dataset whole wins; otherwise the most recently released view applies (views are never
+    merged). None (no organization) or no grant: ``WHOLE``, as before; access is the
+    policy's to refuse, not the disclosure's.
+    """
+    if org_id == dataset.owner_org_id:
+        return WHOLE
+    whole = next((Grant(id_, None) for id_, view in grants if view is None), None)
+    return whole or (Grant(*grants[0]) if grants else WHOLE)
 
 
 def require_viewable(media_type: str) -> None:
@@ -161,6 +170,7 @@ __all__ = [
     "WHOLE",
     "Grant",
     "ViewError",
+    "chosen_grant",
     "grant_for",
     "preview_rows",
     "require_readable_table",

@@ -23,7 +23,6 @@ from escrow.datasets.disclosure import (
     Grant,
     RowCounter,
     ViewError,
-    grant_for,
     require_readable_table,
     require_viewable,
     viewed,
@@ -159,9 +158,8 @@ class ContentReader:
     ) -> Content:
         """Fails closed: authorize, refuse shredded data, open, audit the access, then decrypt."""
         session = datasets.session
-        dataset, version, wrapped = _downloadable(datasets, dataset_id, number)
+        dataset, version, wrapped, grant = _downloadable(datasets, dataset_id, number)
         actor = datasets.ctx.principal
-        grant = grant_for(session, dataset, actor.org_id, self.clock.now())
         byte_range = _served_range(version, grant, output, range_header, if_range)
         org_ids = (dataset.owner_org_id, actor.org_id)
         # Opened before the access is recorded: a blob store that cannot serve the version
@@ -378,14 +376,14 @@ def _served_range(
 
 def _downloadable(
     datasets: DatasetService, dataset_id: str, number: int
-) -> tuple[Dataset, DatasetVersion, str]:
-    """The dataset and version, authorized for download, and the version's wrapped key;
-    410 for what was shredded."""
-    dataset, version = authorized_version(datasets.deps, dataset_id, "download", number)
+) -> tuple[Dataset, DatasetVersion, str, Grant]:
+    """The dataset and version, authorized for download, the version's wrapped key and the
+    caller's grant; 410 for what was shredded."""
+    dataset, version, grant = authorized_version(datasets.deps, dataset_id, "download", number)
     if dataset.status == "shredded":
         raise GoneError("this dataset was shredded: its keys and content are destroyed")
     if version is None:
         raise no_such_version(dataset.id, number)
     if version.wrapped_dek is None:
         raise GoneError("this version was shredded: its keys and content are destroyed")
-    return dataset, version, version.wrapped_dek
+    return dataset, version, version.wrapped_dek, grant

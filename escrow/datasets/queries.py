@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -12,9 +12,12 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     literal,
+    null,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.orm import Session
 
@@ -23,7 +26,7 @@ from escrow.orgs.queries import PARTNER, PARTNERS_FACT, PARTNERS_OF, org_by_id
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
-from storage.models import Agreement, Dataset, DatasetVersion
+from storage.models import Agreement, Dataset, DatasetVersion, Organization
 
 
 def find_dataset(session: Session, dataset_id: str) -> Dataset:
@@ -86,13 +89,32 @@ def released_to_org(org_id: str, now: datetime) -> Select[tuple[int]]:
     )
 
 
-# The owner's partners and the dataset's grantees at an instant, in one query (a UNION of
-# both facts), built once (see PARTNERS_FACT).
-_FACTS = PARTNERS_FACT.union_all(
-    select(literal(_GRANTEE), _AGREEMENTS.beneficiary_org_id).where(
-        *unexpired_release(bindparam("dataset_id"), bindparam("now"))
-    )
+GRANTS_OF = "grants_of"  # the bind parameter of _FACTS: whose agreements it returns
+
+
+def _of_grants_org(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` of an agreement whose beneficiary is bound to GRANTS_OF; NULL for others'
+    (a decision learns who holds a release, never another organization's view)."""
+    return case((_AGREEMENTS.beneficiary_org_id == bindparam(GRANTS_OF), column))
+
+
+# The owner's partners, the dataset's grantees at an instant, and the agreement id, view and
+# release time of those grants held by the organization bound to GRANTS_OF, in one query (a
+# UNION of both facts), built once (see PARTNERS_FACT). The partners' rows carry NULLs typed
+# as the agreements' columns: a UNION's result takes the first SELECT's types.
+_GRANT_COLUMNS = (_AGREEMENTS.id, _AGREEMENTS.view, _AGREEMENTS.released_at)
+_FACTS = PARTNERS_FACT.add_columns(
+    *(type_coerce(null(), column.type) for column in _GRANT_COLUMNS)
+).union_all(
+    select(
+        literal(_GRANTEE),
+        _AGREEMENTS.beneficiary_org_id,
+        *(_of_grants_org(column) for column in _GRANT_COLUMNS),
+    ).where(*unexpired_release(bindparam("dataset_id"), bindparam("now")))
 )
+
+# An organization's grants of a dataset: (agreement id, view), latest release first.
+Grants = list[tuple[str, dict[str, Any] | None]]
 
 
 def as_resource(session: Session, dataset: Dataset, now: datetime | None = None) -> DatasetResource:
@@ -100,16 +122,43 @@ def as_resource(session: Session, dataset: Dataset, now: datetime | None = None)
 
     Deciding on a dataset costs one round trip besides its owner's row (``_FACTS``).
     """
+    if now is not None:
+        return resource_and_grants(session, dataset, now, None)[0]
     owner = org_by_id(session, dataset.owner_org_id)
-    rows = (
-        session.execute(_FACTS, {PARTNERS_OF: owner.id, "dataset_id": dataset.id, "now": now})
-        if now
-        else session.execute(PARTNERS_FACT, {PARTNERS_OF: owner.id})
-    ).all()
+    rows = session.execute(PARTNERS_FACT, {PARTNERS_OF: owner.id}).all()
+    return _resource(session, dataset, owner, {org_id for _, org_id in rows}, ())
+
+
+def resource_and_grants(
+    session: Session, dataset: Dataset, now: datetime, org_id: str | None
+) -> tuple[DatasetResource, Grants]:
+    """``as_resource`` at ``now``, and ``org_id``'s grants of the dataset at that instant
+    (``disclosure.grant_for`` chooses among them), read by the same statement."""
+    owner = org_by_id(session, dataset.owner_org_id)
+    params = {PARTNERS_OF: owner.id, "dataset_id": dataset.id, "now": now, GRANTS_OF: org_id}
+    rows = session.execute(_FACTS, params).all()
+    partners = {row[1] for row in rows if row[0] == PARTNER}
+    grantees = tuple(row[1] for row in rows if row[0] == _GRANTEE)
+    held = sorted(  # as ORDER BY released_at DESC, id DESC would (NULLs first)
+        (row for row in rows if row[2] is not None),
+        key=lambda row: (row[4] is None, row[4], row[2]),
+        reverse=True,
+    )
+    grants = [(row[2], row[3]) for row in held]
+    return _resource(session, dataset, owner, partners, grantees), grants
+
+
+def _resource(
+    session: Session,
+    dataset: Dataset,
+    owner: Organization,
+    partners: set[str],
+    grantees: tuple[str, ...],
+) -> DatasetResource:
     return DatasetResource(
         id=dataset.id,
-        owner=org_resource(session, owner, tuple(sorted({i for k, i in rows if k == PARTNER}))),
+        owner=org_resource(session, owner, tuple(sorted(partners))),
         labels=tuple(dataset.labels),
         status=dataset.status,
-        released_to=tuple(sorted(i for k, i in rows if k == _GRANTEE)),
+        released_to=tuple(sorted(grantees)),
     )

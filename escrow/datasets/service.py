@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from escrow.audit.log import AuditRecord
 from escrow.datasets.access import authorized_dataset, authorized_with_owner
-from escrow.datasets.disclosure import grant_for
+from escrow.datasets.disclosure import Grant, grant_for
 from escrow.datasets.queries import (
     find_version,
     released_to_org,
@@ -148,8 +148,8 @@ class DatasetService(Service):
 
     def get(self, dataset_id: str) -> DatasetRecord:
         """The dataset, its schema as the caller may see it."""
-        dataset, owner = authorized_with_owner(self.deps, dataset_id, "read")
-        return dataset_of(dataset, owner.slug, self._disclosed_schema(dataset))
+        dataset, owner, grant = authorized_with_owner(self.deps, dataset_id, "read")
+        return dataset_of(dataset, owner.slug, _disclosed(dataset.schema, grant))
 
     def load(self, dataset_id: str, action: str) -> Dataset:
         """Returns the row, not a ``DatasetRecord``: deposits and downloads authorize through
@@ -183,19 +183,13 @@ class DatasetService(Service):
         return grant_for(self.session, dataset, org_id, self.deps.clock.now()).view is None
 
     def _disclosed_schema(self, dataset: Dataset) -> dict[str, Any] | None:
-        """The schema as the caller may see it: a partner granted a view sees only the
-        fields the view grants, never the names of the others."""
+        """The schema as the caller may see it (``_disclosed``)."""
         if dataset.schema is None:
             return None
         org_id = self.deps.ctx.principal.org_id
-        view = grant_for(self.session, dataset, org_id, self.deps.clock.now()).view
-        if view is None or view.get("fields") is None:
-            return dataset.schema
-        granted = set(view["fields"])
-        return {
-            **dataset.schema,
-            "fields": [f for f in dataset.schema["fields"] if f["name"] in granted],
-        }
+        return _disclosed(
+            dataset.schema, grant_for(self.session, dataset, org_id, self.deps.clock.now())
+        )
 
     def withdraw(self, dataset_id: str) -> DatasetRecord:
         """No new deposits, agreements or partner access; the owner keeps its own copy."""
@@ -271,3 +265,13 @@ class DatasetService(Service):
             )
             for d in datasets
         ]
+
+
+def _disclosed(schema: dict[str, Any] | None, grant: Grant) -> dict[str, Any] | None:
+    """``schema`` as a caller granted ``grant`` may see it: a partner granted a view sees only
+    the fields the view grants, never the names of the others."""
+    view = grant.view
+    if schema is None or view is None or view.get("fields") is None:
+        return schema
+    granted = set(view["fields"])
+    return {**schema, "fields": [f for f in schema["fields"] if f["name"] in granted]}

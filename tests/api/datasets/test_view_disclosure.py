@@ -169,3 +169,55 @@ def test_a_view_etag_is_not_derived_from_the_originals_digest(
     assert deal.content(deal.partner, 1).headers["etag"] == etag  # still a stable validator
     owner_etag = deal.content(deal.steward, 1).headers["etag"]
     assert owner_etag == f'"sha256-{digest}"'
+
+
+def _released(steward: Caller, dataset: str, beneficiary: str, view: dict[str, Any] | None) -> None:
+    terms: dict[str, Any] = {
+        "beneficiary": beneficiary,
+        "purpose": "demand planning",
+        "approvals": {"required": 0, "from": ["owner:steward"]},
+    }
+    if view is not None:
+        terms["view"] = view
+    agreement = steward.post(f"/v1/datasets/{dataset}/agreements", json=terms)
+    assert agreement.status_code == 201, agreement.text
+    released = steward.post(f"/v1/agreements/{agreement.json()['id']}/release")
+    assert released.status_code == 200, released.text
+
+
+def test_of_several_releases_the_latest_view_applies_until_a_whole_grant_and_none_is_another_orgs(
+    eco: Ecosystem,
+) -> None:
+    """The grant a dataset's answer and download apply comes with the decision's facts, which
+    list every grantee's releases: only the caller's own count, the latest view of them,
+    unless one grants it whole."""
+    for slug in ("acme", "globex", "initech"):
+        eco.org(slug, "strategic")
+    eco.partnership("acme", "globex")
+    eco.partnership("acme", "initech")
+    steward = eco.principal("acme", "steward")
+    partner = eco.principal("globex", "admin")
+    dataset = create_dataset(steward, name="sales", schema=SCHEMA)["id"]
+    assert deposit(steward, dataset, SALES).status_code == 201
+
+    def seen() -> tuple[list[str], bytes, list[str]]:
+        answer = partner.get(f"/v1/datasets/{dataset}")
+        content = partner.get(f"/v1/datasets/{dataset}/versions/1/content")
+        versions = partner.get(f"/v1/datasets/{dataset}/versions")  # grant_for's own query
+        assert (answer.status_code, content.status_code) == (200, 200)
+        whole = [key for key in ("size", "sha256") if versions.json()["items"][0].get(key)]
+        return [f["name"] for f in answer.json()["schema"]["fields"]], content.content, whole
+
+    _released(steward, dataset, "globex", {"fields": ["region", "amount"], "where": None})
+    _released(steward, dataset, "initech", {"fields": ["customer"], "where": None})
+    _released(steward, dataset, "globex", VIEW)  # later: this one applies
+    assert seen() == (["region", "amount"], b"region,amount\r\nEU,10\r\nEU,30\r\n", [])
+
+    _released(steward, dataset, "globex", {"fields": ["customer"], "where": None})
+    assert seen()[:2] == (["customer"], b"customer\r\nalice\r\nbob\r\ncarol\r\ndave\r\n")
+
+    _released(steward, dataset, "initech", None)  # another org's whole grant changes nothing
+    assert seen()[0] == ["customer"]
+    _released(steward, dataset, "globex", None)
+    _released(steward, dataset, "globex", VIEW)  # a whole grant wins over a later view
+    assert seen() == (["region", "amount", "customer"], SALES, ["size", "sha256"])
