@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select, true
 
 from escrow.datasets.disclosure import Grant, chosen_grant
-from escrow.datasets.queries import resource_and_grants, storable_number
+from escrow.datasets.queries import (
+    GRANTS_OF,
+    dataset_facts,
+    resource_and_grants,
+    resource_from_facts,
+    storable_number,
+)
 from escrow.guard import Target
+from escrow.policy.resources import DatasetResource
 from escrow.service import AccessRefresh, ServiceDeps
 from storage.models import Dataset, DatasetVersion, Organization
 
@@ -44,23 +51,36 @@ def authorized_version(
 def _authorized(
     deps: ServiceDeps, dataset_id: str, action: str, number: int | None = None
 ) -> tuple[Dataset, Organization, DatasetVersion | None, Grant]:
-    """One query brings the dataset, its owner (which the policy's resource needs), whether
-    the caller's agreements for it have anything due, and with ``number`` that version; a
-    second the decision's facts and the caller's grants."""
+    """One statement brings the dataset, its owner (which the policy's resource needs),
+    whether the caller's agreements for it have anything due, with ``number`` that version,
+    and the decision's facts with the caller's grants (a row per fact)."""
+    org_id = deps.ctx.principal.org_id
+    now = deps.clock.now()
     params = {
         "dataset_id": dataset_id,
-        "org_id": deps.ctx.principal.org_id or "",  # no organization: nothing is due
-        "now": deps.clock.now(),
+        "org_id": org_id or "",  # no organization: nothing is due
+        "now": now,
+        GRANTS_OF: org_id,
     }
     if number is not None:
         params["number"] = storable_number(number)
-    found = deps.session.execute(_query(deps.access, number is not None), params).first()
-    if found is None:
+    rows = deps.session.execute(_query(deps.access, number is not None), params).all()
+    if not rows:
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
-    dataset, owner, anything_due = found[:3]  # the owner stays in the session for the policy
-    grant = _authorize(deps, dataset, action, refresh=bool(anything_due))
-    return dataset, owner, found[3] if number is not None else None, grant
+    first = rows[0]
+    dataset, owner, anything_due = first[:3]  # the owner stays in the session for the policy
+    facts = [row[_FACT_COLUMNS] for row in rows if row[_FACT_COLUMNS.start] is not None]
+    resource, grants = resource_from_facts(deps.session, dataset, owner, facts)
+    if anything_due and _refreshed(deps, dataset):
+        resource, grants = resource_and_grants(deps.session, dataset, now, org_id)
+    _require(deps, dataset, action, resource)
+    version = first[_FACT_COLUMNS.stop] if number is not None else None
+    return dataset, owner, version, chosen_grant(dataset, org_id, grants)
 
+
+# Where the facts' columns are in _query's rows (after the dataset, its owner and "due"; the
+# version, when asked for, comes after them).
+_FACT_COLUMNS = slice(3, 8)
 
 # _authorized's statements, by lifecycle type and whether they read a version: built once
 # (a statement built per call costs more CPU than PostgreSQL spends answering it).
@@ -68,15 +88,19 @@ _QUERIES: dict[tuple[type[AccessRefresh], bool], Select[Any]] = {}
 
 
 def _query(access: AccessRefresh, with_version: bool) -> Select[Any]:
-    """The dataset ``:dataset_id``, its owner, and whether ``:org_id`` has agreements for it
-    due at ``:now``; ``with_version``: and its version ``:number`` (None if it has none)."""
+    """The dataset ``:dataset_id``, its owner, whether ``:org_id`` has agreements for it due
+    at ``:now`` and the facts of a decision on it (``queries.dataset_facts``), one row per
+    fact (one with NULL facts when there are none); ``with_version``: and its version
+    ``:number`` (None if it has none)."""
     key = (type(access), with_version)
     query = _QUERIES.get(key)
     if query is None:
         due = access.refresh_due(Dataset.id, bindparam("org_id"), bindparam("now"))
+        facts = dataset_facts()
         query = (
-            select(Dataset, Organization, due.label("due"))
+            select(Dataset, Organization, due.label("due"), *facts.c)
             .join(Organization, Organization.id == Dataset.owner_org_id)
+            .outerjoin(facts, true())
             .where(Dataset.id == bindparam("dataset_id"))
         )
         if with_version:
@@ -91,29 +115,26 @@ def _query(access: AccessRefresh, with_version: bool) -> Select[Any]:
     return query
 
 
-def _authorize(deps: ServiceDeps, dataset: Dataset, action: str, *, refresh: bool) -> Grant:
-    """Check ``action``; callers who may not even read the dataset get 404. The caller's
-    grant of the dataset comes with the decision's facts (one statement), at the same instant.
-
-    A partner's agreements for the dataset are brought up to date first, so a release that
-    became due (or an expiry) counts at the second of access (``refresh`` False: the caller
-    knows nothing is due).
-    """
-    session, ctx = deps.session, deps.ctx
-    actor = ctx.principal
-    if (
-        refresh
-        and actor.org_id != dataset.owner_org_id
-        and deps.access.refresh_for_dataset(session, ctx, dataset.id, actor.org_id)
+def _refreshed(deps: ServiceDeps, dataset: Dataset) -> bool:
+    """A partner's agreements for the dataset brought up to date, so that a release that
+    became due (or an expiry) counts at the second of access; whether any changed (then
+    committed, and the decision's facts must be read again)."""
+    actor = deps.ctx.principal
+    if actor.org_id == dataset.owner_org_id or not deps.access.refresh_for_dataset(
+        deps.session, deps.ctx, dataset.id, actor.org_id
     ):
-        session.commit()  # what became due, and the rows' locks released
-    resource, grants = resource_and_grants(session, dataset, deps.clock.now(), actor.org_id)
+        return False
+    deps.session.commit()  # what became due, and the rows' locks released
+    return True
+
+
+def _require(deps: ServiceDeps, dataset: Dataset, action: str, resource: DatasetResource) -> None:
+    """Check ``action``; callers who may not even read the dataset get 404."""
     deps.guard.require(
-        session,
-        ctx,
+        deps.session,
+        deps.ctx,
         action,
         resource,
         Target("dataset", dataset.id, (dataset.owner_org_id,)),
-        conceal=action == "read" or not deps.guard.allows(ctx, "read", resource),
+        conceal=action == "read" or not deps.guard.allows(deps.ctx, "read", resource),
     )
-    return chosen_grant(dataset, actor.org_id, grants)

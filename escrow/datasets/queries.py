@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     SQLColumnExpression,
+    Subquery,
     Table,
     and_,
     bindparam,
@@ -22,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from escrow.errors import NotFoundError
-from escrow.orgs.queries import PARTNER, PARTNERS_FACT, PARTNERS_OF, org_by_id
+from escrow.orgs.queries import PARTNER, PARTNERS_FACT, PARTNERS_OF, org_by_id, partners_fact
 from escrow.orgs.queries import as_resource as org_resource
 from escrow.paging import MAX_INTEGER
 from escrow.policy.resources import DatasetResource
@@ -100,18 +103,41 @@ def _of_grants_org(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 # The owner's partners, the dataset's grantees at an instant, and the agreement id, view and
 # release time of those grants held by the organization bound to GRANTS_OF, in one query (a
-# UNION of both facts), built once (see PARTNERS_FACT). The partners' rows carry NULLs typed
-# as the agreements' columns: a UNION's result takes the first SELECT's types.
+# UNION of both facts). The partners' rows carry NULLs typed as the agreements' columns: a
+# UNION's result takes the first SELECT's types.
 _GRANT_COLUMNS = (_AGREEMENTS.id, _AGREEMENTS.view, _AGREEMENTS.released_at)
-_FACTS = PARTNERS_FACT.add_columns(
-    *(type_coerce(null(), column.type) for column in _GRANT_COLUMNS)
-).union_all(
-    select(
-        literal(_GRANTEE),
-        _AGREEMENTS.beneficiary_org_id,
-        *(_of_grants_org(column) for column in _GRANT_COLUMNS),
-    ).where(*unexpired_release(bindparam("dataset_id"), bindparam("now")))
-)
+
+
+def _facts(owner_id: ColumnElement[str]) -> CompoundSelect[Any]:
+    return (
+        partners_fact(owner_id)
+        .add_columns(  # named: a derived table of the UNION needs distinct column names
+            *(type_coerce(null(), c.type).label(f"grant_{c.name}") for c in _GRANT_COLUMNS)
+        )
+        .union_all(
+            select(
+                literal(_GRANTEE),
+                _AGREEMENTS.beneficiary_org_id,
+                *(_of_grants_org(column) for column in _GRANT_COLUMNS),
+            ).where(*unexpired_release(bindparam("dataset_id"), bindparam("now")))
+        )
+    )
+
+
+# Built once (see PARTNERS_FACT): the facts of the dataset bound to "dataset_id", whose owner
+# is bound to PARTNERS_OF.
+_FACTS = _facts(bindparam(PARTNERS_OF))
+
+
+def dataset_facts() -> Subquery:
+    """``resource_and_grants``'s facts as a derived table, for a statement that reads the
+    dataset ``:dataset_id`` with them (its owner read by a subquery): its rows are
+    ``resource_from_facts``'s (one statement for the dataset, its facts and the caller's
+    grants, at ``:now`` for ``:grants_of``)."""
+    datasets = cast(Table, Dataset.__table__).c
+    owner = select(datasets.owner_org_id).where(datasets.id == bindparam("dataset_id"))
+    return _facts(owner.scalar_subquery()).subquery("facts")
+
 
 # An organization's grants of a dataset: (agreement id, view), latest release first.
 Grants = list[tuple[str, dict[str, Any] | None]]
@@ -133,10 +159,16 @@ def resource_and_grants(
     session: Session, dataset: Dataset, now: datetime, org_id: str | None
 ) -> tuple[DatasetResource, Grants]:
     """``as_resource`` at ``now``, and ``org_id``'s grants of the dataset at that instant
-    (``disclosure.grant_for`` chooses among them), read by the same statement."""
+    (``disclosure.chosen_grant`` chooses among them), read by the same statement."""
     owner = org_by_id(session, dataset.owner_org_id)
     params = {PARTNERS_OF: owner.id, "dataset_id": dataset.id, "now": now, GRANTS_OF: org_id}
-    rows = session.execute(_FACTS, params).all()
+    return resource_from_facts(session, dataset, owner, session.execute(_FACTS, params).all())
+
+
+def resource_from_facts(
+    session: Session, dataset: Dataset, owner: Organization, rows: Sequence[Sequence[Any]]
+) -> tuple[DatasetResource, Grants]:
+    """The resource and grants of ``resource_and_grants`` from its facts' rows."""
     partners = {row[1] for row in rows if row[0] == PARTNER}
     grantees = tuple(row[1] for row in rows if row[0] == _GRANTEE)
     held = sorted(  # as ORDER BY released_at DESC, id DESC would (NULLs first)

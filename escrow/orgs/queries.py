@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BindParameter, Select, Table, and_, bindparam, case, literal, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -17,10 +28,11 @@ PARTNER = "partner"
 PARTNERS_OF = "partners_of"  # the bind parameter of PARTNERS_FACT
 
 
-def _partners_fact() -> Select[tuple[str, str]]:
+def partners_fact(org_id: ColumnElement[str]) -> Select[tuple[str, str]]:
+    """``(PARTNER, org id)`` rows, one per active partnership of ``org_id`` (a bind
+    parameter, or an expression of the enclosing statement's)."""
     # On the table, not the mapped class: a Core statement skips the ORM's per-execution work.
     partnerships = cast(Table, Partnership.__table__).c
-    org_id: BindParameter[str] = bindparam(PARTNERS_OF)
     other = case(
         (partnerships.org_a_id == org_id, partnerships.org_b_id), else_=partnerships.org_a_id
     )
@@ -30,11 +42,12 @@ def _partners_fact() -> Select[tuple[str, str]]:
     )
 
 
-# ``(PARTNER, org id)`` rows, one per active partnership of the organization bound to
-# PARTNERS_OF: a fact query that callers may UNION with their own facts to learn everything
-# a decision needs at once. Built once: a statement built per call costs more CPU than
-# PostgreSQL spends answering it (its construction and cache key, ~150 us).
-PARTNERS_FACT = _partners_fact()
+# ``partners_fact`` of the organization bound to PARTNERS_OF: a fact query that callers may
+# UNION with their own facts to learn everything a decision needs at once. Built once: a
+# statement built per call costs more CPU than PostgreSQL spends answering it (its
+# construction and cache key, ~150 us).
+_PARTNERS_OF: BindParameter[str] = bindparam(PARTNERS_OF)
+PARTNERS_FACT = partners_fact(_PARTNERS_OF)
 
 
 def partner_org_ids(session: Session, org_id: str) -> tuple[str, ...]:
