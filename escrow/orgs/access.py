@@ -7,7 +7,8 @@ act within an organization named in their URL.
 from __future__ import annotations
 
 from escrow.guard import Target
-from escrow.orgs.queries import as_resource, find_org_or_none
+from escrow.orgs.queries import find_org_or_none, find_org_resource_or_none
+from escrow.policy.resources import OrgResource
 from escrow.service import ServiceDeps
 from storage.models import Organization
 
@@ -25,8 +26,7 @@ def org_or_denied(deps: ServiceDeps, slug: str, action: str) -> Organization:
 def authorized_org(deps: ServiceDeps, slug: str, action: str) -> Organization:
     """The organization if the caller may do ``action`` in it; outsiders who cannot even read
     it get 404, as for a slug that names no organization (same answer, same audit events)."""
-    org = org_or_denied(deps, slug, action)
-    resource = as_resource(deps.session, org)
+    org, resource = org_resource_or_denied(deps, slug, action)
     deps.guard.require(
         deps.session,
         deps.ctx,
@@ -36,3 +36,15 @@ def authorized_org(deps: ServiceDeps, slug: str, action: str) -> Organization:
         conceal=not deps.guard.allows(deps.ctx, "read", resource),
     )
     return org
+
+
+def org_resource_or_denied(
+    deps: ServiceDeps, slug: str, action: str
+) -> tuple[Organization, OrgResource]:
+    """``org_or_denied``, and the organization for the policy, read by one statement."""
+    found = find_org_resource_or_none(deps.session, slug)
+    if found is None:
+        deps.guard.deny_missing(
+            deps.session, deps.ctx, action, Target("organization", None, named=slug)
+        )
+    return found

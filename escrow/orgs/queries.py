@@ -16,6 +16,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -108,6 +109,35 @@ _BY_SLUG = select(Organization).where(Organization.slug == bindparam("slug"))
 
 def find_org_or_none(session: Session, slug: str) -> Organization | None:
     return session.scalar(_BY_SLUG, {"slug": slug})
+
+
+def _by_slug_with_partners() -> Select[tuple[Organization, str | None]]:
+    organizations = cast(Table, Organization.__table__).c
+    org_id = select(organizations.id).where(organizations.slug == bindparam("slug"))
+    partners = partners_fact(org_id.scalar_subquery()).subquery("partners")
+    return (
+        select(Organization, partners.c[1])
+        .outerjoin(partners, true())
+        .where(Organization.slug == bindparam("slug"))
+    )
+
+
+# The organization ``:slug`` and its partners, a row per partner (one with None when it has
+# none): a decision on it in one statement. Built once (see PARTNERS_FACT).
+_BY_SLUG_WITH_PARTNERS = _by_slug_with_partners()
+
+
+def find_org_resource_or_none(
+    session: Session, slug: str
+) -> tuple[Organization, OrgResource] | None:
+    """``find_org_or_none``, and the organization for the policy (``as_resource``), read by
+    one statement."""
+    rows = session.execute(_BY_SLUG_WITH_PARTNERS, {"slug": slug}).all()
+    if not rows:
+        return None
+    org = rows[0][0]
+    partners = tuple(sorted({partner for _, partner in rows if partner is not None}))
+    return org, as_resource(session, org, partners)
 
 
 def find_org(session: Session, slug: str) -> Organization:

@@ -9,8 +9,8 @@ from escrow.audit.log import AuditRecord
 from escrow.context import PLATFORM_SLUG
 from escrow.errors import ConflictError, InvalidStateError, ValidationError
 from escrow.guard import Target
-from escrow.orgs.access import authorized_org, org_or_denied
-from escrow.orgs.queries import as_resource, partner_org_ids
+from escrow.orgs.access import authorized_org, org_resource_or_denied
+from escrow.orgs.queries import partner_org_ids
 from escrow.orgs.results import Org, org_of
 from escrow.paging import Page, decode_cursor, paginate
 from escrow.policy.resources import PLATFORM
@@ -78,12 +78,12 @@ class OrgService(Service):
         return Page([org_of(row) for row in page.items], page.next_cursor)
 
     def get(self, slug: str) -> Org:
-        org = org_or_denied(self.deps, slug, "read")
+        org, resource = org_resource_or_denied(self.deps, slug, "read")
         self.guard.require(
             self.session,
             self.ctx,
             "read",
-            as_resource(self.session, org),
+            resource,
             Target("organization", org.id, (org.id,), named=slug),
             conceal=True,
         )
