@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     Table,
@@ -47,8 +46,7 @@ def partners_fact(org_id: ColumnElement[str]) -> Select[tuple[str, str]]:
 # UNION with their own facts to learn everything a decision needs at once. Built once: a
 # statement built per call costs more CPU than PostgreSQL spends answering it (its
 # construction and cache key, ~150 us).
-_PARTNERS_OF: BindParameter[str] = bindparam(PARTNERS_OF)
-PARTNERS_FACT = partners_fact(_PARTNERS_OF)
+PARTNERS_FACT = partners_fact(bindparam(PARTNERS_OF))
 
 
 def partner_org_ids(session: Session, org_id: str) -> tuple[str, ...]:
