@@ -33,7 +33,7 @@ def authorized_with_owner(
     deps: ServiceDeps, dataset_id: str, action: str
 ) -> tuple[Dataset, Organization, Grant]:
     """``authorized_dataset``, its owner (for answers that name it), and what the caller's
-    organization is granted of it (``disclosure.grant_for``), read with the decision's facts."""
+    organization is granted of it (``disclosure.chosen_grant``), read with the decision's facts."""
     dataset, owner, _, grant = _authorized(deps, dataset_id, action)
     return dataset, owner, grant
 
