@@ -69,10 +69,11 @@ def _authorized(
         deps.guard.deny_missing(deps.session, deps.ctx, action, Target("dataset", dataset_id))
     first = rows[0]
     dataset, owner, anything_due = first[:3]  # the owner stays in the session for the policy
-    facts = [row[_FACT_COLUMNS] for row in rows if row[_FACT_COLUMNS.start] is not None]
-    resource, grants = resource_from_facts(deps.session, dataset, owner, facts)
     if anything_due and _refreshed(deps, dataset):
         resource, grants = resource_and_grants(deps.session, dataset, now, org_id)
+    else:
+        facts = [row[_FACT_COLUMNS] for row in rows if row[_FACT_COLUMNS.start] is not None]
+        resource, grants = resource_from_facts(deps.session, dataset, owner, facts)
     _require(deps, dataset, action, resource)
     version = first[_FACT_COLUMNS.stop] if number is not None else None
     return dataset, owner, version, chosen_grant(dataset, org_id, grants)

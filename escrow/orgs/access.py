@@ -6,6 +6,8 @@ act within an organization named in their URL.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from escrow.guard import Target
 from escrow.orgs.queries import find_org_or_none, find_org_resource_or_none
 from escrow.policy.resources import OrgResource
@@ -17,9 +19,7 @@ def org_or_denied(deps: ServiceDeps, slug: str, action: str) -> Organization:
     """The organization, or the same concealed denial as for one the caller may not see."""
     org = find_org_or_none(deps.session, slug)
     if org is None:
-        deps.guard.deny_missing(
-            deps.session, deps.ctx, action, Target("organization", None, named=slug)
-        )
+        _deny_missing(deps, slug, action)
     return org
 
 
@@ -44,7 +44,11 @@ def org_resource_or_denied(
     """``org_or_denied``, and the organization for the policy, read by one statement."""
     found = find_org_resource_or_none(deps.session, slug)
     if found is None:
-        deps.guard.deny_missing(
-            deps.session, deps.ctx, action, Target("organization", None, named=slug)
-        )
+        _deny_missing(deps, slug, action)
     return found
+
+
+def _deny_missing(deps: ServiceDeps, slug: str, action: str) -> NoReturn:
+    deps.guard.deny_missing(
+        deps.session, deps.ctx, action, Target("organization", None, named=slug)
+    )
