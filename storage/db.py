@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import select
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -224,8 +226,57 @@ def _create_engine(url: str, *, echo: bool, connections: tuple[int, int]) -> Eng
     # warm (psycopg prepares a query at its fifth use on a connection), and the idle ones
     # are left for the server to time out.
     engine = create_engine(url, echo=echo, pool_size=kept, max_overflow=spare, pool_use_lifo=True)
+    event.listen(engine, "connect", _begin_lazily)
     event.listen(engine, "checkout", _refuse_dead_connection)
+    event.listen(engine, "checkout", _begin_lazily_again)
     return engine
+
+
+class _LazyTransactionCursor(psycopg.Cursor[Any]):
+    """Opens the connection's transaction at its first statement that needs one.
+
+    A transaction that only ever runs plain SELECTs gets no BEGIN and no COMMIT: each
+    SELECT runs on its own (autocommit), as it would see the same rows inside a READ
+    COMMITTED transaction, where every statement takes a fresh snapshot. Two round trips
+    of three for a request that only reads. Anything else (a write, a DDL, SET, SAVEPOINT,
+    a SELECT that locks rows) turns autocommit off first, so psycopg sends BEGIN before it:
+    from there on the transaction is the caller's, as before, until it commits or rolls
+    back. Fails closed: a statement that is not plainly a read opens the transaction.
+    """
+
+    def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+        connection = self.connection
+        if connection.autocommit and _needs_transaction(query):
+            connection.autocommit = False
+        return super().execute(query, params, **options)
+
+    def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
+        connection = self.connection
+        if connection.autocommit and _needs_transaction(query):
+            connection.autocommit = False
+        super().executemany(query, params_seq, **options)
+
+
+_LOCKS_ROWS = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def _needs_transaction(query: object) -> bool:
+    """Anything but a plain SELECT (one that takes no row lock) needs a transaction."""
+    if not isinstance(query, str):
+        return True
+    return query.lstrip()[:7].upper() != "SELECT " or _LOCKS_ROWS.search(query) is not None
+
+
+def _begin_lazily(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.cursor_factory = _LazyTransactionCursor
+    dbapi_connection.autocommit = True
+
+
+def _begin_lazily_again(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    """A connection back from the pool is idle (its transaction ended, or it had none)."""
+    if not dbapi_connection.autocommit:
+        dbapi_connection.autocommit = True
 
 
 def _refuse_dead_connection(dbapi_connection: Any, _record: object, _proxy: object) -> None:
