@@ -23,7 +23,7 @@ from escrow.agreements.queries import as_resource as agreement_resource
 from escrow.agreements.routes import AgreementController
 from escrow.agreements.service import agreement_statuses
 from escrow.audit.checkpoints import CheckpointIssuer, default_origin
-from escrow.audit.log import AuditLog
+from escrow.audit.log import AuditLog, writes_nothing
 from escrow.audit.trail import AuditTrail, checkpoint_schedule, integration_schedule
 from escrow.auditing.routes import AuditController
 from escrow.auth.authentication import Authentication
@@ -70,7 +70,7 @@ from escrow.problems import problem_response
 from escrow.schedule import every
 from escrow.service import Collaborators
 from escrow.settings import Settings
-from escrow.sharing.files import FileStore, prune_after
+from escrow.sharing.files import FileStore, ends_a_release, prune_after
 from escrow.sharing.protocol import SharingServer
 from escrow.sharing.routes import PREFIX as SHARING_PREFIX
 from escrow.sharing.routes import profiles_router, protocol_router
@@ -132,10 +132,11 @@ def build_components(
         clock, keyring.keyed_digest, index_wait_seconds=settings.audit_index_wait_seconds
     )
     # Webhook deliveries are written in the transaction of the change they report.
-    audit.add_listener(WebhookOutbox(clock, new_id), needs_index=is_source)
+    audit.add_listener(WebhookOutbox(clock, new_id), needs_index=is_source, writes=is_source)
     count_audit_appends(audit)
     overlaps = OverlapComputer(keyring, blobs, OverlapCache())
-    audit.add_listener(forget_shredded(overlaps.cache))  # shredding destroys what was derived
+    # Shredding destroys what was derived (in this process's memory).
+    audit.add_listener(forget_shredded(overlaps.cache), writes=writes_nothing)
     return_freed_memory()
     policy = PolicyStore(
         db, audit, clock, new_id, settings.policies_dir, settings.policy_reload_seconds
@@ -145,7 +146,7 @@ def build_components(
     contents = ContentReader(db, audit, clock, keyring, blobs)
     files = FileStore(audit, clock, new_id, keyring, blobs, contents, settings.data_dir / "tmp")
     # Materialized sharing files die in the transaction that ends the last view needing them.
-    audit.add_listener(prune_after(files))
+    audit.add_listener(prune_after(files), writes=ends_a_release)
     return Components(
         settings=settings,
         db=db,

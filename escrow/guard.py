@@ -83,7 +83,8 @@ class Guard:
         if conceal:
             self._deny_concealed(session, ctx, action, target, decision.policy_version)
         discard_writes(session)
-        self._record(session, ctx, action, target, decision.policy_version)
+        denial = _denial(action, target, decision.policy_version)
+        self.audit.append(session, ctx, denial, last=True)
         session.commit()
         raise ForbiddenError(f"policy does not allow {action!r} on this {target.resource_type}")
 
@@ -129,19 +130,9 @@ class Guard:
         )
         # Both in one append: the head is asked for once.
         denied = (ctx, _denial(action, named, policy_version))
-        self.audit.append_all(session, [denied, concealed])
+        self.audit.append_all(session, [denied, concealed], last=True)
         session.commit()
         raise NotFoundError(f"no {named.resource_type} {named.resource_id!r}")
-
-    def _record(
-        self,
-        session: Session,
-        ctx: RequestContext,
-        action: str,
-        target: Target,
-        policy_version: str,
-    ) -> None:
-        self.audit.append(session, ctx, _denial(action, target, policy_version))
 
 
 def _denial(action: str, target: Target, policy_version: str) -> AuditRecord:

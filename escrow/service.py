@@ -91,6 +91,6 @@ class Service:
     def commit_with_event(self, record: AuditRecord) -> int | None:
         """Append the success event last and commit: the change and its event land together.
         Returns the event's index if it was numbered in this transaction (AuditLog.append)."""
-        seq = self.deps.audit.append(self.session, self.ctx, record)
+        seq = self.deps.audit.append(self.session, self.ctx, record, last=True)
         self.session.commit()
         return seq

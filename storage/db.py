@@ -73,7 +73,10 @@ def discard_writes(session: Session) -> None:
 
 
 def raw_execute(
-    session: Session, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
+    session: Session,
+    statements: Sequence[tuple[str, Mapping[str, Any] | None]],
+    *,
+    alone: bool = False,
 ) -> list[list[tuple[Any, ...]]]:
     """Runs ``statements`` (SQL with psycopg's ``%(name)s`` parameters, and their values) in
     order in the session's transaction, on psycopg directly (PostgreSQL); the rows of each
@@ -84,6 +87,10 @@ def raw_execute(
     raised as SQLAlchemy's error for it (its ``orig`` is psycopg's, with the SQLSTATE); the
     statements after it do not run, and the transaction must roll back. Statements other
     than SELECTs count as writes (see ``ReadCommittingSession``).
+
+    ``alone``: a single write that ends its unit of work (the caller commits next, having
+    written nothing else). If the transaction has not begun (it only read), the statement
+    commits on its own: no BEGIN, and the COMMIT that follows has nothing to do.
     """
     if isinstance(session, ReadCommittingSession) and any(
         sql.lstrip()[:6].upper() != "SELECT" for sql, _ in statements
@@ -92,10 +99,16 @@ def raw_execute(
     connection = session.connection()
     driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
     results: list[list[tuple[Any, ...]]] = []
+    # psycopg's own execute, without _LazyTransactionCursor's, opens no transaction: the
+    # statement joins the one begun, or else commits on its own (autocommit).
+    on_its_own = alone and len(statements) == 1
     for sql, params in statements:
         try:
             with driver.cursor() as cursor:
-                cursor.execute(sql, params)
+                if on_its_own:
+                    psycopg.Cursor.execute(cursor, sql, params)
+                else:
+                    cursor.execute(sql, params)
                 results.append(cursor.fetchall() if cursor.description is not None else [])
         except psycopg.Error as failure:
             # As SQLAlchemy does for its own statements: a lost connection is invalidated,

@@ -235,11 +235,13 @@ def _json(rows: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
 
 
-def queue_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+def queue_events(
+    session: Session, events: Sequence[Mapping[str, Any]], *, alone: bool = False
+) -> None:
     """Queues events (``audit_queue`` rows but their ids) for the integrator, in their order.
     PostgreSQL only: on SQLite the head is always free, and every event is numbered in its
-    own transaction."""
-    raw_execute(session, [(_QUEUE_PG, {"events": _events_json(events)})])
+    own transaction. ``alone``: nothing else will be written before the commit."""
+    raw_execute(session, [(_QUEUE_PG, {"events": _events_json(events)})], alone=alone)
 
 
 def _queued(session: Session, limit: int) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ def record_event(session: Session, event: Recorded, *, wait_seconds: float | Non
 
 
 def record_events(
-    session: Session, events: Sequence[Recorded], *, wait_seconds: float | None
+    session: Session, events: Sequence[Recorded], *, wait_seconds: float | None, alone: bool = False
 ) -> list[int | None]:
     """``record_event`` for events one transaction records together, in their order: the head
     is asked for once, and they are numbered, or queued, in one statement.
@@ -74,11 +74,12 @@ def record_events(
     On PostgreSQL an event that need not return its index is only queued (DESIGN section 5:
     a plain insert, no lock), whether or not the head is free: the background integrator
     numbers it within ``ESCROW_AUDIT_INTEGRATE_MS``, and reads of the log catch up first.
-    SQLite has one writer at a time, so there the head is always free and taken."""
+    SQLite has one writer at a time, so there the head is always free and taken.
+    ``alone``: queued events end the transaction (``storage.db.raw_execute``)."""
     queue_only = wait_seconds is None and session.get_bind().dialect.name == "postgresql"
     head = None if queue_only else take_head(session, wait_seconds=wait_seconds, limit=BATCH)
     if head is None:
-        queue_events(session, events)
+        queue_events(session, events, alone=alone)
         return [None] * len(events)
     tree, backlog = head
     return list(_integrate(session, tree, [*backlog, *events])[len(backlog) :])

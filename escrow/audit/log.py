@@ -44,6 +44,7 @@ KeyedDigest = Callable[[bytes], str]
 # what it writes is as durable as the event.
 AuditListener = Callable[[Session, RequestContext, "AuditRecord", int | None], None]
 NeedsIndex = Callable[["AuditRecord"], bool]
+Writes = Callable[["AuditRecord"], bool]
 ENTRY_VERSION = 2  # v1 entries (before the Merkle tree) have no "sensitive" member
 MAX_ENTRY_BYTES = 64 * 1024
 MAX_SENSITIVE_BYTES = 64 * 1024
@@ -91,17 +92,24 @@ class AuditLog:
         self._keyed_digest = keyed_digest
         self._listeners = list(listeners)
         self._needs_index: list[NeedsIndex] = []
+        self._writes: list[Writes] = []
         self._index_wait = index_wait_seconds
         self._indexing = threading.Lock()
 
     def add_listener(
-        self, listener: AuditListener, *, needs_index: NeedsIndex | None = None
+        self,
+        listener: AuditListener,
+        *,
+        needs_index: NeedsIndex | None = None,
+        writes: Writes | None = None,
     ) -> None:
         """``needs_index``: the records for which the listener must be given an index (their
-        appends wait for the head; keep it to rare actions)."""
+        appends wait for the head; keep it to rare actions). ``writes``: the records for
+        which it may write to the database (None: any record); see ``append(last=True)``."""
         self._listeners.append(listener)
         if needs_index is not None:
             self._needs_index.append(needs_index)
+        self._writes.append(writes or _any_record)
 
     @contextmanager
     def indexing(self) -> Iterator[None]:
@@ -135,6 +143,7 @@ class AuditLog:
         record: AuditRecord,
         *,
         indexed: bool = False,
+        last: bool = False,
     ) -> int | None:
         """Fails closed: the event is written in the caller's transaction or the caller fails.
 
@@ -143,8 +152,13 @@ class AuditLog:
         after waiting for the head at most ``index_wait_seconds`` (AuditUnavailableError
         past that); otherwise whenever the head was free, and None when the event was
         queued behind another transaction's integration.
+
+        ``last``: the caller commits right after, writing nothing more. If the transaction
+        has written nothing yet (a denial, a download: it only read) and no listener writes
+        for this record, the queued event then commits on its own, in one round trip
+        instead of BEGIN, INSERT and COMMIT (``storage.db.raw_execute(alone=True)``).
         """
-        return self.append_all(session, [(ctx, record)], indexed=indexed)[0]
+        return self.append_all(session, [(ctx, record)], indexed=indexed, last=last)[0]
 
     def append_all(
         self,
@@ -152,6 +166,7 @@ class AuditLog:
         records: Sequence[tuple[RequestContext, AuditRecord]],
         *,
         indexed: bool = False,
+        last: bool = False,
     ) -> list[int | None]:
         """``append`` for events a transaction records together (a denial and its concealed
         target), in their order, for the cost of one: the head is asked for once."""
@@ -161,7 +176,8 @@ class AuditLog:
             needs(record) for needs in self._needs_index for _, record in records
         )
         wait = self._index_wait if indexed else None
-        numbers = record_events(session, entries, wait_seconds=wait)
+        alone = last and not any(writes(record) for writes in self._writes for _, record in records)
+        numbers = record_events(session, entries, wait_seconds=wait, alone=alone)
         for (ctx, record), seq in zip(records, numbers, strict=True):
             for listener in self._listeners:
                 listener(session, ctx, record, seq)
@@ -228,6 +244,15 @@ class AuditLog:
                 )
             hidden[name] = (self.digest(value), value)
         return hidden
+
+
+def _any_record(_record: AuditRecord) -> bool:
+    return True
+
+
+def writes_nothing(_record: AuditRecord) -> bool:
+    """``add_listener(writes=...)`` for a listener that never writes to the database."""
+    return False
 
 
 def erase_sensitive_values(

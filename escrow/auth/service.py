@@ -183,6 +183,7 @@ class AuthService:
                     "failures_since_last_event": report.earlier,
                 },
             ),
+            last=True,
         )
         self.session.commit()
 
@@ -276,6 +277,7 @@ class AuthService:
             self.session,
             self.ctx,
             AuditRecord(action, "denied", resource_type, resource_id, reason, org_ids),
+            last=True,
         )
         self.session.commit()
         if action in _CLIENT_ACTIONS:  # say nothing that helps enumerate keys

@@ -312,6 +312,7 @@ class Depositor:
                     (org_id,),
                     details={"bytes_received": size} if size is not None else {},
                 ),
+                last=True,
             )
             session.commit()
 

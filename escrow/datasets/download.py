@@ -259,6 +259,7 @@ class ContentReader:
                             "bytes": produced.bytes,
                         },
                     ),
+                    last=True,
                 )
                 session.commit()
 

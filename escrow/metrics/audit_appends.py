@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from escrow.audit.log import AuditLog, AuditRecord
+from escrow.audit.log import AuditLog, AuditRecord, writes_nothing
 from escrow.context import RequestContext
 from escrow.instruments import AUDIT_APPENDS
 
@@ -22,7 +22,7 @@ _PENDING = "escrow.metrics.audit_appends"
 
 def count_audit_appends(audit: AuditLog) -> None:
     """Wire the counter to ``audit``; the session hooks are installed once per process."""
-    audit.add_listener(_note_append)
+    audit.add_listener(_note_append, writes=writes_nothing)  # notes on the session only
     if not event.contains(Session, "after_commit", _count_committed):
         event.listen(Session, "after_commit", _count_committed)
         event.listen(Session, "after_transaction_end", _forget_uncommitted)

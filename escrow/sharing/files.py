@@ -222,6 +222,11 @@ def _decrypted(ciphertext: Any, decryptor: Any) -> Iterator[bytes]:
         yield tail
 
 
+def ends_a_release(record: AuditRecord) -> bool:
+    """The records after which ``prune_after`` may delete files' rows."""
+    return record.action in ENDING_ACTIONS and record.outcome == "success"
+
+
 def prune_after(store: FileStore) -> Any:
     """An audit listener: when an agreement ends or a dataset is withdrawn or shredded, the
     files no live released agreement still needs lose their rows (and so their DEKs) in the
@@ -230,7 +235,7 @@ def prune_after(store: FileStore) -> Any:
     def listener(
         session: Session, ctx: RequestContext, record: AuditRecord, _seq: int | None
     ) -> None:
-        if record.action not in ENDING_ACTIONS or record.outcome != "success":
+        if not ends_a_release(record):
             return
         dataset_id = _dataset_of(session, record)
         if dataset_id is None:
@@ -284,4 +289,4 @@ def _unneeded(session: Session, dataset_id: str, now: Any) -> list[SharingFile]:
     return [f for f in files if f.view_sha256 not in live_views or f.version_id in shredded]
 
 
-__all__ = ["ENDING_ACTIONS", "WHOLE", "FileStore", "prune_after", "view_key"]
+__all__ = ["ENDING_ACTIONS", "WHOLE", "FileStore", "ends_a_release", "prune_after", "view_key"]

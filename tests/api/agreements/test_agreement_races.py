@@ -49,10 +49,10 @@ class Gates:
         """Once armed, the approval is parked before its commit, so whoever queues an audit
         event now is the download: it has decided and is recording it."""
 
-        def noted(*args: Any) -> Any:
+        def noted(*args: Any, **options: Any) -> Any:
             if self.armed:
                 self.download_decided.set()
-            return real(*args)
+            return real(*args, **options)
 
         return noted
 

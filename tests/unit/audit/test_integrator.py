@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from escrow.audit.head import AuditUnavailableError
 from escrow.audit.integrator import BATCH, integrate_queued
@@ -259,3 +259,55 @@ def test_a_queue_longer_than_a_batch_is_numbered_in_batches(db: Database) -> Non
         session.commit()
     seqs, _, queued = _log_state(db)
     assert seqs == list(range(BATCH + 5)) and queued == 0
+
+
+def _queued(db: Database) -> int:
+    return _log_state(db)[2]
+
+
+def test_the_last_write_of_a_transaction_that_only_read_commits_on_its_own(
+    db: Database,
+) -> None:
+    """A denial or a download reads, then records its event and commits: the event goes out
+    in one statement, committed at once (what another session sees before the commit)."""
+    log = _log()
+    with db.session() as session:
+        session.scalar(select(func.count()).select_from(AuditEvent))  # it only read
+        log.append(session, RequestContext("r-last"), RECORD, last=True)
+        assert _queued(db) == 1
+        session.commit()
+    assert _queued(db) == 1
+
+
+def test_an_event_after_a_write_commits_with_it_even_when_last(db: Database) -> None:
+    log = _log()
+    with db.session() as session:
+        _append(db, log, "earlier")  # another transaction's, committed
+        session.execute(delete(AuditQueueEntry))  # this transaction's change
+        log.append(session, RequestContext("r-after-write"), RECORD, last=True)
+        assert _queued(db) == 1  # neither the delete nor the event is seen yet
+        session.rollback()
+    assert _queued(db) == 1
+
+
+def test_a_listener_that_may_write_keeps_the_last_event_in_the_transaction(
+    db: Database,
+) -> None:
+    """A listener writes in the event's transaction (webhook deliveries, pruned files), so
+    an event it may write for is never committed ahead of what the listener writes."""
+    log = _log()
+    written: list[str] = []
+    log.add_listener(lambda _s, _c, record, _seq: written.append(record.action))  # may write
+    with db.session() as session:
+        log.append(session, RequestContext("r-listened"), RECORD, last=True)
+        assert written == ["x.y"]
+        assert _queued(db) == 0
+        session.rollback()
+    assert _queued(db) == 0
+    quiet = _log()
+    quiet.add_listener(lambda *_: None, writes=lambda record: record.action != "x.y")
+    with db.session() as session:
+        quiet.append(session, RequestContext("r-quiet"), RECORD, last=True)
+        assert _queued(db) == 1
+        session.rollback()
+    assert _queued(db) == 1
