@@ -85,8 +85,10 @@ def raw_execute(
     They bypass SQLAlchemy's execution events and its per-statement work (about half the
     CPU of a small statement), which is the point: keep them to hot paths. A failure is
     raised as SQLAlchemy's error for it (its ``orig`` is psycopg's, with the SQLSTATE); the
-    statements after it do not run, and the transaction must roll back. Statements other
-    than SELECTs count as writes (see ``ReadCommittingSession``).
+    statements after it do not run, and the transaction must roll back. A statement of
+    several SQL commands (without parameters: PostgreSQL's simple protocol) runs them in
+    one round trip and gives the rows of each. Statements other than SELECTs count as
+    writes (see ``ReadCommittingSession``).
 
     ``alone``: a single write that ends its unit of work (the caller commits next, having
     written nothing else). If the transaction has not begun (it only read), the statement
@@ -98,18 +100,19 @@ def raw_execute(
         session.wrote = True
     connection = session.connection()
     driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
+    # The transaction is begun here, for all of them (_LazyTransactionCursor's rule). Alone,
+    # the statement joins the transaction already begun, or else commits on its own.
+    begins = not (alone and len(statements) == 1)
+    if driver.autocommit and begins and any(_needs_transaction(sql) for sql, _ in statements):
+        driver.autocommit = False
     results: list[list[tuple[Any, ...]]] = []
-    # psycopg's own execute, without _LazyTransactionCursor's, opens no transaction: the
-    # statement joins the one begun, or else commits on its own (autocommit).
-    on_its_own = alone and len(statements) == 1
     for sql, params in statements:
         try:
-            with driver.cursor() as cursor:
-                if on_its_own:
-                    psycopg.Cursor.execute(cursor, sql, params)
-                else:
-                    cursor.execute(sql, params)
-                results.append(cursor.fetchall() if cursor.description is not None else [])
+            with psycopg.Cursor(driver) as cursor:  # psycopg's own: it begins nothing
+                cursor.execute(sql, params)
+                results.append(_rows(cursor))
+                while cursor.nextset():  # the next command of a multi-command statement
+                    results.append(_rows(cursor))
         except psycopg.Error as failure:
             # As SQLAlchemy does for its own statements: a lost connection is invalidated,
             # so that ending the transaction does not try it again (the pool replaces it).
@@ -120,6 +123,10 @@ def raw_execute(
                 sql, None, failure, psycopg.Error, connection_invalidated=lost
             ) from failure
     return results
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+    return cursor.fetchall() if cursor.description is not None else []
 
 
 @event.listens_for(ReadCommittingSession, "do_orm_execute")
@@ -275,10 +282,11 @@ _LOCKS_ROWS = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE
 
 @functools.lru_cache(maxsize=4096)
 def _needs_transaction(query: object) -> bool:
-    """Anything but a plain SELECT (one that takes no row lock) needs a transaction."""
+    """Anything but one plain SELECT (one that takes no row lock) needs a transaction."""
     if not isinstance(query, str):
         return True
-    return query.lstrip()[:7].upper() != "SELECT " or _LOCKS_ROWS.search(query) is not None
+    plain = query.lstrip()[:7].upper() == "SELECT " and ";" not in query  # one command
+    return not plain or _LOCKS_ROWS.search(query) is not None
 
 
 def _begin_lazily(dbapi_connection: Any, _record: object) -> None:

@@ -96,11 +96,21 @@ class AuditUnavailableError(UnavailableError):
 
 _HEAD = select(AuditHead.size, AuditHead.compact).where(AuditHead.id == 1)
 _HEAD_IF_FREE = _HEAD.with_for_update(skip_locked=True)
-# Waiting for the head on PostgreSQL (through storage.db.raw_execute): bound the wait, lock,
-# lift the bound, read the queue. The queue is read once the head is held, in a
-# snapshot of its own: what the previous holder committed (and consumed) is seen.
-_HEAD_HELD_PG = "SELECT size, compact FROM audit_head WHERE id = 1 FOR UPDATE"
-_WAIT_DEFAULT_PG = "SET LOCAL lock_timeout = DEFAULT"
+# The oldest queued events, as one JSON document.
+_QUEUED = (
+    "SELECT CAST(json_agg(q ORDER BY q.id) AS text) FROM"
+    " (SELECT * FROM audit_queue ORDER BY id LIMIT {limit}) AS q"
+)
+_QUEUED_PG = _QUEUED.format(limit="%(limit)s")
+# Waiting for the head on PostgreSQL: bound the wait, lock, lift the bound, read the queue,
+# as one multi-command statement (one round trip; storage.db.raw_execute gives each
+# command's rows). The queue is read once the head is held, in a snapshot of its own: what
+# the previous holder committed (and consumed) is seen. Only integers are formatted in.
+_HEAD_WAITED_PG = (  # noqa: S608
+    "SET LOCAL lock_timeout = '{wait_ms}ms';"
+    " SELECT size, compact FROM audit_head WHERE id = 1 FOR UPDATE;"
+    " SET LOCAL lock_timeout = DEFAULT; "
+) + _QUEUED
 # Queueing events on PostgreSQL: one statement whatever their number (not an executemany,
 # which psycopg sends through a pipeline of one statement per row), in their order.
 _QUEUE_PG = """
@@ -115,10 +125,6 @@ _QUEUE_PG = """
         json_populate_record(NULL::audit_queue, e.event) AS r
     ORDER BY e.n
     """
-_QUEUED_PG = (
-    "SELECT CAST(json_agg(q ORDER BY q.id) AS text) FROM"
-    " (SELECT * FROM audit_queue ORDER BY id LIMIT %(limit)s) AS q"
-)
 
 
 def take_head(
@@ -148,17 +154,9 @@ def take_head(
 def _wait_for_head_pg(
     session: Session, wait_seconds: float, limit: int
 ) -> tuple[CompactRange, list[dict[str, Any]]]:
-    bound = f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"
+    waited = _HEAD_WAITED_PG.format(wait_ms=int(wait_seconds * 1000), limit=int(limit))
     try:
-        _, head, _, queued = raw_execute(
-            session,
-            [
-                (bound, None),
-                (_HEAD_HELD_PG, None),
-                (_WAIT_DEFAULT_PG, None),
-                (_QUEUED_PG, {"limit": limit}),
-            ],
-        )
+        _, head, _, queued = raw_execute(session, [(waited, None)])
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise AuditUnavailableError(

@@ -118,6 +118,7 @@ def test_a_connection_back_from_the_pool_begins_lazily_again(postgres_url: str) 
         ("SET LOCAL lock_timeout = '1s'", True),
         ("SAVEPOINT sa_1", True),
         ("SELECTED", True),
+        ("SELECT 1; DELETE FROM t", True),  # more than one command
         (b"SELECT 1", True),  # not text: not vouched for
     ],
 )

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 
 import pytest
+from psycopg import pq
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -79,3 +81,31 @@ def test_a_lost_connection_is_invalidated_and_the_session_closes_cleanly(db: Dat
         assert failure.value.connection_invalidated
     with db.session() as session:  # and the pool serves again
         assert session.scalar(select(func.count()).select_from(RateBucket)) == 0
+
+
+def test_a_multi_command_statement_gives_each_commands_rows_in_one_round_trip(
+    db: Database, sequence: str
+) -> None:
+    """(Measured in a transaction already begun: psycopg's BEGIN is a round trip of its own.)"""
+    multi = (
+        "SELECT count(*) FROM rate_buckets;"
+        " INSERT INTO rate_buckets VALUES ('test', 'm', 1, 0, 0);"
+        " SELECT count(*) FROM rate_buckets"
+    )
+    with db.session() as session, tempfile.TemporaryFile("w+") as trace:
+        raw_execute(session, [(_INSERT, {"subject": "begun"})])
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        driver.pgconn.trace(trace.fileno())
+        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            assert raw_execute(session, [(multi, None)]) == [[(1,)], [], [(2,)]]
+        finally:
+            driver.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t")[2].strip() for line in trace if line.startswith("F")]
+        assert sent == ["Query"]  # one message, one answer
+        with pytest.raises(DataError):  # a failing command stops the rest
+            raw_execute(session, [(f"SELECT 1 / 0; SELECT nextval('{sequence}')", None)])
+        session.rollback()
+        assert session.scalar(text(f"SELECT nextval('{sequence}')")) == 1
