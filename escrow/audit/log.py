@@ -92,7 +92,7 @@ class AuditLog:
         self._keyed_digest = keyed_digest
         self._listeners = list(listeners)
         self._needs_index: list[NeedsIndex] = []
-        self._writes: list[Writes] = []
+        self._writes: list[Writes] = [_any_record for _ in self._listeners]
         self._index_wait = index_wait_seconds
         self._indexing = threading.Lock()
 

@@ -311,3 +311,13 @@ def test_a_listener_that_may_write_keeps_the_last_event_in_the_transaction(
         assert _queued(db) == 1
         session.rollback()
     assert _queued(db) == 1
+
+
+def test_a_listener_given_to_the_log_at_its_creation_may_write_for_any_record(
+    db: Database,
+) -> None:
+    log = AuditLog(SystemClock(), lambda value: value.hex(), [lambda *_: None])
+    with db.session() as session:
+        log.append(session, RequestContext("r-created-with"), RECORD, last=True)
+        session.rollback()
+    assert _queued(db) == 0
