@@ -13,8 +13,9 @@ from sqlalchemy import Insert, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from storage.db import Database, _needs_transaction, raw_execute
+from storage.db import Database, _needs_transaction
 from storage.models import RateBucket
+from tests.unit.storage.test_read_committing_session import WRITES as ALL_WRITES
 
 
 def _status(session: Session) -> TransactionStatus:
@@ -37,21 +38,8 @@ def test_reads_run_outside_any_transaction(db: Database) -> None:
         assert _status(session) == TransactionStatus.IDLE
 
 
-def _flushed(session: Session) -> None:
-    session.add(RateBucket(bucket="test", subject="orm", tokens=1, at=0, full_at=0))
-    session.flush()
-
-
-WRITES: dict[str, Callable[[Session], object]] = {
-    "a Core insert": lambda s: s.execute(_insert("core")),
-    "a flushed change": _flushed,
-    "SQL text": lambda s: s.execute(
-        text("INSERT INTO rate_buckets VALUES ('test', 'text', 1, 0, 0)")
-    ),
-    "a raw statement": lambda s: raw_execute(
-        s, [("INSERT INTO rate_buckets VALUES ('test', 'raw', 1, 0, 0)", None)]
-    ),
-}
+# The writes a ReadCommittingSession sees, but for a change never sent (nothing to begin).
+WRITES = {name: write for name, write in ALL_WRITES.items() if name != "a change still pending"}
 
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
