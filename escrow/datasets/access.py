@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, select, true
+from sqlalchemy.orm import defer
 
 from escrow.datasets.disclosure import Grant, chosen_grant
 from escrow.datasets.queries import (
@@ -105,12 +106,17 @@ def _query(access: AccessRefresh, with_version: bool) -> Select[Any]:
             .where(Dataset.id == bindparam("dataset_id"))
         )
         if with_version:
-            query = query.add_columns(DatasetVersion).outerjoin(
-                DatasetVersion,
-                and_(
-                    DatasetVersion.dataset_id == Dataset.id,
-                    DatasetVersion.number == bindparam("number"),
-                ),
+            query = (
+                query.add_columns(DatasetVersion)
+                .outerjoin(
+                    DatasetVersion,
+                    and_(
+                        DatasetVersion.dataset_id == Dataset.id,
+                        DatasetVersion.number == bindparam("number"),
+                    ),
+                )
+                # A download has no use for the signed receipt: neither read nor parsed.
+                .options(defer(DatasetVersion.receipt, raiseload=True))
             )
         _QUERIES[key] = query
     return query
