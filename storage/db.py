@@ -262,6 +262,8 @@ class _LazyTransactionCursor(psycopg.Cursor[Any]):
     a SELECT that locks rows) turns autocommit off first, so psycopg sends BEGIN before it:
     from there on the transaction is the caller's, as before, until it commits or rolls
     back. Fails closed: a statement that is not plainly a read opens the transaction.
+    A SELECT is taken to write nothing: one calling a function with side effects (none
+    here) would run in autocommit, so write such a call as anything but a plain SELECT.
     """
 
     def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
@@ -280,11 +282,14 @@ class _LazyTransactionCursor(psycopg.Cursor[Any]):
 _LOCKS_ROWS = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.I)
 
 
-@functools.lru_cache(maxsize=4096)
 def _needs_transaction(query: object) -> bool:
-    """Anything but one plain SELECT (one that takes no row lock) needs a transaction."""
-    if not isinstance(query, str):
-        return True
+    """Anything but one plain SELECT (one that takes no row lock) needs a transaction; a
+    query that is not text (a psycopg ``sql.Composed``) is not vouched for."""
+    return not isinstance(query, str) or _text_needs_transaction(query)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_needs_transaction(query: str) -> bool:
     plain = query.lstrip()[:7].upper() == "SELECT " and ";" not in query  # one command
     return not plain or _LOCKS_ROWS.search(query) is not None
 
