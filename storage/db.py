@@ -7,7 +7,7 @@ import functools
 import os
 import re
 import select
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -102,9 +102,8 @@ def raw_execute(
     driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
     # The transaction is begun here, for all of them (_LazyTransactionCursor's rule). Alone,
     # the statement joins the transaction already begun, or else commits on its own.
-    begins = not (alone and len(statements) == 1)
-    if driver.autocommit and begins and any(_needs_transaction(sql) for sql, _ in statements):
-        driver.autocommit = False
+    if not (alone and len(statements) == 1):
+        _begin_for(driver, (sql for sql, _ in statements))
     results: list[list[tuple[Any, ...]]] = []
     for sql, params in statements:
         try:
@@ -267,16 +266,19 @@ class _LazyTransactionCursor(psycopg.Cursor[Any]):
     """
 
     def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
-        connection = self.connection
-        if connection.autocommit and _needs_transaction(query):
-            connection.autocommit = False
+        _begin_for(self.connection, (query,))
         return super().execute(query, params, **options)
 
     def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
-        connection = self.connection
-        if connection.autocommit and _needs_transaction(query):
-            connection.autocommit = False
+        _begin_for(self.connection, (query,))
         super().executemany(query, params_seq, **options)
+
+
+def _begin_for(connection: psycopg.Connection[Any], queries: Iterable[object]) -> None:
+    """Turns autocommit off if one of ``queries`` needs a transaction: psycopg then sends
+    BEGIN before the next statement."""
+    if connection.autocommit and any(_needs_transaction(query) for query in queries):
+        connection.autocommit = False
 
 
 _LOCKS_ROWS = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.I)
